@@ -1,0 +1,104 @@
+"""Events of config-api and the credentials request the mail-worker makes of it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, SecretStr, field_serializer
+
+from mailbridge.shared import subjects
+from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.messages.base import Event, Reply, Request
+
+
+class MailboxStatus(StrEnum):
+    NOT_CONNECTED = "not_connected"
+    CONFIGURED = "configured"
+    AWAITING_AUTHORIZATION = "awaiting_authorization"
+    CONNECTED = "connected"
+    ERROR = "error"
+
+
+class Provider(StrEnum):
+    IMAP = "imap"
+    MICROSOFT = "microsoft"
+    GOOGLE = "google"
+
+
+class LastError(BaseModel):
+    """``last_error`` of SPEC §3: what went wrong, the fix-it hint, when and where."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: str
+    message: str
+    hint: str
+    at: AwareDatetime
+    source: str
+
+    @classmethod
+    def from_info(cls, info: ErrorInfo, *, at: AwareDatetime, source: str) -> LastError:
+        return cls(code=info.code, message=info.message, hint=info.hint, at=at, source=source)
+
+
+class EmailConfigSaved(Event):
+    subject_template = subjects.EVT_EMAIL_CONFIG_SAVED
+
+    agent_id: str
+    provider: Provider
+    email: str | None = None
+    version: int
+
+
+class EmailConfigDeleted(Event):
+    subject_template = subjects.EVT_EMAIL_CONFIG_DELETED
+
+    agent_id: str
+
+
+class StatusChanged(Event):
+    subject_template = subjects.EVT_STATUS_CHANGED
+
+    agent_id: str
+    status: MailboxStatus
+    previous: MailboxStatus
+    last_error: LastError | None = None
+
+
+class ServerEndpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    host: str
+    port: int
+    security: str
+
+
+class GetCredentials(Request):
+    subject_template = subjects.RPC_CREDENTIALS_GET
+
+    agent_id: str
+
+
+class Credentials(BaseModel):
+    """An agent's opened mailbox credentials. Repr and default dumps mask the password."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    provider: Provider
+    email: str
+    username: str | None = None
+    password: SecretStr | None = None
+    imap: ServerEndpoint | None = None
+    smtp: ServerEndpoint | None = None
+
+    @field_serializer("password", when_used="json")
+    def _reveal_on_the_wire(self, value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+
+class CredentialsReply(Reply):
+    """For the mail-worker only: crosses NATS in an rpc reply, never in a stream."""
+
+    agent_id: str
+    credentials: Credentials | None = None
+    error: ErrorInfo | None = None

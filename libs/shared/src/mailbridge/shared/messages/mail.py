@@ -1,0 +1,125 @@
+"""Commands and events of the mail plane (SPEC §5): test, send, poll and their results."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from mailbridge.shared import subjects
+from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.messages.base import Command, Event
+
+
+class TestConnection(Command):
+    """Run a connection test for an agent's mailbox; stale after ``expires_at``."""
+
+    __test__ = False  # not a pytest test class
+    subject_template = subjects.CMD_CONNECTION_TEST
+
+    expires_at: AwareDatetime | None = None
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    filename: str
+    content_type: str = "application/octet-stream"
+    content_base64: str
+
+
+class SendMessage(Command):
+    subject_template = subjects.CMD_MESSAGE_SEND
+
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    subject: str = ""
+    text: str | None = None
+    html: str | None = None
+    in_reply_to: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+class PollMailbox(Command):
+    subject_template = subjects.CMD_MAILBOX_POLL
+
+
+class CheckResult(BaseModel):
+    """One check of a connection test (``imap``, ``smtp``, ``api``, ``send``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    ok: bool
+    latency_ms: int
+    detail: str | None = None
+    error: ErrorInfo | None = None
+
+
+class ConnectionTested(Event):
+    subject_template = subjects.EVT_CONNECTION_TESTED
+
+    agent_id: str
+    command_id: str
+    ok: bool
+    email: str | None = None
+    inbox_total: int | None = None
+    unread: int | None = None
+    checks: dict[str, CheckResult] = Field(default_factory=dict)
+    latency_ms: int = 0
+    error: ErrorInfo | None = None
+
+
+class MessageSent(Event):
+    subject_template = subjects.EVT_MESSAGE_SENT
+
+    agent_id: str
+    command_id: str
+    message_id: str
+    accepted_recipients: list[str] = Field(default_factory=list)
+
+
+class SendOutcome(StrEnum):
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    UNKNOWN = "unknown"
+
+
+class MessageSendFailed(Event):
+    subject_template = subjects.EVT_MESSAGE_SEND_FAILED
+
+    agent_id: str
+    command_id: str
+    outcome: SendOutcome
+    error: ErrorInfo
+
+
+class AttachmentInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    filename: str | None
+    content_type: str
+    size: int
+
+
+class MessageReceived(Event):
+    subject_template = subjects.EVT_MESSAGE_RECEIVED
+
+    agent_id: str
+    mailbox: str = "INBOX"
+    uid: int
+    uidvalidity: int
+    message_id: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    subject: str | None = None
+    date: AwareDatetime | None = None
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    text: str | None = None
+    html: str | None = None
+    html_truncated: bool = False
+    attachments: list[AttachmentInfo] = Field(default_factory=list)
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)

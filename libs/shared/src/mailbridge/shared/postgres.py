@@ -1,0 +1,85 @@
+"""PostgreSQL for the services that own tables: a pool, and ordered plain-SQL migrations.
+
+Each service has its own schema and its own ``migrations/NNN_name.sql`` files; applied versions are
+recorded in ``{schema}.schema_migrations``. An advisory lock keeps replicas from racing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_MIGRATION = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
+
+
+def migration_files(directory: Path) -> list[tuple[int, Path]]:
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _MIGRATION.match(p.name))]
+    return sorted(found)
+
+
+async def migrate(connection: asyncpg.Connection, schema: str, directory: Path) -> list[int]:
+    """Apply every migration newer than the recorded ones, each in its own transaction."""
+    await connection.execute("SELECT pg_advisory_lock(hashtext($1))", schema)
+    try:
+        await _ensure_ledger(connection, schema)
+        applied = {r["version"] for r in await connection.fetch(_applied_sql(schema))}
+        pending = [(v, p) for v, p in migration_files(directory) if v not in applied]
+        for version, path in pending:
+            await _apply(connection, schema, version, path)
+        return [v for v, _ in pending]
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock(hashtext($1))", schema)
+
+
+async def _ensure_ledger(connection: asyncpg.Connection, schema: str) -> None:
+    await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await connection.execute(
+        f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
+        " version integer PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def _applied_sql(schema: str) -> str:
+    return f'SELECT version FROM "{schema}".schema_migrations'
+
+
+async def _apply(connection: asyncpg.Connection, schema: str, version: int, path: Path) -> None:
+    async with connection.transaction():
+        await connection.execute(f'SET LOCAL search_path TO "{schema}"')
+        await connection.execute(path.read_text())
+        await connection.execute(
+            f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES ($1, $2)',
+            version,
+            path.name,
+        )
+    log.info("applied migration %s to schema %s", path.name, schema)
+
+
+async def create_pool(dsn: str, *, min_size: int, max_size: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    if pool is None:  # asyncpg's typing allows None; a pool is always returned when awaited
+        raise RuntimeError("could not create the database pool")
+    return pool
+
+
+async def open_database(
+    dsn: str, *, schema: str, migrations: Path, min_size: int, max_size: int
+) -> asyncpg.Pool:
+    """A pool for a service that owns ``schema``, migrated to the newest version."""
+    pool = await create_pool(dsn, min_size=min_size, max_size=max_size)
+    async with pool.acquire() as connection:
+        await migrate(connection, schema, migrations)
+    return pool
+
+
+async def database_ready(pool: asyncpg.Pool) -> dict[str, bool]:
+    try:
+        return {"database": bool(await pool.fetchval("SELECT 1"))}
+    except (OSError, asyncpg.PostgresError):
+        return {"database": False}

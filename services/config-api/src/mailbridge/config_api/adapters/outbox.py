@@ -1,0 +1,74 @@
+"""The outbox relay: publishes events that config-api stored with its changes, then marks them.
+
+Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so replicas share the work; each is published with
+``Nats-Msg-Id: outbox-{id}``, so a row published twice (a crash between publish and mark) is stored
+once by JetStream. When NATS is down the rows wait and the relay retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from mailbridge.shared.bus import NatsBus
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+IDLE_POLL_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 10.0
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, bus: NatsBus) -> None:
+        self._pool, self._bus = pool, bus
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Called after a commit that wrote outbox rows: publish now, not at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = IDLE_POLL_SECONDS
+        while True:
+            try:
+                published = await self.publish_pending()
+                backoff = IDLE_POLL_SECONDS
+            except Exception:  # NATS or the database is down: keep the rows, retry later
+                log.warning("outbox relay could not publish; retrying in %.0fs", backoff)
+                published, backoff = 0, min(backoff * 2, MAX_BACKOFF_SECONDS)
+            if published < BATCH:
+                await self._sleep(backoff)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def publish_pending(self) -> int:
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                "SELECT id, subject, payload FROM config_api.outbox WHERE published_at IS NULL"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                BATCH,
+            )
+            for row in rows:
+                await self._bus.publish_raw(row["subject"], row["payload"], f"outbox-{row['id']}")
+            await connection.execute(
+                "UPDATE config_api.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        return len(rows)

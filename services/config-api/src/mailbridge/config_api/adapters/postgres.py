@@ -1,0 +1,141 @@
+"""PostgresConfigRepository: config-api's tables, with every write's events in the outbox.
+
+All statements are schema-qualified (``config_api.*``); the pool is the service's own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.shared.messages import Event, LastError
+
+SCHEMA = "config_api"
+
+
+class PostgresConfigRepository:
+    def __init__(self, pool: asyncpg.Pool, on_outbox_write: Callable[[], None] = lambda: None) -> None:
+        self._pool = pool
+        self._on_outbox_write = on_outbox_write
+
+    async def upsert_agent(self, agent_id: str, agent: AgentIn) -> None:
+        await self._pool.execute(
+            "INSERT INTO config_api.agents (agent_id, org_id, client_org_id, name)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id) DO UPDATE SET"
+            " org_id = $2, client_org_id = $3, name = $4, updated_at = now()",
+            agent_id,
+            agent.org_id,
+            agent.client_org_id,
+            agent.name,
+        )
+
+    async def agent_exists(self, agent_id: str) -> bool:
+        found = await self._pool.fetchval(
+            "SELECT 1 FROM config_api.agents WHERE agent_id = $1", agent_id
+        )
+        return found is not None
+
+    async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
+        row = await self._pool.fetchrow(
+            "SELECT c.provider, c.email, c.settings, c.sealed_secret, c.version,"
+            " s.status, s.last_error, s.last_test"
+            " FROM config_api.agents a"
+            " LEFT JOIN config_api.email_configs c USING (agent_id)"
+            " LEFT JOIN config_api.mailbox_status s USING (agent_id)"
+            " WHERE a.agent_id = $1",
+            agent_id,
+        )
+        if row is None:
+            return None, StatusRecord()
+        return _config_of(agent_id, row), _status_of(row)
+
+    async def save(
+        self, config: StoredConfig, status: StatusRecord, events: list[Event]
+    ) -> StoredConfig:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "INSERT INTO config_api.email_configs"
+                " (agent_id, provider, email, settings, sealed_secret, version)"
+                " VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT (agent_id) DO UPDATE SET"
+                " provider = $2, email = $3, settings = $4::jsonb, sealed_secret = $5,"
+                " version = $6, updated_at = now()",
+                config.agent_id,
+                config.provider.value,
+                config.email,
+                json.dumps(config.settings),
+                config.sealed_secret,
+                config.version,
+            )
+            await _write_status(connection, config.agent_id, status)
+            await _write_outbox(connection, events)
+        self._on_outbox_write()
+        return config
+
+    async def delete(self, agent_id: str, status: StatusRecord, events: list[Event]) -> bool:
+        async with self._pool.acquire() as connection, connection.transaction():
+            deleted = await connection.fetchval(
+                "DELETE FROM config_api.email_configs WHERE agent_id = $1 RETURNING 1", agent_id
+            )
+            await connection.execute(
+                "DELETE FROM config_api.mailbox_status WHERE agent_id = $1", agent_id
+            )
+            await _write_outbox(connection, events)
+        self._on_outbox_write()
+        return deleted is not None
+
+    async def set_status(self, agent_id: str, status: StatusRecord, events: list[Event]) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await _write_status(connection, agent_id, status)
+            await _write_outbox(connection, events)
+        self._on_outbox_write()
+
+
+async def _write_status(connection: asyncpg.Connection, agent_id: str, status: StatusRecord) -> None:
+    last_error = status.last_error.model_dump_json() if status.last_error else None
+    await connection.execute(
+        "INSERT INTO config_api.mailbox_status (agent_id, status, last_error, last_test)"
+        " VALUES ($1, $2, $3::jsonb, $4::jsonb) ON CONFLICT (agent_id) DO UPDATE SET"
+        " status = $2, last_error = $3::jsonb, last_test = $4::jsonb, updated_at = now()",
+        agent_id,
+        status.status.value,
+        last_error,
+        json.dumps(status.last_test) if status.last_test is not None else None,
+    )
+
+
+async def _write_outbox(connection: asyncpg.Connection, events: list[Event]) -> None:
+    await connection.executemany(
+        "INSERT INTO config_api.outbox (subject, payload) VALUES ($1, $2)",
+        [(event.nats_subject(), event.model_dump_json(by_alias=True)) for event in events],
+    )
+
+
+def _config_of(agent_id: str, row: asyncpg.Record) -> StoredConfig | None:
+    if row["provider"] is None:
+        return None
+    return StoredConfig(
+        agent_id=agent_id,
+        provider=row["provider"],
+        email=row["email"],
+        settings=json.loads(row["settings"]),
+        sealed_secret=row["sealed_secret"],
+        version=row["version"],
+    )
+
+
+def _status_of(row: asyncpg.Record) -> StatusRecord:
+    if row["status"] is None:
+        return StatusRecord()
+    return StatusRecord(
+        status=row["status"],
+        last_error=LastError.model_validate_json(row["last_error"]) if row["last_error"] else None,
+        last_test=_json_or_none(row["last_test"]),
+    )
+
+
+def _json_or_none(value: str | None) -> Any:
+    return json.loads(value) if value is not None else None

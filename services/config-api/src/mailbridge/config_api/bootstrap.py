@@ -1,0 +1,84 @@
+"""The composition root: the only place that builds config-api's adapters.
+
+``build_container`` connects everything from settings; tests may pass their own pieces instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from faststream.nats import NatsBroker
+
+from mailbridge.config_api.adapters.outbox import OutboxRelay
+from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
+from mailbridge.config_api.adapters.results import PendingTestResults
+from mailbridge.config_api.entrypoints import nats as nats_entrypoints
+from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.shared import postgres
+from mailbridge.shared.bus import NatsBus
+from mailbridge.shared.clock import Clock, SystemClock
+from mailbridge.shared.crypto import Sealer, parse_keys
+from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc, setup_telemetry
+from mailbridge.shared.streams import CONFIG_EVT, MAIL_CMD, MAIL_EVT, ensure_streams
+
+SERVICE = "config-api"
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+OWNED_STREAMS = (CONFIG_EVT,)
+USED_STREAMS = (MAIL_CMD, MAIL_EVT)
+
+
+@dataclass
+class Container:
+    settings: ConfigApiSettings
+    pool: asyncpg.Pool
+    broker: NatsBroker
+    sealer: Sealer
+    repo: PostgresConfigRepository
+    bus: NatsBus
+    relay: OutboxRelay
+    results: PendingTestResults = field(default_factory=PendingTestResults)
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def readiness(self) -> dict[str, bool]:
+        return {**await nats_ready(self.broker), **await postgres.database_ready(self.pool)}
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        await ensure_streams(self.broker.connection.jetstream(), OWNED_STREAMS + USED_STREAMS)
+        await self.broker.start()
+        self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.broker.stop()
+        await self.pool.close()
+
+
+async def build_container(settings: ConfigApiSettings) -> Container:
+    """Connect to PostgreSQL (migrating config-api's schema) and prepare the broker."""
+    sealer = Sealer(parse_keys(settings.sealing_keys.get_secret_value()))
+    provider = setup_telemetry(SERVICE, settings)
+    pool = await postgres.open_database(
+        settings.database_url.get_secret_value(),
+        schema=SCHEMA,
+        migrations=MIGRATIONS,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+    )
+    broker = build_broker(settings, provider)
+    bus = NatsBus(broker)
+    relay = OutboxRelay(pool, bus)
+    repo = PostgresConfigRepository(pool, on_outbox_write=relay.notify)
+    container = Container(settings, pool, broker, sealer, repo, bus, relay)
+    nats_entrypoints.register(
+        broker,
+        repo=repo,
+        sealer=sealer,
+        results=container.results,
+        clock=container.clock,
+        queue=settings.credentials_queue,
+    )
+    serve_health_rpc(broker, SERVICE, container.readiness)
+    return container

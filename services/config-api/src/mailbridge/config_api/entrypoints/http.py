@@ -1,0 +1,82 @@
+"""config-api's HTTP routes: decode, call a handler, answer. Errors become problem+json."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi.responses import JSONResponse
+
+from mailbridge.config_api import handlers
+from mailbridge.config_api.bootstrap import Container
+from mailbridge.config_api.domain.email_config import AgentIn, AgentView, EmailConfigIn, EmailConfigView
+from mailbridge.shared.messages import ConnectionTested
+
+AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=["agent-42"])]
+
+
+def container(request: Request) -> Container:
+    found: Container = request.app.state.container
+    return found
+
+
+Deps = Annotated[Container, Depends(container)]
+
+router = APIRouter(prefix="/bridge")
+
+
+@router.put("/agents/{agent_id}", tags=["agents"])
+async def put_agent(agent_id: AgentId, agent: AgentIn, deps: Deps) -> AgentView:
+    await handlers.register_agent(agent_id, agent, repo=deps.repo)
+    return AgentView(agent_id=agent_id, **agent.model_dump())
+
+
+@router.get("/agents/{agent_id}/email-config", tags=["email-config"])
+async def get_email_config(agent_id: AgentId, deps: Deps) -> EmailConfigView:
+    return await handlers.get_email_config(agent_id, repo=deps.repo)
+
+
+@router.put("/agents/{agent_id}/email-config", tags=["email-config"])
+async def put_email_config(
+    agent_id: AgentId, body: Annotated[EmailConfigIn, Body()], deps: Deps
+) -> EmailConfigView:
+    return await handlers.save_email_config(agent_id, body, repo=deps.repo, sealer=deps.sealer)
+
+
+@router.delete("/agents/{agent_id}/email-config", tags=["email-config"])
+async def delete_email_config(agent_id: AgentId, deps: Deps) -> EmailConfigView:
+    return await handlers.delete_email_config(agent_id, repo=deps.repo)
+
+
+@router.post("/agents/{agent_id}/email-config/test", tags=["email-config"])
+async def test_email_config(agent_id: AgentId, deps: Deps) -> dict[str, Any]:
+    result = await handlers.run_connection_test(
+        agent_id,
+        repo=deps.repo,
+        commands=deps.bus,
+        results=deps.results,
+        clock=deps.clock,
+        timeout=deps.settings.test_timeout_seconds,
+    )
+    return test_answer(result)
+
+
+def test_answer(result: ConnectionTested) -> dict[str, Any]:
+    """SPEC §4: ``{ok, email, inbox_total, unread, checks, latency_ms}`` or ``{ok: false, error}``."""
+    fields = {"ok", "email", "inbox_total", "unread", "checks", "latency_ms", "error", "command_id"}
+    return result.model_dump(mode="json", include=fields)
+
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health.get("/readyz")
+async def readyz(deps: Deps) -> JSONResponse:
+    checks = await deps.readiness()
+    ready = all(checks.values())
+    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)

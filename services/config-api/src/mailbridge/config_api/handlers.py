@@ -1,0 +1,172 @@
+"""config-api use cases: one async function each, framework-free.
+
+Each takes its inputs and the ports it needs, and returns what the caller shows. Status changes go
+through ``domain.status`` and are stored with their events in one transaction (the outbox).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from mailbridge.config_api.domain import status as transitions
+from mailbridge.config_api.domain.email_config import (
+    AgentIn,
+    EmailConfigIn,
+    EmailConfigView,
+    ImapConfigIn,
+    StatusRecord,
+    StoredConfig,
+    public_settings,
+    secret_of,
+)
+from mailbridge.config_api.ports import CommandPublisher, ConfigRepository, TestResults
+from mailbridge.shared.clock import Clock
+from mailbridge.shared.crypto import Sealer
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
+from mailbridge.shared.messages import (
+    ConnectionTested,
+    Credentials,
+    CredentialsReply,
+    EmailConfigDeleted,
+    EmailConfigSaved,
+    Event,
+    Provider,
+    ServerEndpoint,
+    StatusChanged,
+    TestConnection,
+)
+
+
+async def register_agent(agent_id: str, agent: AgentIn, *, repo: ConfigRepository) -> None:
+    await repo.upsert_agent(agent_id, agent)
+
+
+async def get_email_config(agent_id: str, *, repo: ConfigRepository) -> EmailConfigView:
+    await _require_agent(agent_id, repo)
+    config, status = await repo.load(agent_id)
+    return EmailConfigView.of(agent_id, config, status)
+
+
+async def save_email_config(
+    agent_id: str, body: EmailConfigIn, *, repo: ConfigRepository, sealer: Sealer
+) -> EmailConfigView:
+    await _require_agent(agent_id, repo)
+    previous, status = await repo.load(agent_id)
+    config = _next_config(agent_id, body, previous, sealer)
+    new_status = StatusRecord(status=transitions.status_after_save(config.provider))
+    saved_event = EmailConfigSaved(
+        agent_id=agent_id, provider=config.provider, email=config.email, version=config.version
+    )
+    events: list[Event] = [saved_event, *_status_events(agent_id, status, new_status)]
+    stored = await repo.save(config, new_status, events)
+    return EmailConfigView.of(agent_id, stored, new_status)
+
+
+def _next_config(
+    agent_id: str, body: EmailConfigIn, previous: StoredConfig | None, sealer: Sealer
+) -> StoredConfig:
+    provider = Provider(body.provider)
+    secret = secret_of(body)
+    if secret is not None:
+        sealed: str | None = sealer.seal(secret.get_secret_value(), agent_id)
+    else:
+        same_provider = previous is not None and previous.provider is provider
+        sealed = previous.sealed_secret if same_provider and previous is not None else None
+    if isinstance(body, ImapConfigIn) and sealed is None:
+        raise MailbridgeError(ErrorCode.INVALID_INPUT, "An app password is required.")
+    return StoredConfig(
+        agent_id=agent_id,
+        provider=provider,
+        email=str(body.email) if body.email else None,
+        settings=public_settings(body),
+        sealed_secret=sealed,
+        version=(previous.version + 1) if previous else 1,
+    )
+
+
+async def delete_email_config(agent_id: str, *, repo: ConfigRepository) -> EmailConfigView:
+    await _require_agent(agent_id, repo)
+    _, status = await repo.load(agent_id)
+    cleared = StatusRecord()
+    events: list[Event] = [EmailConfigDeleted(agent_id=agent_id)]
+    events += _status_events(agent_id, status, cleared)
+    await repo.delete(agent_id, cleared, events)
+    return EmailConfigView.of(agent_id, None, cleared)
+
+
+async def run_connection_test(
+    agent_id: str,
+    *,
+    repo: ConfigRepository,
+    commands: CommandPublisher,
+    results: TestResults,
+    clock: Clock,
+    timeout: float,
+) -> ConnectionTested:
+    """Ask a mail-worker to test the mailbox and wait for its answer; record it as the status."""
+    await _require_agent(agent_id, repo)
+    config, _ = await repo.load(agent_id)
+    if config is None:
+        raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
+    command = TestConnection(agent_id=agent_id, expires_at=clock.now() + timedelta(seconds=timeout))
+    results.expect(command.command_id)
+    await commands.publish(command)
+    result = await results.wait(command.command_id, timeout)
+    if result is None:
+        raise MailbridgeError(ErrorCode.WORKER_UNAVAILABLE)
+    await record_test_result(result, repo=repo, clock=clock)
+    return result
+
+
+async def record_test_result(result: ConnectionTested, *, repo: ConfigRepository, clock: Clock) -> None:
+    """Apply a test result to the status once, however many times it is delivered."""
+    config, status = await repo.load(result.agent_id)
+    if config is None or _already_recorded(status, result.command_id):
+        return
+    new_status = StatusRecord(
+        status=transitions.status_after_test(result),
+        last_error=transitions.last_error_after_test(result, clock.now()),
+        last_test=_summary_of(result),
+    )
+    await repo.set_status(result.agent_id, new_status, _status_events(result.agent_id, status, new_status))
+
+
+def _already_recorded(status: StatusRecord, command_id: str) -> bool:
+    return status.last_test is not None and status.last_test.get("command_id") == command_id
+
+
+def _summary_of(result: ConnectionTested) -> dict[str, object]:
+    return result.model_dump(mode="json", exclude={"event_id"})
+
+
+def _status_events(agent_id: str, before: StatusRecord, after: StatusRecord) -> list[Event]:
+    if before.status == after.status and before.last_error == after.last_error:
+        return []
+    return [
+        StatusChanged(
+            agent_id=agent_id, status=after.status, previous=before.status, last_error=after.last_error
+        )
+    ]
+
+
+async def get_credentials(agent_id: str, *, repo: ConfigRepository, sealer: Sealer) -> CredentialsReply:
+    """Open the sealed secret for the mail-worker (answered over NATS only)."""
+    config, _ = await repo.load(agent_id)
+    if config is None or config.email is None:
+        return CredentialsReply(agent_id=agent_id, error=ErrorInfo.of(ErrorCode.NOT_CONFIGURED))
+    password = sealer.open(config.sealed_secret, agent_id) if config.sealed_secret else None
+    settings = config.settings
+    credentials = Credentials(
+        provider=config.provider,
+        email=config.email,
+        username=settings.get("username") or config.email,
+        password=password,  # type: ignore[arg-type]  # pydantic coerces str to SecretStr
+        imap=ServerEndpoint(**settings["imap"]) if "imap" in settings else None,
+        smtp=ServerEndpoint(**settings["smtp"]) if "smtp" in settings else None,
+    )
+    return CredentialsReply(agent_id=agent_id, credentials=credentials)
+
+
+async def _require_agent(agent_id: str, repo: ConfigRepository) -> None:
+    if not await repo.agent_exists(agent_id):
+        raise MailbridgeError(ErrorCode.NOT_FOUND, f"No agent {agent_id!r}.")

@@ -1,0 +1,40 @@
+"""What config-api's handlers need from the outside world."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.shared.messages import ConnectionTested, Event, Message
+
+
+class ConfigRepository(Protocol):
+    """Agents, configs and statuses; every write stores its events in the outbox atomically."""
+
+    async def upsert_agent(self, agent_id: str, agent: AgentIn) -> None: ...
+
+    async def agent_exists(self, agent_id: str) -> bool: ...
+
+    async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]: ...
+
+    async def save(
+        self, config: StoredConfig, status: StatusRecord, events: list[Event]
+    ) -> StoredConfig: ...
+
+    async def delete(self, agent_id: str, status: StatusRecord, events: list[Event]) -> bool: ...
+
+    async def set_status(self, agent_id: str, status: StatusRecord, events: list[Event]) -> None: ...
+
+
+class CommandPublisher(Protocol):
+    async def publish(self, message: Message) -> None: ...
+
+
+class TestResults(Protocol):
+    """Waits for the ``ConnectionTested`` event that answers one command."""
+
+    __test__ = False
+
+    def expect(self, command_id: str) -> None: ...
+
+    async def wait(self, command_id: str, timeout: float) -> ConnectionTested | None: ...

@@ -1,0 +1,14 @@
+"""config-api settings (``MAILBRIDGE_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mailbridge.shared.settings import DatabaseSettings
+
+
+class ConfigApiSettings(DatabaseSettings):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    test_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    credentials_queue: str = "config-api"

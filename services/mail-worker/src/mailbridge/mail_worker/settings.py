@@ -1,0 +1,22 @@
+"""mail-worker settings (``MAILBRIDGE_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from mailbridge.shared.settings import ServiceSettings
+
+
+class MailWorkerSettings(ServiceSettings):
+    tls_ca_file: Path | None = Field(
+        default=None, description="extra CA bundle to trust (tests, private CAs); system CAs otherwise"
+    )
+    allow_private_hosts: bool = Field(
+        default=False, description="allow hosts that resolve to loopback/private addresses (dev)"
+    )
+    connect_timeout_seconds: float = Field(default=15.0, gt=0)
+    credentials_timeout_seconds: float = Field(default=5.0, gt=0)
+    consumer_durable: str = "mail-worker"
+    max_deliver: int = Field(default=5, ge=1)

@@ -1,0 +1,17 @@
+"""``python -m mailbridge.policy``: serve until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mailbridge.policy.bootstrap import SERVICE
+from mailbridge.policy.settings import PolicySettings
+
+
+def main() -> None:
+    settings = PolicySettings()  # type: ignore[call-arg]  # required values come from the env
+    asyncio.run(SERVICE.serve(settings))
+
+
+if __name__ == "__main__":
+    main()

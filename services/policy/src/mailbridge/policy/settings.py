@@ -1,0 +1,9 @@
+"""policy settings (``MAILBRIDGE_*``)."""
+
+from __future__ import annotations
+
+from mailbridge.shared.settings import DatabaseSettings
+
+
+class PolicySettings(DatabaseSettings):
+    pass
