@@ -42,7 +42,8 @@ def build_broker(settings: ServiceSettings, provider: TracerProvider) -> NatsBro
         middlewares=(nats_middleware(provider),),
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
-        logger=logging.getLogger("faststream"),
+        logger=logging.getLogger("mailbridge.broker"),
+        log_level=logging.DEBUG,  # one line per message is too much at INFO
     )
 
 

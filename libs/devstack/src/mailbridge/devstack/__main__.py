@@ -1,0 +1,60 @@
+"""``python -m mailbridge.devstack run``: the whole system on this machine until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from mailbridge.devstack.stack import DEMO_AGENT, DevStack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m mailbridge.devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start everything; Ctrl-C stops everything")
+    run.add_argument("--data-dir", type=Path, default=Path(".data"))
+    run.add_argument("--port", type=int, default=8080, help="config-api HTTP port")
+    run.add_argument("--no-mail", action="store_true", help="skip the local Dovecot/Postfix")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="devstack     | %(message)s")
+    serve(DevStack(args.data_dir, http_port=args.port, with_mail=not args.no_mail))
+
+
+def serve(stack: DevStack) -> None:
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    started = time.monotonic()
+    stack.start()
+    print(banner(stack, time.monotonic() - started), flush=True)
+    stopping.wait()
+    print("\nstopping…", flush=True)
+    stack.stop()
+    print("stopped.", flush=True)
+
+
+def banner(stack: DevStack, seconds: float) -> str:
+    url = stack.base_url
+    lines = [
+        "",
+        f"mailbridge is up ({seconds:.1f}s).",
+        f"  API docs      {url}/docs",
+        f"  Health        {url}/healthz   Readiness {url}/readyz",
+    ]
+    if stack.mail is not None:
+        lines += [
+            f"  Demo agent    {DEMO_AGENT}: its mailbox lives in the local mail stack",
+            f"  Try it        curl -X POST {url}/bridge/agents/{DEMO_AGENT}/email-config/test",
+            f"                curl {url}/bridge/agents/{DEMO_AGENT}/email-config",
+        ]
+    lines.append("Press Ctrl-C to stop everything.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The settings each service is started with, from the infrastructure's addresses.
+
+Used by ``make run`` and by the end-to-end tests, so both run the services exactly alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailbridge.devstack.processes import free_port
+from mailbridge.devstack.supervisor import ServiceProcess
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    nats_url: str
+    database_url: str
+    sealing_keys: str
+    ca_file: Path | None = None
+    log_level: str = "INFO"
+
+
+def services(infra: Infrastructure, *, http_port: int, test_timeout: float = 20.0) -> list[ServiceProcess]:
+    """The four services on loopback, each with a readiness URL to wait on."""
+    common = {"MAILBRIDGE_NATS_URL": infra.nats_url, "MAILBRIDGE_LOG_LEVEL": infra.log_level}
+    database = {
+        "MAILBRIDGE_DATABASE_URL": infra.database_url,
+        "MAILBRIDGE_SEALING_KEYS": infra.sealing_keys,
+    }
+    worker = {"MAILBRIDGE_ALLOW_PRIVATE_HOSTS": "true"}
+    if infra.ca_file is not None:
+        worker["MAILBRIDGE_TLS_CA_FILE"] = str(infra.ca_file)
+    api = {
+        "MAILBRIDGE_HTTP_HOST": HOST,
+        "MAILBRIDGE_HTTP_PORT": str(http_port),
+        "MAILBRIDGE_TEST_TIMEOUT_SECONDS": str(test_timeout),
+    }
+    return [
+        ServiceProcess("config-api", "mailbridge.config_api", {**common, **database, **api},
+                       f"http://{HOST}:{http_port}/readyz"),
+        _with_health_port("policy", "mailbridge.policy", {**common, **database}),
+        _with_health_port("oauth-broker", "mailbridge.oauth_broker", {**common, **database}),
+        _with_health_port("mail-worker", "mailbridge.mail_worker", {**common, **worker}),
+    ]  # fmt: skip
+
+
+def _with_health_port(name: str, module: str, env: dict[str, str]) -> ServiceProcess:
+    port = free_port()
+    health = {"MAILBRIDGE_HEALTH_HOST": HOST, "MAILBRIDGE_HEALTH_PORT": str(port)}
+    return ServiceProcess(name, module, {**env, **health}, f"http://{HOST}:{port}/readyz")

@@ -1,0 +1,44 @@
+"""The running system for end-to-end tests: the four services as processes on the test servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from mailbridge.devstack.environment import Infrastructure, services
+from mailbridge.devstack.mailstack import MailStackEndpoints
+from mailbridge.devstack.processes import free_port
+from mailbridge.devstack.supervisor import Supervisor
+from mailbridge.shared.crypto import generate_key_spec
+
+TEST_TIMEOUT_SECONDS = 8.0
+
+
+@dataclass
+class RunningSystem:
+    base_url: str
+    supervisor: Supervisor
+    postgres_dsn: str
+
+
+@pytest.fixture(scope="session")
+def system(
+    nats_url: str, postgres_dsn: str, mail_endpoints: MailStackEndpoints
+) -> Iterator[RunningSystem]:
+    port = free_port()
+    infra = Infrastructure(
+        nats_url, postgres_dsn, generate_key_spec("e2e"), mail_endpoints.ca_file, "WARNING"
+    )
+    supervisor = Supervisor(services(infra, http_port=port, test_timeout=TEST_TIMEOUT_SECONDS))
+    with supervisor:
+        supervisor.wait_ready(timeout=60)
+        yield RunningSystem(f"http://127.0.0.1:{port}", supervisor, postgres_dsn)
+
+
+@pytest.fixture
+async def api(system: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=30) as client:
+        yield client

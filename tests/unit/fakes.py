@@ -1,0 +1,105 @@
+"""Fakes of the services' ports, for handler tests in milliseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.mail_worker.ports import InboxCounts
+from mailbridge.shared.errors import MailbridgeError
+from mailbridge.shared.messages import ConnectionTested, Credentials, Event, Message
+
+
+class FixedClock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+
+class FakeConfigRepository:
+    def __init__(self) -> None:
+        self.agents: dict[str, AgentIn] = {}
+        self.configs: dict[str, StoredConfig] = {}
+        self.statuses: dict[str, StatusRecord] = {}
+        self.outbox: list[Event] = []
+
+    async def upsert_agent(self, agent_id: str, agent: AgentIn) -> None:
+        self.agents[agent_id] = agent
+
+    async def agent_exists(self, agent_id: str) -> bool:
+        return agent_id in self.agents
+
+    async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
+        return self.configs.get(agent_id), self.statuses.get(agent_id, StatusRecord())
+
+    async def save(self, config: StoredConfig, status: StatusRecord, events: list[Event]) -> StoredConfig:
+        self.configs[config.agent_id] = config
+        self.statuses[config.agent_id] = status
+        self.outbox += events
+        return config
+
+    async def delete(self, agent_id: str, status: StatusRecord, events: list[Event]) -> bool:
+        self.statuses.pop(agent_id, None)
+        self.outbox += events
+        return self.configs.pop(agent_id, None) is not None
+
+    async def set_status(self, agent_id: str, status: StatusRecord, events: list[Event]) -> None:
+        self.statuses[agent_id] = status
+        self.outbox += events
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.published: list[Message] = []
+
+    async def publish(self, message: Message) -> None:
+        self.published.append(message)
+
+
+class AnsweringResults:
+    """Answers each expected command with a result built from it, or never (``answer=None``)."""
+
+    def __init__(self, answer: dict[str, object] | None) -> None:
+        self.answer = answer
+        self.expected: list[str] = []
+
+    def expect(self, command_id: str) -> None:
+        self.expected.append(command_id)
+
+    async def wait(self, command_id: str, timeout: float) -> ConnectionTested | None:
+        if self.answer is None:
+            return None
+        return ConnectionTested(command_id=command_id, **self.answer)  # type: ignore[arg-type]
+
+
+class FakeCredentials:
+    def __init__(self, credentials: Credentials | MailbridgeError) -> None:
+        self.credentials = credentials
+
+    async def get(self, agent_id: str) -> Credentials:
+        if isinstance(self.credentials, MailbridgeError):
+            raise self.credentials
+        return self.credentials
+
+
+class FakeMailbox:
+    def __init__(self, counts: InboxCounts | MailbridgeError) -> None:
+        self.counts = counts
+
+    async def inbox_counts(self, credentials: Credentials) -> InboxCounts:
+        if isinstance(self.counts, MailbridgeError):
+            raise self.counts
+        return self.counts
+
+
+class FakeSubmission:
+    def __init__(self, error: MailbridgeError | None = None) -> None:
+        self.error = error
+        self.checked: list[str] = []
+
+    async def check_auth(self, credentials: Credentials) -> None:
+        self.checked.append(credentials.email)
+        if self.error is not None:
+            raise self.error

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+
+from mailbridge.config_api import handlers
+from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigIn
+from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
+from mailbridge.shared.messages import EmailConfigSaved, MailboxStatus, StatusChanged
+from tests.unit.fakes import AnsweringResults, FakeConfigRepository, FixedClock, RecordingPublisher
+
+SEALER = Sealer(parse_keys(generate_key_spec("k1")))
+BODY = TypeAdapter(EmailConfigIn)
+
+
+def imap_body(password: str | None = "app-pw") -> Any:
+    body: dict[str, Any] = {
+        "provider": "imap",
+        "email": "agent@example.com",
+        "imap": {"host": "imap.example.com", "port": 993, "security": "ssl"},
+        "smtp": {"host": "smtp.example.com", "port": 587, "security": "starttls"},
+    }
+    if password is not None:
+        body["password"] = password
+    return BODY.validate_python(body)
+
+
+async def saved_agent(repo: FakeConfigRepository, agent_id: str = "a1") -> str:
+    await handlers.register_agent(agent_id, AgentIn(org_id="o1"), repo=repo)
+    await handlers.save_email_config(agent_id, imap_body(), repo=repo, sealer=SEALER)
+    return agent_id
+
+
+async def test_saving_an_imap_config_seals_the_password_and_shows_configured() -> None:
+    repo = FakeConfigRepository()
+    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo)
+
+    view = await handlers.save_email_config("a1", imap_body(), repo=repo, sealer=SEALER)
+
+    assert (view.status, view.has_password) == (MailboxStatus.CONFIGURED, True)
+    assert "app-pw" not in view.model_dump_json()
+    sealed = repo.configs["a1"].sealed_secret
+    assert sealed is not None and SEALER.open(sealed, "a1") == "app-pw"
+    assert [type(e) for e in repo.outbox] == [EmailConfigSaved, StatusChanged]
+
+
+async def test_an_omitted_password_keeps_the_stored_one() -> None:
+    repo = FakeConfigRepository()
+    await saved_agent(repo)
+    before = repo.configs["a1"].sealed_secret
+
+    await handlers.save_email_config("a1", imap_body(password=None), repo=repo, sealer=SEALER)
+
+    assert repo.configs["a1"].sealed_secret == before
+    assert repo.configs["a1"].version == 2
+
+
+async def test_a_first_imap_save_without_a_password_is_refused() -> None:
+    repo = FakeConfigRepository()
+    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo)
+    with pytest.raises(MailbridgeError) as raised:
+        await handlers.save_email_config("a1", imap_body(password=None), repo=repo, sealer=SEALER)
+    assert raised.value.code is ErrorCode.INVALID_INPUT
+
+
+async def test_a_passing_test_makes_the_mailbox_connected() -> None:
+    repo, publisher = FakeConfigRepository(), RecordingPublisher()
+    agent_id = await saved_agent(repo)
+    results = AnsweringResults({"agent_id": agent_id, "ok": True, "inbox_total": 3, "unread": 2})
+
+    result = await handlers.run_connection_test(
+        agent_id, repo=repo, commands=publisher, results=results, clock=FixedClock(), timeout=5
+    )
+
+    assert result.ok and publisher.published[0].nats_subject().startswith("cmd.mail.connection.test")
+    assert results.expected == [publisher.published[0].command_id]  # type: ignore[attr-defined]
+    assert repo.statuses[agent_id].status is MailboxStatus.CONNECTED
+
+
+async def test_a_failed_test_sets_error_with_the_last_error_banner() -> None:
+    repo = FakeConfigRepository()
+    agent_id = await saved_agent(repo)
+    failure = ErrorInfo.of(ErrorCode.AUTH_FAILED)
+    results = AnsweringResults({"agent_id": agent_id, "ok": False, "error": failure})
+
+    await handlers.run_connection_test(
+        agent_id, repo=repo, commands=RecordingPublisher(), results=results, clock=FixedClock(), timeout=5
+    )
+
+    status = repo.statuses[agent_id]
+    assert status.status is MailboxStatus.ERROR
+    assert status.last_error is not None and status.last_error.code == "auth_failed"
+    assert status.last_error.source == "connection_test"
+
+
+async def test_no_worker_in_time_is_worker_unavailable_and_leaves_the_status() -> None:
+    repo = FakeConfigRepository()
+    agent_id = await saved_agent(repo)
+    with pytest.raises(MailbridgeError) as raised:
+        await handlers.run_connection_test(
+            agent_id, repo=repo, commands=RecordingPublisher(), results=AnsweringResults(None),
+            clock=FixedClock(), timeout=5,
+        )  # fmt: skip
+    assert raised.value.code is ErrorCode.WORKER_UNAVAILABLE
+    assert repo.statuses[agent_id].status is MailboxStatus.CONFIGURED
+
+
+async def test_testing_an_unconfigured_agent_is_refused() -> None:
+    repo = FakeConfigRepository()
+    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo)
+    with pytest.raises(MailbridgeError) as raised:
+        await handlers.run_connection_test(
+            "a1", repo=repo, commands=RecordingPublisher(), results=AnsweringResults(None),
+            clock=FixedClock(), timeout=5,
+        )  # fmt: skip
+    assert raised.value.code is ErrorCode.NOT_CONFIGURED
+
+
+async def test_the_same_result_delivered_twice_changes_the_status_once() -> None:
+    repo = FakeConfigRepository()
+    agent_id = await saved_agent(repo)
+    results = AnsweringResults({"agent_id": agent_id, "ok": True})
+    result = await handlers.run_connection_test(
+        agent_id, repo=repo, commands=RecordingPublisher(), results=results, clock=FixedClock(), timeout=5
+    )
+    changes_before = len(repo.outbox)
+
+    await handlers.record_test_result(result, repo=repo, clock=FixedClock())
+
+    assert len(repo.outbox) == changes_before
+
+
+async def test_credentials_open_the_sealed_password_for_the_worker() -> None:
+    repo = FakeConfigRepository()
+    agent_id = await saved_agent(repo)
+
+    reply = await handlers.get_credentials(agent_id, repo=repo, sealer=SEALER)
+
+    assert reply.credentials is not None and reply.credentials.password is not None
+    assert reply.credentials.password.get_secret_value() == "app-pw"
+    assert "app-pw" not in repr(reply)
+    assert reply.credentials.username == "agent@example.com"
+
+
+async def test_deleting_returns_to_not_connected() -> None:
+    repo = FakeConfigRepository()
+    agent_id = await saved_agent(repo)
+
+    view = await handlers.delete_email_config(agent_id, repo=repo)
+
+    assert view.status is MailboxStatus.NOT_CONNECTED and agent_id not in repo.configs
