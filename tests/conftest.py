@@ -28,7 +28,9 @@ def _docker_answers() -> bool:
     return probe.returncode == 0
 
 
-def _first_available(name: str, env: str, embedded: Callable[[], str], container: Callable[[], str]) -> str:
+def _first_available(
+    name: str, env: str, embedded: Callable[[], str], container: Callable[[], str]
+) -> str:
     if os.environ.get(env):
         return os.environ[env]
     failures: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -49,7 +50,7 @@ def _show(sha: str, path: Path) -> str:
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_every_committed_version_of_a_schema_grew_compatibly(name: str) -> None:
     versions = [json.loads(text) for text in reversed(_history(SCHEMA_DIR / name))]
-    for older, newer in zip(versions, versions[1:], strict=False):
+    for older, newer in itertools.pairwise(versions):
         assert not schemas.incompatibilities(older, newer), f"{name} broke in its history"
 
 

@@ -44,7 +44,9 @@ async def agent_with_mailbox(
     """A new agent whose mailbox exists in Dovecot, seeded, with its config saved."""
     agent_id = new_id("agent")
     password = "app-" + new_id()
-    address = await asyncio.to_thread(mail_stack.create_mailbox, agent_id.replace("_", "-"), password)
+    address = await asyncio.to_thread(
+        mail_stack.create_mailbox, agent_id.replace("_", "-"), password
+    )
     for number, seen in enumerate(seen_flags, start=1):
         await asyncio.to_thread(
             mail_stack.seed_message, address, subject=f"message {number}", body="hi", seen=seen
@@ -79,7 +81,8 @@ async def test_a_connection_test_shows_inbox_total_unread_and_address(
     result = answer.json()
     assert result["ok"] is True, result
     assert (result["email"], result["inbox_total"], result["unread"]) == (agent.address, 3, 2)
-    assert result["checks"]["imap"]["ok"] and result["checks"]["smtp"]["ok"]
+    assert result["checks"]["imap"]["ok"]
+    assert result["checks"]["smtp"]["ok"]
     shown = await shown_config(api, agent)
     assert (shown["status"], shown["last_error"]) == ("connected", None)
 

@@ -34,7 +34,9 @@ class FakeConfigRepository:
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
         return self.configs.get(agent_id), self.statuses.get(agent_id, StatusRecord())
 
-    async def save(self, config: StoredConfig, status: StatusRecord, events: list[Event]) -> StoredConfig:
+    async def save(
+        self, config: StoredConfig, status: StatusRecord, events: list[Event]
+    ) -> StoredConfig:
         self.configs[config.agent_id] = config
         self.statuses[config.agent_id] = status
         self.outbox += events

@@ -43,7 +43,8 @@ async def test_saving_an_imap_config_seals_the_password_and_shows_configured() -
     assert (view.status, view.has_password) == (MailboxStatus.CONFIGURED, True)
     assert "app-pw" not in view.model_dump_json()
     sealed = repo.configs["a1"].sealed_secret
-    assert sealed is not None and SEALER.open(sealed, "a1") == "app-pw"
+    assert sealed is not None
+    assert SEALER.open(sealed, "a1") == "app-pw"
     assert [type(e) for e in repo.outbox] == [EmailConfigSaved, StatusChanged]
 
 
@@ -75,7 +76,8 @@ async def test_a_passing_test_makes_the_mailbox_connected() -> None:
         agent_id, repo=repo, commands=publisher, results=results, clock=FixedClock(), timeout=5
     )
 
-    assert result.ok and publisher.published[0].nats_subject().startswith("cmd.mail.connection.test")
+    assert result.ok
+    assert publisher.published[0].nats_subject().startswith("cmd.mail.connection.test")
     assert results.expected == [publisher.published[0].command_id]  # type: ignore[attr-defined]
     assert repo.statuses[agent_id].status is MailboxStatus.CONNECTED
 
@@ -87,12 +89,18 @@ async def test_a_failed_test_sets_error_with_the_last_error_banner() -> None:
     results = AnsweringResults({"agent_id": agent_id, "ok": False, "error": failure})
 
     await handlers.run_connection_test(
-        agent_id, repo=repo, commands=RecordingPublisher(), results=results, clock=FixedClock(), timeout=5
+        agent_id,
+        repo=repo,
+        commands=RecordingPublisher(),
+        results=results,
+        clock=FixedClock(),
+        timeout=5,
     )
 
     status = repo.statuses[agent_id]
     assert status.status is MailboxStatus.ERROR
-    assert status.last_error is not None and status.last_error.code == "auth_failed"
+    assert status.last_error is not None
+    assert status.last_error.code == "auth_failed"
     assert status.last_error.source == "connection_test"
 
 
@@ -124,7 +132,12 @@ async def test_the_same_result_delivered_twice_changes_the_status_once() -> None
     agent_id = await saved_agent(repo)
     results = AnsweringResults({"agent_id": agent_id, "ok": True})
     result = await handlers.run_connection_test(
-        agent_id, repo=repo, commands=RecordingPublisher(), results=results, clock=FixedClock(), timeout=5
+        agent_id,
+        repo=repo,
+        commands=RecordingPublisher(),
+        results=results,
+        clock=FixedClock(),
+        timeout=5,
     )
     changes_before = len(repo.outbox)
 
@@ -139,7 +152,8 @@ async def test_credentials_open_the_sealed_password_for_the_worker() -> None:
 
     reply = await handlers.get_credentials(agent_id, repo=repo, sealer=SEALER)
 
-    assert reply.credentials is not None and reply.credentials.password is not None
+    assert reply.credentials is not None
+    assert reply.credentials.password is not None
     assert reply.credentials.password.get_secret_value() == "app-pw"
     assert "app-pw" not in repr(reply)
     assert reply.credentials.username == "agent@example.com"
@@ -151,4 +165,5 @@ async def test_deleting_returns_to_not_connected() -> None:
 
     view = await handlers.delete_email_config(agent_id, repo=repo)
 
-    assert view.status is MailboxStatus.NOT_CONNECTED and agent_id not in repo.configs
+    assert view.status is MailboxStatus.NOT_CONNECTED
+    assert agent_id not in repo.configs

@@ -6,7 +6,10 @@ import pytest
 from pydantic import SecretStr
 
 from mailbridge.mail_worker import handlers
-from mailbridge.mail_worker.domain.classify import classify_imap_login_failure, classify_smtp_auth_failure
+from mailbridge.mail_worker.domain.classify import (
+    classify_imap_login_failure,
+    classify_smtp_auth_failure,
+)
 from mailbridge.mail_worker.ports import InboxCounts
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, TestConnection
@@ -22,8 +25,14 @@ async def test_a_healthy_mailbox_reports_counts_address_and_both_checks() -> Non
         mailbox=FakeMailbox(InboxCounts(total=3, unread=2)),
         submission=FakeSubmission(),
     )
-    assert (result.ok, result.email, result.inbox_total, result.unread) == (True, "me@example.com", 3, 2)
-    assert set(result.checks) == {"imap", "smtp"} and result.error is None
+    assert (result.ok, result.email, result.inbox_total, result.unread) == (
+        True,
+        "me@example.com",
+        3,
+        2,
+    )
+    assert set(result.checks) == {"imap", "smtp"}
+    assert result.error is None
 
 
 async def test_an_smtp_refusal_fails_the_test_even_when_imap_works() -> None:
@@ -33,9 +42,11 @@ async def test_an_smtp_refusal_fails_the_test_even_when_imap_works() -> None:
         mailbox=FakeMailbox(InboxCounts(total=1, unread=0)),
         submission=FakeSubmission(PermanentError(ErrorCode.SMTP_AUTH_DISABLED)),
     )
-    assert not result.ok and result.error is not None
+    assert not result.ok
+    assert result.error is not None
     assert result.error.code is ErrorCode.SMTP_AUTH_DISABLED
-    assert result.checks["imap"].ok and not result.checks["smtp"].ok
+    assert result.checks["imap"].ok
+    assert not result.checks["smtp"].ok
     assert result.email is None
 
 
@@ -47,21 +58,28 @@ async def test_missing_credentials_fail_the_test_without_touching_the_servers() 
         mailbox=FakeMailbox(RetryableError(ErrorCode.TIMEOUT)),
         submission=submission,
     )
-    assert not result.ok and result.error is not None
-    assert result.error.code is ErrorCode.NOT_CONFIGURED and submission.checked == []
+    assert not result.ok
+    assert result.error is not None
+    assert result.error.code is ErrorCode.NOT_CONFIGURED
+    assert submission.checked == []
 
 
 def test_a_test_past_its_deadline_is_expired() -> None:
     clock = FixedClock()
     stale = TestConnection(agent_id="a1", expires_at=clock.now() - timedelta(seconds=1))
     fresh = TestConnection(agent_id="a1", expires_at=clock.now() + timedelta(seconds=1))
-    assert handlers.is_expired(stale, clock) and not handlers.is_expired(fresh, clock)
+    assert handlers.is_expired(stale, clock)
+    assert not handlers.is_expired(fresh, clock)
 
 
 @pytest.mark.parametrize(
     ("code", "text", "expected"),
     [
-        (535, "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled", ErrorCode.SMTP_AUTH_DISABLED),
+        (
+            535,
+            "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled",
+            ErrorCode.SMTP_AUTH_DISABLED,
+        ),
         (535, "5.7.8 Error: authentication failed", ErrorCode.AUTH_FAILED),
         (550, "5.7.30 Basic authentication is not supported", ErrorCode.BASIC_AUTH_DISABLED),
         (454, "4.7.0 Temporary authentication failure", ErrorCode.PROVIDER_UNAVAILABLE),
@@ -72,5 +90,11 @@ def test_smtp_auth_refusals_map_to_the_taxonomy(code: int, text: str, expected: 
 
 
 def test_imap_refusals_map_to_the_taxonomy() -> None:
-    assert classify_imap_login_failure("[AUTHENTICATIONFAILED] Authentication failed.") is ErrorCode.AUTH_FAILED
-    assert classify_imap_login_failure("LOGIN failed. BasicAuthBlocked") is ErrorCode.BASIC_AUTH_DISABLED
+    assert (
+        classify_imap_login_failure("[AUTHENTICATIONFAILED] Authentication failed.")
+        is ErrorCode.AUTH_FAILED
+    )
+    assert (
+        classify_imap_login_failure("LOGIN failed. BasicAuthBlocked")
+        is ErrorCode.BASIC_AUTH_DISABLED
+    )

@@ -30,10 +30,15 @@ def test_an_id_that_would_break_the_subject_grammar_is_refused(bad: str) -> None
 def test_every_subject_follows_the_grammar_and_ends_in_its_id(message: type) -> None:
     parts = message.subject_template.split(".")
     assert parts[0] in {"cmd", "evt", "rpc"}
-    assert parts[-2] == "v1" and parts[-1] == "{id}"
+    assert parts[-2] == "v1"
+    assert parts[-1] == "{id}"
 
 
-@pytest.mark.parametrize("message", [m for m in SUBJECT_MESSAGES if not m.subject_template.startswith("rpc.")], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "message",
+    [m for m in SUBJECT_MESSAGES if not m.subject_template.startswith("rpc.")],
+    ids=lambda m: m.__name__,
+)
 def test_every_command_and_event_lands_in_exactly_one_stream(message: type) -> None:
     subject = subjects.render(message.subject_template, "x")
     assert stream_for(subject) in ALL_STREAMS

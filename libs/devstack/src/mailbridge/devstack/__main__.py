@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
 
+from mailbridge.devstack.debian import ensure_debian_packages
+from mailbridge.devstack.mailstack import REQUIRED_PACKAGES
 from mailbridge.devstack.stack import DEMO_AGENT, DevStack
 
 
@@ -20,9 +21,13 @@ def main() -> None:
     run.add_argument("--data-dir", type=Path, default=Path(".data"))
     run.add_argument("--port", type=int, default=8080, help="config-api HTTP port")
     run.add_argument("--no-mail", action="store_true", help="skip the local Dovecot/Postfix")
+    sub.add_parser("install-packages", help="install Dovecot and Postfix (Debian, as root)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="devstack     | %(message)s")
-    serve(DevStack(args.data_dir, http_port=args.port, with_mail=not args.no_mail))
+    if args.command == "install-packages":
+        ensure_debian_packages(REQUIRED_PACKAGES)
+    else:
+        serve(DevStack(args.data_dir, http_port=args.port, with_mail=not args.no_mail))
 
 
 def serve(stack: DevStack) -> None:
@@ -57,4 +62,4 @@ def banner(stack: DevStack, seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -23,7 +23,9 @@ class Infrastructure:
     log_level: str = "INFO"
 
 
-def services(infra: Infrastructure, *, http_port: int, test_timeout: float = 20.0) -> list[ServiceProcess]:
+def services(
+    infra: Infrastructure, *, http_port: int, test_timeout: float = 20.0
+) -> list[ServiceProcess]:
     """The four services on loopback, each with a readiness URL to wait on."""
     common = {"MAILBRIDGE_NATS_URL": infra.nats_url, "MAILBRIDGE_LOG_LEVEL": infra.log_level}
     database = {

@@ -78,7 +78,8 @@ class EmbeddedPostgres:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                **self._user_kwargs(),
+                user=self._uid,
+                group=self._gid,
             )
         wait_for_port(HOST, self.port, timeout=30, process=self._process, log=log)
         return self.dsn
@@ -91,13 +92,18 @@ class EmbeddedPostgres:
             str(self._bin / "initdb"), "-D", str(cluster), "-U", DB_USER, "--auth=scram-sha-256",
             f"--pwfile={password_file}", "--encoding=UTF8", "--locale=C",
         ]  # fmt: skip
-        _run(command, **self._user_kwargs())
+        _run(command, user=self._uid, group=self._gid)
         password_file.unlink()
         self._create_database(cluster)
 
     def _create_database(self, cluster: Path) -> None:
         single_user = [str(self._bin / "postgres"), "--single", "-D", str(cluster), "postgres"]
-        _run(single_user, input=f"CREATE DATABASE {DB_NAME};\n".encode(), **self._user_kwargs())
+        _run(
+            single_user,
+            input=f"CREATE DATABASE {DB_NAME};\n".encode(),
+            user=self._uid,
+            group=self._gid,
+        )
 
     def _password(self) -> str:
         path = self.data_dir / "password"
@@ -106,8 +112,13 @@ class EmbeddedPostgres:
             path.chmod(0o600)
         return path.read_text().strip()
 
-    def _user_kwargs(self) -> dict[str, int]:
-        return {"user": self._user.pw_uid, "group": self._user.pw_gid} if self._user else {}
+    @property
+    def _uid(self) -> int | None:
+        return self._user.pw_uid if self._user else None
+
+    @property
+    def _gid(self) -> int | None:
+        return self._user.pw_gid if self._user else None
 
     def _chown(self, path: Path) -> None:
         if self._user is not None:

@@ -17,7 +17,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, *, timeout: float, process: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+def wait_for_port(
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
     """Wait until ``host:port`` accepts connections; fail early if the process died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -36,7 +43,9 @@ def _tail(log: Path | None, lines: int = 30) -> str:
     return "\n--- " + str(log) + " ---\n" + "\n".join(text)
 
 
-def stop_process(process: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+def stop_process(
+    process: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 15.0
+) -> None:
     """Signal the process (its whole session when it leads one), then kill it if it lingers."""
     if process.poll() is not None:
         return

@@ -95,7 +95,8 @@ class DevStack:
         with httpx.Client(base_url=self.base_url, timeout=10) as client:
             client.put(f"/bridge/agents/{DEMO_AGENT}", json={"org_id": DEMO_ORG, "name": "Demo"})
             answer = client.put(
-                f"/bridge/agents/{DEMO_AGENT}/email-config", json=demo_config(self.mail, address, password)
+                f"/bridge/agents/{DEMO_AGENT}/email-config",
+                json=demo_config(self.mail, address, password),
             )
             answer.raise_for_status()
         self.demo = DemoMailbox(address, password)

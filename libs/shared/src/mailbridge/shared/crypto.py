@@ -1,4 +1,5 @@
-"""Sealing secrets at rest: AES-256-GCM, a key id in every ciphertext, the row id as associated data.
+"""Sealing secrets at rest: AES-256-GCM, a key id in every ciphertext, the row id as associated
+data.
 
 A sealed value is ``{key_id}.{base64url(nonce || ciphertext+tag)}``. The owning row's id is the
 associated data, so a ciphertext copied into another row fails to open. Several keys may be

@@ -42,7 +42,9 @@ class HealthServer:
             status, body = await self._answer(request_line.decode(errors="replace"))
             payload = json.dumps(body).encode()
             head = f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
-            writer.write(f"{head}content-length: {len(payload)}\r\nconnection: close\r\n\r\n".encode())
+            writer.write(
+                f"{head}content-length: {len(payload)}\r\nconnection: close\r\n\r\n".encode()
+            )
             writer.write(payload)
             await writer.drain()
         except (TimeoutError, ConnectionError):

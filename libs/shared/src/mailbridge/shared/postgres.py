@@ -11,10 +11,15 @@ import re
 from pathlib import Path
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+"""A connection, whether acquired from a pool or opened directly."""
 
 log = logging.getLogger(__name__)
 
 _MIGRATION = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def migration_files(directory: Path) -> list[tuple[int, Path]]:
@@ -22,8 +27,10 @@ def migration_files(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-async def migrate(connection: asyncpg.Connection, schema: str, directory: Path) -> list[int]:
+async def migrate(connection: Connection, schema: str, directory: Path) -> list[int]:
     """Apply every migration newer than the recorded ones, each in its own transaction."""
+    if not _SCHEMA.match(schema):  # schema names are code constants; refuse anything else
+        raise ValueError(f"not a schema name: {schema!r}")
     await connection.execute("SELECT pg_advisory_lock(hashtext($1))", schema)
     try:
         await _ensure_ledger(connection, schema)
@@ -36,7 +43,7 @@ async def migrate(connection: asyncpg.Connection, schema: str, directory: Path) 
         await connection.execute("SELECT pg_advisory_unlock(hashtext($1))", schema)
 
 
-async def _ensure_ledger(connection: asyncpg.Connection, schema: str) -> None:
+async def _ensure_ledger(connection: Connection, schema: str) -> None:
     await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     await connection.execute(
         f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
@@ -46,15 +53,15 @@ async def _ensure_ledger(connection: asyncpg.Connection, schema: str) -> None:
 
 
 def _applied_sql(schema: str) -> str:
-    return f'SELECT version FROM "{schema}".schema_migrations'
+    return f'SELECT version FROM "{schema}".schema_migrations'  # noqa: S608 (checked name)
 
 
-async def _apply(connection: asyncpg.Connection, schema: str, version: int, path: Path) -> None:
+async def _apply(connection: Connection, schema: str, version: int, path: Path) -> None:
     async with connection.transaction():
         await connection.execute(f'SET LOCAL search_path TO "{schema}"')
-        await connection.execute(path.read_text())
+        await connection.execute(path.read_text())  # noqa: ASYNC240 (start-up, small file)
         await connection.execute(
-            f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES ($1, $2)',
+            f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES ($1, $2)',  # noqa: S608
             version,
             path.name,
         )

@@ -90,7 +90,7 @@ async def run_service(
 
 
 async def nats_ready(broker: NatsBroker) -> dict[str, bool]:
-    connection = broker.connection if broker.running else None  # type: ignore[attr-defined]
+    connection = broker.connection if broker.running else None
     return {"nats": bool(connection is not None and connection.is_connected)}
 
 
@@ -127,4 +127,6 @@ class DatabaseService:
 
         self.register(broker, pool, sealer)
         serve_health_rpc(broker, self.name, readiness)
-        await run_service(broker, settings, readiness, before_start=prepare_streams, on_stop=pool.close)
+        await run_service(
+            broker, settings, readiness, before_start=prepare_streams, on_stop=pool.close
+        )

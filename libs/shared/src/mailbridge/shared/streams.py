@@ -43,7 +43,7 @@ ALL_STREAMS = (MAIL_CMD, MAIL_EVT, CONFIG_EVT, OAUTH_EVT, POLICY_EVT)
 
 
 async def ensure_stream(js: JetStreamContext, definition: StreamDefinition) -> None:
-    """Create the stream, or bring an existing one to this definition; safe to call from replicas."""
+    """Create the stream, or bring an existing one to this definition; safe from every replica."""
     config = definition.config()
     try:
         await js.stream_info(definition.name)

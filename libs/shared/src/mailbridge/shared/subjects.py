@@ -1,8 +1,8 @@
 """Every NATS subject of the contract (SPEC §5), and the two ways to use one.
 
-Subjects follow ``{plane}.{domain}.{entity}.{verb}.v{N}.{id}``; the id is always the last token, so
-``render`` fills it in for publishing and ``wildcard`` replaces it with ``*`` for subscribing. No subject
-string is written anywhere else in the code base.
+Subjects follow ``{plane}.{domain}.{entity}.{verb}.v{N}.{id}``; the id is always the last token,
+so ``render`` fills it in for publishing and ``wildcard`` replaces it with ``*`` for subscribing.
+No subject string is written anywhere else in the code base.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from mailbridge.config_api.settings import ConfigApiSettings
 
 
 def main() -> None:
-    settings = ConfigApiSettings()  # type: ignore[call-arg]  # required values come from the env
+    settings = ConfigApiSettings()  # required values come from the environment
     app = create_app(lambda: build_container(settings))
     uvicorn.run(
         app,

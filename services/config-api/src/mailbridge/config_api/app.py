@@ -28,7 +28,9 @@ def create_app(make_container: Callable[[], Awaitable[Container]]) -> FastAPI:
         finally:
             await container.stop()
 
-    app = FastAPI(title="mailbridge config-api", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="mailbridge config-api", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+    )
     app.include_router(http.router)
     app.include_router(http.health)
     problems.install(app)

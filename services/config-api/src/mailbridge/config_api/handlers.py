@@ -118,7 +118,9 @@ async def run_connection_test(
     return result
 
 
-async def record_test_result(result: ConnectionTested, *, repo: ConfigRepository, clock: Clock) -> None:
+async def record_test_result(
+    result: ConnectionTested, *, repo: ConfigRepository, clock: Clock
+) -> None:
     """Apply a test result to the status once, however many times it is delivered."""
     config, status = await repo.load(result.agent_id)
     if config is None or _already_recorded(status, result.command_id):
@@ -128,7 +130,9 @@ async def record_test_result(result: ConnectionTested, *, repo: ConfigRepository
         last_error=transitions.last_error_after_test(result, clock.now()),
         last_test=_summary_of(result),
     )
-    await repo.set_status(result.agent_id, new_status, _status_events(result.agent_id, status, new_status))
+    await repo.set_status(
+        result.agent_id, new_status, _status_events(result.agent_id, status, new_status)
+    )
 
 
 def _already_recorded(status: StatusRecord, command_id: str) -> bool:
@@ -144,12 +148,17 @@ def _status_events(agent_id: str, before: StatusRecord, after: StatusRecord) -> 
         return []
     return [
         StatusChanged(
-            agent_id=agent_id, status=after.status, previous=before.status, last_error=after.last_error
+            agent_id=agent_id,
+            status=after.status,
+            previous=before.status,
+            last_error=after.last_error,
         )
     ]
 
 
-async def get_credentials(agent_id: str, *, repo: ConfigRepository, sealer: Sealer) -> CredentialsReply:
+async def get_credentials(
+    agent_id: str, *, repo: ConfigRepository, sealer: Sealer
+) -> CredentialsReply:
     """Open the sealed secret for the mail-worker (answered over NATS only)."""
     config, _ = await repo.load(agent_id)
     if config is None or config.email is None:
@@ -160,7 +169,7 @@ async def get_credentials(agent_id: str, *, repo: ConfigRepository, sealer: Seal
         provider=config.provider,
         email=config.email,
         username=settings.get("username") or config.email,
-        password=password,  # type: ignore[arg-type]  # pydantic coerces str to SecretStr
+        password=password,
         imap=ServerEndpoint(**settings["imap"]) if "imap" in settings else None,
         smtp=ServerEndpoint(**settings["smtp"]) if "smtp" in settings else None,
     )

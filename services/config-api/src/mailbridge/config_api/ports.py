@@ -23,7 +23,9 @@ class ConfigRepository(Protocol):
 
     async def delete(self, agent_id: str, status: StatusRecord, events: list[Event]) -> bool: ...
 
-    async def set_status(self, agent_id: str, status: StatusRecord, events: list[Event]) -> None: ...
+    async def set_status(
+        self, agent_id: str, status: StatusRecord, events: list[Event]
+    ) -> None: ...
 
 
 class CommandPublisher(Protocol):
@@ -32,8 +34,6 @@ class CommandPublisher(Protocol):
 
 class TestResults(Protocol):
     """Waits for the ``ConnectionTested`` event that answers one command."""
-
-    __test__ = False
 
     def expect(self, command_id: str) -> None: ...
 

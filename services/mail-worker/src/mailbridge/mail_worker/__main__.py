@@ -11,7 +11,9 @@ from mailbridge.shared.runtime import run_service
 
 async def serve(settings: MailWorkerSettings) -> None:
     worker = build_worker(settings)
-    await run_service(worker.broker, settings, worker.readiness, before_start=worker.prepare_streams)
+    await run_service(
+        worker.broker, settings, worker.readiness, before_start=worker.prepare_streams
+    )
 
 
 def main() -> None:

@@ -14,9 +14,11 @@ from mailbridge.shared.messages import CheckResult, ConnectionTested, TestConnec
 
 T = TypeVar("T")
 
+
 def is_expired(command: TestConnection, clock: Clock) -> bool:
     """Nobody waits for a test whose deadline passed: running it would only spend a login."""
     return command.expires_at is not None and command.expires_at < clock.now()
+
 
 async def test_connection(
     command: TestConnection,
@@ -48,6 +50,7 @@ async def test_connection(
         error=error,
     )
 
+
 async def _timed(work: Awaitable[T]) -> tuple[T | None, CheckResult]:
     started = time.perf_counter()
     try:
@@ -55,6 +58,7 @@ async def _timed(work: Awaitable[T]) -> tuple[T | None, CheckResult]:
     except MailbridgeError as exc:
         return None, CheckResult(ok=False, latency_ms=_elapsed_ms(started), error=exc.info())
     return value, CheckResult(ok=True, latency_ms=_elapsed_ms(started))
+
 
 def _failed(command: TestConnection, error: ErrorInfo, latency_ms: int) -> ConnectionTested:
     return ConnectionTested(
@@ -65,7 +69,6 @@ def _failed(command: TestConnection, error: ErrorInfo, latency_ms: int) -> Conne
         error=error,
     )
 
+
 def _elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
-
-__all__ = ["ErrorCode", "is_expired", "test_connection"]

@@ -11,7 +11,8 @@ from mailbridge.shared.settings import ServiceSettings
 
 class MailWorkerSettings(ServiceSettings):
     tls_ca_file: Path | None = Field(
-        default=None, description="extra CA bundle to trust (tests, private CAs); system CAs otherwise"
+        default=None,
+        description="extra CA bundle to trust (tests, private CAs); system CAs otherwise",
     )
     allow_private_hosts: bool = Field(
         default=False, description="allow hosts that resolve to loopback/private addresses (dev)"

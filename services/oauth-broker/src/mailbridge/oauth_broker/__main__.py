@@ -9,7 +9,7 @@ from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 
 
 def main() -> None:
-    settings = OAuthBrokerSettings()  # type: ignore[call-arg]  # required values come from the env
+    settings = OAuthBrokerSettings()  # required values come from the environment
     asyncio.run(SERVICE.serve(settings))
 
 

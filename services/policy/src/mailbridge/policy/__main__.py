@@ -9,7 +9,7 @@ from mailbridge.policy.settings import PolicySettings
 
 
 def main() -> None:
-    settings = PolicySettings()  # type: ignore[call-arg]  # required values come from the env
+    settings = PolicySettings()  # required values come from the environment
     asyncio.run(SERVICE.serve(settings))
 
 

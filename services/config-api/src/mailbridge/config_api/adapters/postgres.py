@@ -13,12 +13,15 @@ import asyncpg
 
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.shared.messages import Event, LastError
+from mailbridge.shared.postgres import Connection
 
 SCHEMA = "config_api"
 
 
 class PostgresConfigRepository:
-    def __init__(self, pool: asyncpg.Pool, on_outbox_write: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, on_outbox_write: Callable[[], None] = lambda: None
+    ) -> None:
         self._pool = pool
         self._on_outbox_write = on_outbox_write
 
@@ -94,7 +97,7 @@ class PostgresConfigRepository:
         self._on_outbox_write()
 
 
-async def _write_status(connection: asyncpg.Connection, agent_id: str, status: StatusRecord) -> None:
+async def _write_status(connection: Connection, agent_id: str, status: StatusRecord) -> None:
     last_error = status.last_error.model_dump_json() if status.last_error else None
     await connection.execute(
         "INSERT INTO config_api.mailbox_status (agent_id, status, last_error, last_test)"
@@ -107,7 +110,7 @@ async def _write_status(connection: asyncpg.Connection, agent_id: str, status: S
     )
 
 
-async def _write_outbox(connection: asyncpg.Connection, events: list[Event]) -> None:
+async def _write_outbox(connection: Connection, events: list[Event]) -> None:
     await connection.executemany(
         "INSERT INTO config_api.outbox (subject, payload) VALUES ($1, $2)",
         [(event.nats_subject(), event.model_dump_json(by_alias=True)) for event in events],

@@ -1,8 +1,8 @@
-"""PendingTestResults: matches ``ConnectionTested`` events to the HTTP requests waiting for them.
+"""PendingTestResults: matches ``ConnectionTested`` events to the HTTP requests awaiting them.
 
-Every config-api replica subscribes (without a queue group) to all test results, so whichever replica
-holds the waiting request sees its answer. ``expect`` is called before the command is published, so
-a fast worker cannot answer before anyone listens.
+Every config-api replica subscribes (without a queue group) to all test results, so whichever
+replica holds the waiting request sees its answer. ``expect`` is called before the command is
+published, so a fast worker cannot answer before anyone listens.
 """
 
 from __future__ import annotations

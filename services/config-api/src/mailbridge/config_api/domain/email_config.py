@@ -117,7 +117,9 @@ class EmailConfigView(BaseModel):
     last_test: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, agent_id: str, config: StoredConfig | None, status: StatusRecord) -> EmailConfigView:
+    def of(
+        cls, agent_id: str, config: StoredConfig | None, status: StatusRecord
+    ) -> EmailConfigView:
         view = cls(agent_id=agent_id, **status.model_dump())
         if config is None:
             return view

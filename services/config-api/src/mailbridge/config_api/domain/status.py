@@ -1,9 +1,9 @@
 """The mailbox status state machine of SPEC §3, as pure functions.
 
-    not_connected ──save imap──▶ configured ──test ok──▶ connected
-    not_connected ──save oauth─▶ awaiting_authorization ──authorized + test ok──▶ connected
-    any ──test fails / refresh fails / auth error──▶ error (with last_error)
-    any ──delete──▶ not_connected
+not_connected ──save imap──▶ configured ──test ok──▶ connected
+not_connected ──save oauth─▶ awaiting_authorization ──authorized + test ok──▶ connected
+any ──test fails / refresh fails / auth error──▶ error (with last_error)
+any ──delete──▶ not_connected
 """
 
 from __future__ import annotations

@@ -9,7 +9,12 @@ from fastapi.responses import JSONResponse
 
 from mailbridge.config_api import handlers
 from mailbridge.config_api.bootstrap import Container
-from mailbridge.config_api.domain.email_config import AgentIn, AgentView, EmailConfigIn, EmailConfigView
+from mailbridge.config_api.domain.email_config import (
+    AgentIn,
+    AgentView,
+    EmailConfigIn,
+    EmailConfigView,
+)
 from mailbridge.shared.messages import ConnectionTested
 
 AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=["agent-42"])]
@@ -58,11 +63,11 @@ async def test_email_config(agent_id: AgentId, deps: Deps) -> dict[str, Any]:
         clock=deps.clock,
         timeout=deps.settings.test_timeout_seconds,
     )
-    return test_answer(result)
+    return connection_test_answer(result)
 
 
-def test_answer(result: ConnectionTested) -> dict[str, Any]:
-    """SPEC §4: ``{ok, email, inbox_total, unread, checks, latency_ms}`` or ``{ok: false, error}``."""
+def connection_test_answer(result: ConnectionTested) -> dict[str, Any]:
+    """SPEC §4: ``{ok, email, inbox_total, unread, checks, latency_ms}`` or ``{ok, error}``."""
     fields = {"ok", "email", "inbox_total", "unread", "checks", "latency_ms", "error", "command_id"}
     return result.model_dump(mode="json", include=fields)
 

@@ -53,7 +53,7 @@ class AioimaplibMailboxReader:
             await asyncio.wait_for(client.wait_hello_from_server(), self._timeout)
         except MailbridgeError:
             raise
-        except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             raise connection_error(exc, host, port) from exc
         return client
 
@@ -62,9 +62,13 @@ def _parse_counts(result: str, lines: list[bytes]) -> InboxCounts:
     for line in lines:
         match = _STATUS_COUNTS.search(line)
         if match:
-            messages, unseen = (match.group(1), match.group(2)) if match.group(1) else (
-                match.group(4),
-                match.group(3),
+            messages, unseen = (
+                (match.group(1), match.group(2))
+                if match.group(1)
+                else (
+                    match.group(4),
+                    match.group(3),
+                )
             )
             return InboxCounts(total=int(messages), unread=int(unseen))
     raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, f"STATUS INBOX answered {result}.")

@@ -69,7 +69,9 @@ def connection_error(exc: BaseException, host: str, port: int) -> RetryableError
     """Map a socket-level failure to its taxonomy code."""
     where = f"{host}:{port}"
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return RetryableError(ErrorCode.TLS_FAILED, f"TLS with {where} failed: {exc.__class__.__name__}.")
+        return RetryableError(
+            ErrorCode.TLS_FAILED, f"TLS with {where} failed: {exc.__class__.__name__}."
+        )
     if isinstance(exc, ConnectionRefusedError):
         return RetryableError(ErrorCode.CONNECTION_REFUSED, f"{where} refused the connection.")
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):

@@ -1,9 +1,9 @@
 """The mail-worker's one JetStream consumer: every command subject, shared by all replicas.
 
 Acknowledgement is chosen per outcome, here at the edge:
-  done (including a test whose result is a failure) → ack
-  RetryableError (4xx, timeout, a dependency down)   → nack with backoff
-  PermanentError, undecodable or unknown command     → term (a failure event first, where one exists)
+  done (a test whose result is a failure included) → ack
+  RetryableError (4xx, timeout, a dependency down) → nack with backoff
+  PermanentError, undecodable or unknown command   → term (after a failure event, where one exists)
 """
 
 from __future__ import annotations

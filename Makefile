@@ -1,0 +1,38 @@
+# mailbridge — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint fmt typecheck schemas clean
+
+help:
+	@echo "make run      start NATS, PostgreSQL, the local mail stack and the four services (Ctrl-C stops)"
+	@echo "make test     install what is needed, lint, and run every test level"
+	@echo "make lint     ruff (format + lint) and mypy --strict"
+	@echo "make schemas  regenerate the JSON Schemas of every message in contract/schemas"
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen
+	@$(UV) run --frozen python -m mailbridge.devstack install-packages
+
+run: install
+	@$(UV) run --frozen python -m mailbridge.devstack run
+
+test: install lint
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+lint:
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen mypy libs/shared/src libs/devstack/src services/*/src
+
+fmt:
+	@$(UV) run --frozen ruff format .
+	@$(UV) run --frozen ruff check --fix .
+
+schemas:
+	@$(UV) run --frozen python -m mailbridge.shared.schemas write contract/schemas
+
+clean:
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
