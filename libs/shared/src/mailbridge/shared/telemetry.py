@@ -56,6 +56,7 @@ def configure_logging(service: str, level: str) -> None:
 
 def build_tracer_provider(service: str, *, console: bool = False) -> TracerProvider:
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    trace.set_tracer_provider(provider)
     if console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
     return provider

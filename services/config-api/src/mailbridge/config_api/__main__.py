@@ -5,13 +5,15 @@ from __future__ import annotations
 import uvicorn
 
 from mailbridge.config_api.app import create_app
-from mailbridge.config_api.bootstrap import build_container
+from mailbridge.config_api.bootstrap import SERVICE, build_container
 from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.shared.runtime import setup_telemetry
 
 
 def main() -> None:
     settings = ConfigApiSettings()  # required values come from the environment
-    app = create_app(lambda: build_container(settings))
+    provider = setup_telemetry(SERVICE, settings)
+    app = create_app(lambda: build_container(settings, provider), provider)
     uvicorn.run(
         app,
         host=settings.http_host,

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.bootstrap import Container
-from mailbridge.config_api.entrypoints import http, problems
+from mailbridge.config_api.entrypoints import http, problems, tracing
 
 DESCRIPTION = """
 The HTTP gateway of mailbridge: register agents, save their email configuration (secrets are
@@ -17,7 +18,9 @@ Errors are `application/problem+json` with a stable `code` and a fix-it `hint`.
 """
 
 
-def create_app(make_container: Callable[[], Awaitable[Container]]) -> FastAPI:
+def create_app(
+    make_container: Callable[[], Awaitable[Container]], provider: TracerProvider | None = None
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await make_container()
@@ -34,4 +37,6 @@ def create_app(make_container: Callable[[], Awaitable[Container]]) -> FastAPI:
     app.include_router(http.router)
     app.include_router(http.health)
     problems.install(app)
+    if provider is not None:
+        tracing.install(app, provider)
     return app

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 from faststream.nats import NatsBroker
+from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.adapters.outbox import OutboxRelay
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
@@ -20,7 +21,7 @@ from mailbridge.shared import postgres
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
 from mailbridge.shared.crypto import Sealer, parse_keys
-from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc, setup_telemetry
+from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc
 from mailbridge.shared.streams import CONFIG_EVT, MAIL_CMD, MAIL_EVT, ensure_streams
 
 SERVICE = "config-api"
@@ -56,10 +57,9 @@ class Container:
         await self.pool.close()
 
 
-async def build_container(settings: ConfigApiSettings) -> Container:
+async def build_container(settings: ConfigApiSettings, provider: TracerProvider) -> Container:
     """Connect to PostgreSQL (migrating config-api's schema) and prepare the broker."""
     sealer = Sealer(parse_keys(settings.sealing_keys.get_secret_value()))
-    provider = setup_telemetry(SERVICE, settings)
     pool = await postgres.open_database(
         settings.database_url.get_secret_value(),
         schema=SCHEMA,
