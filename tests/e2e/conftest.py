@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from mailbridge.devstack.environment import Infrastructure, services
+from mailbridge.devstack.environment import Infrastructure, create_api_key, services
 from mailbridge.devstack.mailstack import MailStackEndpoints
 from mailbridge.devstack.processes import free_port
 from mailbridge.devstack.supervisor import Supervisor
@@ -22,6 +22,7 @@ class RunningSystem:
     base_url: str
     supervisor: Supervisor
     postgres_dsn: str
+    operator_key: str
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +36,12 @@ def system(
     supervisor = Supervisor(services(infra, http_port=port, test_timeout=TEST_TIMEOUT_SECONDS))
     with supervisor:
         supervisor.wait_ready(timeout=60)
-        yield RunningSystem(f"http://127.0.0.1:{port}", supervisor, postgres_dsn)
+        operator_key = create_api_key(supervisor.services[0], "--operator")
+        yield RunningSystem(f"http://127.0.0.1:{port}", supervisor, postgres_dsn, operator_key)
 
 
 @pytest.fixture
 async def api(system: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {system.operator_key}"}
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=30, headers=headers) as client:
         yield client

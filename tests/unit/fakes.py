@@ -28,8 +28,9 @@ class FakeConfigRepository:
     async def upsert_agent(self, agent_id: str, agent: AgentIn) -> None:
         self.agents[agent_id] = agent
 
-    async def agent_exists(self, agent_id: str) -> bool:
-        return agent_id in self.agents
+    async def agent_org(self, agent_id: str) -> str | None:
+        agent = self.agents.get(agent_id)
+        return agent.org_id if agent else None
 
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
         return self.configs.get(agent_id), self.statuses.get(agent_id, StatusRecord())

@@ -6,6 +6,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from mailbridge.config_api import handlers
+from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigIn
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
@@ -14,6 +15,7 @@ from tests.unit.fakes import AnsweringResults, FakeConfigRepository, FixedClock,
 
 SEALER = Sealer(parse_keys(generate_key_spec("k1")))
 BODY = TypeAdapter(EmailConfigIn)
+OPERATOR = Principal("op", None)
 
 
 def imap_body(password: str | None = "app-pw") -> Any:
@@ -29,16 +31,20 @@ def imap_body(password: str | None = "app-pw") -> Any:
 
 
 async def saved_agent(repo: FakeConfigRepository, agent_id: str = "a1") -> str:
-    await handlers.register_agent(agent_id, AgentIn(org_id="o1"), repo=repo)
-    await handlers.save_email_config(agent_id, imap_body(), repo=repo, sealer=SEALER)
+    await handlers.register_agent(agent_id, AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
+    await handlers.save_email_config(
+        agent_id, imap_body(), repo=repo, sealer=SEALER, principal=OPERATOR
+    )
     return agent_id
 
 
 async def test_saving_an_imap_config_seals_the_password_and_shows_configured() -> None:
     repo = FakeConfigRepository()
-    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo)
+    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
 
-    view = await handlers.save_email_config("a1", imap_body(), repo=repo, sealer=SEALER)
+    view = await handlers.save_email_config(
+        "a1", imap_body(), repo=repo, sealer=SEALER, principal=OPERATOR
+    )
 
     assert (view.status, view.has_password) == (MailboxStatus.CONFIGURED, True)
     assert "app-pw" not in view.model_dump_json()
@@ -53,7 +59,9 @@ async def test_an_omitted_password_keeps_the_stored_one() -> None:
     await saved_agent(repo)
     before = repo.configs["a1"].sealed_secret
 
-    await handlers.save_email_config("a1", imap_body(password=None), repo=repo, sealer=SEALER)
+    await handlers.save_email_config(
+        "a1", imap_body(password=None), repo=repo, sealer=SEALER, principal=OPERATOR
+    )
 
     assert repo.configs["a1"].sealed_secret == before
     assert repo.configs["a1"].version == 2
@@ -61,9 +69,11 @@ async def test_an_omitted_password_keeps_the_stored_one() -> None:
 
 async def test_a_first_imap_save_without_a_password_is_refused() -> None:
     repo = FakeConfigRepository()
-    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo)
+    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
     with pytest.raises(MailbridgeError) as raised:
-        await handlers.save_email_config("a1", imap_body(password=None), repo=repo, sealer=SEALER)
+        await handlers.save_email_config(
+            "a1", imap_body(password=None), repo=repo, sealer=SEALER, principal=OPERATOR
+        )
     assert raised.value.code is ErrorCode.INVALID_INPUT
 
 
@@ -73,7 +83,13 @@ async def test_a_passing_test_makes_the_mailbox_connected() -> None:
     results = AnsweringResults({"agent_id": agent_id, "ok": True, "inbox_total": 3, "unread": 2})
 
     result = await handlers.run_connection_test(
-        agent_id, repo=repo, commands=publisher, results=results, clock=FixedClock(), timeout=5
+        agent_id,
+        principal=OPERATOR,
+        repo=repo,
+        commands=publisher,
+        results=results,
+        clock=FixedClock(),
+        timeout=5,
     )
 
     assert result.ok
@@ -90,6 +106,7 @@ async def test_a_failed_test_sets_error_with_the_last_error_banner() -> None:
 
     await handlers.run_connection_test(
         agent_id,
+        principal=OPERATOR,
         repo=repo,
         commands=RecordingPublisher(),
         results=results,
@@ -109,7 +126,7 @@ async def test_no_worker_in_time_is_worker_unavailable_and_leaves_the_status() -
     agent_id = await saved_agent(repo)
     with pytest.raises(MailbridgeError) as raised:
         await handlers.run_connection_test(
-            agent_id, repo=repo, commands=RecordingPublisher(), results=AnsweringResults(None),
+            agent_id, principal=OPERATOR, repo=repo, commands=RecordingPublisher(), results=AnsweringResults(None),
             clock=FixedClock(), timeout=5,
         )  # fmt: skip
     assert raised.value.code is ErrorCode.WORKER_UNAVAILABLE
@@ -118,10 +135,10 @@ async def test_no_worker_in_time_is_worker_unavailable_and_leaves_the_status() -
 
 async def test_testing_an_unconfigured_agent_is_refused() -> None:
     repo = FakeConfigRepository()
-    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo)
+    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
     with pytest.raises(MailbridgeError) as raised:
         await handlers.run_connection_test(
-            "a1", repo=repo, commands=RecordingPublisher(), results=AnsweringResults(None),
+            "a1", principal=OPERATOR, repo=repo, commands=RecordingPublisher(), results=AnsweringResults(None),
             clock=FixedClock(), timeout=5,
         )  # fmt: skip
     assert raised.value.code is ErrorCode.NOT_CONFIGURED
@@ -133,6 +150,7 @@ async def test_the_same_result_delivered_twice_changes_the_status_once() -> None
     results = AnsweringResults({"agent_id": agent_id, "ok": True})
     result = await handlers.run_connection_test(
         agent_id,
+        principal=OPERATOR,
         repo=repo,
         commands=RecordingPublisher(),
         results=results,
@@ -163,7 +181,26 @@ async def test_deleting_returns_to_not_connected() -> None:
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)
 
-    view = await handlers.delete_email_config(agent_id, repo=repo)
+    view = await handlers.delete_email_config(agent_id, repo=repo, principal=OPERATOR)
 
     assert view.status is MailboxStatus.NOT_CONNECTED
     assert agent_id not in repo.configs
+
+
+async def test_an_org_key_sees_another_orgs_agent_as_missing() -> None:
+    repo = FakeConfigRepository()
+    agent_id = await saved_agent(repo)
+    with pytest.raises(MailbridgeError) as raised:
+        await handlers.get_email_config(agent_id, repo=repo, principal=Principal("k", "other-org"))
+    assert raised.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_an_org_key_cannot_take_over_another_orgs_agent() -> None:
+    repo = FakeConfigRepository()
+    agent_id = await saved_agent(repo)
+    with pytest.raises(MailbridgeError) as raised:
+        await handlers.register_agent(
+            agent_id, AgentIn(org_id="other-org"), repo=repo, principal=Principal("k", "other-org")
+        )
+    assert raised.value.code is ErrorCode.NOT_FOUND
+    assert repo.agents[agent_id].org_id == "o1"

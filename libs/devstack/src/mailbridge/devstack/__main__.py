@@ -50,12 +50,15 @@ def banner(stack: DevStack, seconds: float) -> str:
         f"mailbridge is up ({seconds:.1f}s).",
         f"  API docs      {url}/docs",
         f"  Health        {url}/healthz   Readiness {url}/readyz",
+        f"  API key       {stack.api_key}",
+        f"                (an operator key made for this run, also in {stack.data_dir}/api-key)",
     ]
     if stack.mail is not None:
         lines += [
             f"  Demo agent    {DEMO_AGENT}: its mailbox lives in the local mail stack",
-            f"  Try it        curl -X POST {url}/bridge/agents/{DEMO_AGENT}/email-config/test",
-            f"                curl {url}/bridge/agents/{DEMO_AGENT}/email-config",
+            f"  Try it        export MAILBRIDGE_API_KEY={stack.api_key}",
+            f'                curl -H "Authorization: Bearer $MAILBRIDGE_API_KEY" -X POST '
+            f"{url}/bridge/agents/{DEMO_AGENT}/email-config/test",
         ]
     lines.append("Press Ctrl-C to stop everything.")
     return "\n".join(lines)

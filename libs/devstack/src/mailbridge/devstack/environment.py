@@ -5,6 +5,9 @@ Used by ``make run`` and by the end-to-end tests, so both run the services exact
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +56,12 @@ def _with_health_port(name: str, module: str, env: dict[str, str]) -> ServicePro
     port = free_port()
     health = {"MAILBRIDGE_HEALTH_HOST": HOST, "MAILBRIDGE_HEALTH_PORT": str(port)}
     return ServiceProcess(name, module, {**env, **health}, f"http://{HOST}:{port}/readyz")
+
+
+def create_api_key(config_api: ServiceProcess, *scope: str) -> str:
+    """A new API key through config-api's own command (``--operator`` or ``--org ORG``)."""
+    created = subprocess.run(
+        [sys.executable, "-m", config_api.module, "keys", "create", *scope, "--name", "devstack"],
+        env={**os.environ, **config_api.env}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return created.stdout.rsplit("(shown once): ", 1)[1].strip()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from mailbridge.devstack.environment import Infrastructure, services
+from mailbridge.devstack.environment import Infrastructure, create_api_key, services
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.devstack.postgres import EmbeddedPostgres
@@ -38,6 +38,8 @@ class DevStack:
         self.with_mail = with_mail
         self._stack = ExitStack()
         self.mail: MailStackEndpoints | None = None
+        self.api_key = ""
+        self.demo: DemoMailbox | None = None
 
     @property
     def base_url(self) -> str:
@@ -57,10 +59,13 @@ class DevStack:
         infra = Infrastructure(
             nats.url, postgres.dsn, self._sealing_keys(), self.mail.ca_file if self.mail else None
         )
-        supervisor = self._stack.enter_context(
-            Supervisor(services(infra, http_port=self.http_port))
-        )
+        processes = services(infra, http_port=self.http_port)
+        supervisor = self._stack.enter_context(Supervisor(processes))
         supervisor.wait_ready(timeout=60)
+        self.api_key = create_api_key(processes[0], "--operator")
+        key_file = self.data_dir / "api-key"
+        key_file.write_text(self.api_key + "\n")
+        key_file.chmod(0o600)
         if mail_stack is not None:
             self._configure_demo_agent(mail_stack)
 
@@ -92,7 +97,8 @@ class DevStack:
         address = mail_stack.create_mailbox(DEMO_LOCAL_PART, password)
         mail_stack.seed_message(address, subject="Welcome to mailbridge", body="Hello!", seen=True)
         mail_stack.seed_message(address, subject="Your first unread mail", body="Reply to me.")
-        with httpx.Client(base_url=self.base_url, timeout=10) as client:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        with httpx.Client(base_url=self.base_url, timeout=10, headers=headers) as client:
             client.put(f"/bridge/agents/{DEMO_AGENT}", json={"org_id": DEMO_ORG, "name": "Demo"})
             answer = client.put(
                 f"/bridge/agents/{DEMO_AGENT}/email-config",

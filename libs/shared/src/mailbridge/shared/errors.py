@@ -39,6 +39,8 @@ class ErrorCode(StrEnum):
     WORKER_UNAVAILABLE = "worker_unavailable"
     NOT_CONFIGURED = "not_configured"
     NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    PRECONDITION_FAILED = "precondition_failed"
     INTERNAL = "internal"
 
 
@@ -139,6 +141,15 @@ _CATALOG: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.NOT_FOUND: (
         "Not found.",
         "Check the id.",
+    ),
+    ErrorCode.UNAUTHORIZED: (
+        "A valid API key is required.",
+        "Send `Authorization: Bearer <api key>`; create a key with "
+        "`python -m mailbridge.config_api keys create`.",
+    ),
+    ErrorCode.PRECONDITION_FAILED: (
+        "The configuration changed since you read it.",
+        "Reload the configuration and apply your change again.",
     ),
     ErrorCode.INTERNAL: (
         "Something went wrong inside mailbridge.",

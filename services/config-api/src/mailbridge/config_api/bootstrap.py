@@ -12,6 +12,7 @@ import asyncpg
 from faststream.nats import NatsBroker
 from opentelemetry.sdk.trace import TracerProvider
 
+from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
 from mailbridge.config_api.adapters.outbox import OutboxRelay
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.adapters.results import PendingTestResults
@@ -39,6 +40,7 @@ class Container:
     repo: PostgresConfigRepository
     bus: NatsBus
     relay: OutboxRelay
+    keys: CachedKeyLookup
     results: PendingTestResults = field(default_factory=PendingTestResults)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -71,7 +73,8 @@ async def build_container(settings: ConfigApiSettings, provider: TracerProvider)
     bus = NatsBus(broker)
     relay = OutboxRelay(pool, bus)
     repo = PostgresConfigRepository(pool, on_outbox_write=relay.notify)
-    container = Container(settings, pool, broker, sealer, repo, bus, relay)
+    keys = CachedKeyLookup(PostgresApiKeyStore(pool), settings.api_key_cache_seconds)
+    container = Container(settings, pool, broker, sealer, repo, bus, relay, keys)
     nats_entrypoints.register(
         broker,
         repo=repo,

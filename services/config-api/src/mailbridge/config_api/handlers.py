@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mailbridge.config_api.domain import status as transitions
+from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import (
     AgentIn,
     EmailConfigIn,
@@ -37,20 +38,36 @@ from mailbridge.shared.messages import (
 )
 
 
-async def register_agent(agent_id: str, agent: AgentIn, *, repo: ConfigRepository) -> None:
+async def register_agent(
+    agent_id: str, agent: AgentIn, *, repo: ConfigRepository, principal: Principal
+) -> None:
+    current_org = await repo.agent_org(agent_id)
+    if current_org is not None and not principal.can_access(current_org):
+        raise MailbridgeError(ErrorCode.NOT_FOUND, f"No agent {agent_id!r}.")
+    if not principal.can_access(agent.org_id):
+        raise MailbridgeError(
+            ErrorCode.INVALID_INPUT, "This key cannot register agents of that org."
+        )
     await repo.upsert_agent(agent_id, agent)
 
 
-async def get_email_config(agent_id: str, *, repo: ConfigRepository) -> EmailConfigView:
-    await _require_agent(agent_id, repo)
+async def get_email_config(
+    agent_id: str, *, repo: ConfigRepository, principal: Principal
+) -> EmailConfigView:
+    await _require_agent(agent_id, repo, principal)
     config, status = await repo.load(agent_id)
     return EmailConfigView.of(agent_id, config, status)
 
 
 async def save_email_config(
-    agent_id: str, body: EmailConfigIn, *, repo: ConfigRepository, sealer: Sealer
+    agent_id: str,
+    body: EmailConfigIn,
+    *,
+    repo: ConfigRepository,
+    sealer: Sealer,
+    principal: Principal,
 ) -> EmailConfigView:
-    await _require_agent(agent_id, repo)
+    await _require_agent(agent_id, repo, principal)
     previous, status = await repo.load(agent_id)
     config = _next_config(agent_id, body, previous, sealer)
     new_status = StatusRecord(status=transitions.status_after_save(config.provider))
@@ -84,8 +101,10 @@ def _next_config(
     )
 
 
-async def delete_email_config(agent_id: str, *, repo: ConfigRepository) -> EmailConfigView:
-    await _require_agent(agent_id, repo)
+async def delete_email_config(
+    agent_id: str, *, repo: ConfigRepository, principal: Principal
+) -> EmailConfigView:
+    await _require_agent(agent_id, repo, principal)
     _, status = await repo.load(agent_id)
     cleared = StatusRecord()
     events: list[Event] = [EmailConfigDeleted(agent_id=agent_id)]
@@ -97,6 +116,7 @@ async def delete_email_config(agent_id: str, *, repo: ConfigRepository) -> Email
 async def run_connection_test(
     agent_id: str,
     *,
+    principal: Principal,
     repo: ConfigRepository,
     commands: CommandPublisher,
     results: TestResults,
@@ -104,7 +124,7 @@ async def run_connection_test(
     timeout: float,
 ) -> ConnectionTested:
     """Ask a mail-worker to test the mailbox and wait for its answer; record it as the status."""
-    await _require_agent(agent_id, repo)
+    await _require_agent(agent_id, repo, principal)
     config, _ = await repo.load(agent_id)
     if config is None:
         raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
@@ -176,6 +196,8 @@ async def get_credentials(
     return CredentialsReply(agent_id=agent_id, credentials=credentials)
 
 
-async def _require_agent(agent_id: str, repo: ConfigRepository) -> None:
-    if not await repo.agent_exists(agent_id):
+async def _require_agent(agent_id: str, repo: ConfigRepository, principal: Principal) -> None:
+    """Another org's agent is answered exactly like a missing one (404, never 403)."""
+    org = await repo.agent_org(agent_id)
+    if org is None or not principal.can_access(org):
         raise MailbridgeError(ErrorCode.NOT_FOUND, f"No agent {agent_id!r}.")

@@ -12,3 +12,4 @@ class ConfigApiSettings(DatabaseSettings):
     http_port: int = 8080
     test_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     credentials_queue: str = "config-api"
+    api_key_cache_seconds: float = Field(default=30.0, ge=0)

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.shared.crypto import Sealer
 from mailbridge.shared.messages import Event, LastError
 from mailbridge.shared.postgres import Connection
 
@@ -36,11 +37,11 @@ class PostgresConfigRepository:
             agent.name,
         )
 
-    async def agent_exists(self, agent_id: str) -> bool:
-        found = await self._pool.fetchval(
-            "SELECT 1 FROM config_api.agents WHERE agent_id = $1", agent_id
+    async def agent_org(self, agent_id: str) -> str | None:
+        org: str | None = await self._pool.fetchval(
+            "SELECT org_id FROM config_api.agents WHERE agent_id = $1", agent_id
         )
-        return found is not None
+        return org
 
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
         row = await self._pool.fetchrow(
@@ -142,3 +143,25 @@ def _status_of(row: asyncpg.Record) -> StatusRecord:
 
 def _json_or_none(value: str | None) -> Any:
     return json.loads(value) if value is not None else None
+
+
+async def reseal_batch(pool: asyncpg.Pool, sealer: Sealer, limit: int = 100) -> int:
+    """Re-seal up to ``limit`` secrets not sealed under the newest key; commits per batch, so a
+    rotation killed midway resumes where it stopped."""
+    async with pool.acquire() as connection, connection.transaction():
+        rows = await connection.fetch(
+            "SELECT agent_id, sealed_secret FROM config_api.email_configs"
+            " WHERE sealed_secret IS NOT NULL AND split_part(sealed_secret, '.', 1) <> $1"
+            " LIMIT $2 FOR UPDATE SKIP LOCKED",
+            sealer.current_key_id,
+            limit,
+        )
+        await connection.executemany(
+            "UPDATE config_api.email_configs SET sealed_secret = $2 WHERE agent_id = $1",
+            [(r["agent_id"], _resealed(sealer, r["sealed_secret"], r["agent_id"])) for r in rows],
+        )
+    return len(rows)
+
+
+def _resealed(sealer: Sealer, sealed: str, agent_id: str) -> str:
+    return sealer.seal(sealer.open(sealed, agent_id), agent_id)

@@ -15,6 +15,7 @@ from mailbridge.config_api.domain.email_config import (
     EmailConfigIn,
     EmailConfigView,
 )
+from mailbridge.config_api.entrypoints.auth import Caller
 from mailbridge.shared.messages import ConnectionTested
 
 AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=["agent-42"])]
@@ -31,32 +32,35 @@ router = APIRouter(prefix="/bridge")
 
 
 @router.put("/agents/{agent_id}", tags=["agents"])
-async def put_agent(agent_id: AgentId, agent: AgentIn, deps: Deps) -> AgentView:
-    await handlers.register_agent(agent_id, agent, repo=deps.repo)
+async def put_agent(agent_id: AgentId, agent: AgentIn, deps: Deps, caller: Caller) -> AgentView:
+    await handlers.register_agent(agent_id, agent, repo=deps.repo, principal=caller)
     return AgentView(agent_id=agent_id, **agent.model_dump())
 
 
 @router.get("/agents/{agent_id}/email-config", tags=["email-config"])
-async def get_email_config(agent_id: AgentId, deps: Deps) -> EmailConfigView:
-    return await handlers.get_email_config(agent_id, repo=deps.repo)
+async def get_email_config(agent_id: AgentId, deps: Deps, caller: Caller) -> EmailConfigView:
+    return await handlers.get_email_config(agent_id, repo=deps.repo, principal=caller)
 
 
 @router.put("/agents/{agent_id}/email-config", tags=["email-config"])
 async def put_email_config(
-    agent_id: AgentId, body: Annotated[EmailConfigIn, Body()], deps: Deps
+    agent_id: AgentId, body: Annotated[EmailConfigIn, Body()], deps: Deps, caller: Caller
 ) -> EmailConfigView:
-    return await handlers.save_email_config(agent_id, body, repo=deps.repo, sealer=deps.sealer)
+    return await handlers.save_email_config(
+        agent_id, body, repo=deps.repo, sealer=deps.sealer, principal=caller
+    )
 
 
 @router.delete("/agents/{agent_id}/email-config", tags=["email-config"])
-async def delete_email_config(agent_id: AgentId, deps: Deps) -> EmailConfigView:
-    return await handlers.delete_email_config(agent_id, repo=deps.repo)
+async def delete_email_config(agent_id: AgentId, deps: Deps, caller: Caller) -> EmailConfigView:
+    return await handlers.delete_email_config(agent_id, repo=deps.repo, principal=caller)
 
 
 @router.post("/agents/{agent_id}/email-config/test", tags=["email-config"])
-async def test_email_config(agent_id: AgentId, deps: Deps) -> dict[str, Any]:
+async def test_email_config(agent_id: AgentId, deps: Deps, caller: Caller) -> dict[str, Any]:
     result = await handlers.run_connection_test(
         agent_id,
+        principal=caller,
         repo=deps.repo,
         commands=deps.bus,
         results=deps.results,

@@ -16,6 +16,8 @@ PROBLEM_JSON = "application/problem+json"
 
 _STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.NOT_CONFIGURED: 409,
     ErrorCode.INVALID_INPUT: 422,
     ErrorCode.WORKER_UNAVAILABLE: 504,
@@ -37,7 +39,11 @@ def problem(status: int, info: ErrorInfo, **extra: object) -> JSONResponse:
 
 async def _on_mailbridge_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MailbridgeError)
-    return problem(_STATUS.get(exc.code, 400), exc.info())
+    status = _STATUS.get(exc.code, 400)
+    response = problem(status, exc.info())
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
