@@ -13,11 +13,15 @@ import pwd
 import secrets
 import shutil
 import signal
-import stat
 import subprocess
 from pathlib import Path
 
-from mailbridge.devstack.processes import free_port, stop_process, wait_for_port
+from mailbridge.devstack.processes import (
+    free_port,
+    let_others_traverse,
+    stop_process,
+    wait_for_port,
+)
 
 HOST = "127.0.0.1"
 DB_USER = "mailbridge"
@@ -123,7 +127,7 @@ class EmbeddedPostgres:
     def _chown(self, path: Path) -> None:
         if self._user is not None:
             shutil.chown(path, self._user.pw_uid, self._user.pw_gid)
-            _let_others_traverse(path.parent)
+            let_others_traverse(path.parent)
 
     def stop(self) -> None:
         if self._process is not None:
@@ -136,14 +140,6 @@ class EmbeddedPostgres:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-
-
-def _let_others_traverse(directory: Path) -> None:
-    """The cluster's user must be able to reach its data directory (temp dirs are 0700)."""
-    for ancestor in [directory, *directory.parents]:
-        mode = ancestor.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            ancestor.chmod(mode | stat.S_IXOTH)
 
 
 def _run(command: list[str], **kwargs: object) -> None:

@@ -6,15 +6,34 @@ import contextlib
 import os
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Distinct loopback ports that were free a moment ago."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1, host)[0]
+
+
+def let_others_traverse(directory: Path) -> None:
+    """Servers running as unprivileged users must reach their data (temp dirs are 0700)."""
+    for ancestor in [directory, *directory.parents]:
+        mode = ancestor.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            ancestor.chmod(mode | stat.S_IXOTH)
 
 
 def wait_for_port(

@@ -1,0 +1,122 @@
+"""`make run` as a newcomer uses it: everything up and ready, the demo agent connects, and Ctrl-C
+leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mailbridge.devstack.processes import free_port
+
+READY_WITHIN_SECONDS = 60
+
+
+def descendants(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+
+
+def processes_mentioning(marker: str) -> set[int]:
+    """Pids whose command line or environment mentions ``marker`` (our data dir or NATS port)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            text = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in text:
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def make_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client, float]]:
+    port = free_port()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailbridge.devstack", "run", "--data-dir", str(tmp_path / "data"),
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        key = _wait_for_file(process, tmp_path / "data" / "api-key")
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as api:
+            yield process, api, _wait_for_demo(process, api, started)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _wait_for_file(process: subprocess.Popen[bytes], path: Path) -> str:
+    deadline = time.monotonic() + READY_WITHIN_SECONDS * 2
+    while not path.exists():
+        assert process.poll() is None, "make run exited early"
+        assert time.monotonic() < deadline, "make run never created its API key"
+        time.sleep(0.1)
+    return path.read_text().strip()
+
+
+def _wait_for_demo(process: subprocess.Popen[bytes], api: httpx.Client, started: float) -> float:
+    """Seconds until /readyz answers 200 and the demo agent is configured."""
+    while time.monotonic() - started < READY_WITHIN_SECONDS * 2:
+        assert process.poll() is None, "make run exited early"
+        ready = api.get("/readyz").status_code == 200
+        if ready and api.get("/bridge/agents/demo-agent/email-config").status_code == 200:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError("make run never became ready")
+
+
+def test_make_run_is_ready_and_the_demo_agent_connects(
+    make_run: tuple[subprocess.Popen[bytes], httpx.Client, float],
+) -> None:
+    _, api, seconds = make_run
+    assert seconds < READY_WITHIN_SECONDS
+
+    result = api.post("/bridge/agents/demo-agent/email-config/test").json()
+
+    assert result["ok"] is True, result
+    assert (result["inbox_total"], result["unread"]) == (2, 1)
+    assert api.get("/bridge/agents/demo-agent/email-config").json()["status"] == "connected"
+
+
+def test_ctrl_c_stops_everything_and_leaves_no_process(
+    make_run: tuple[subprocess.Popen[bytes], httpx.Client, float], tmp_path: Path
+) -> None:
+    process, _, _ = make_run
+    data_dir = str(tmp_path / "data")
+    started = descendants(process.pid) | processes_mentioning(data_dir)
+    assert len(started) >= 6, "the servers and the four services should be running"
+
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends to the foreground group
+    assert process.wait(timeout=60) == 0
+
+    deadline = time.monotonic() + 10
+    while (left := alive(started) | processes_mentioning(data_dir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == set()
