@@ -7,13 +7,19 @@ A class carries its subject template; ``nats_subject()`` renders it from the pay
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
 
 from mailbridge.shared import subjects
 from mailbridge.shared.clock import utc_now
 from mailbridge.shared.ids import new_id
+
+WireSecret = Annotated[
+    SecretStr,
+    PlainSerializer(lambda secret: secret.get_secret_value(), return_type=str, when_used="json"),
+]
+"""A secret that rpc replies carry in clear on the wire, while ``repr`` and logs mask it."""
 
 
 class Message(BaseModel):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, SecretStr, field_serializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorInfo
-from mailbridge.shared.messages.base import Event, Reply, Request
+from mailbridge.shared.messages.base import Event, Reply, Request, WireSecret
 
 
 class MailboxStatus(StrEnum):
@@ -87,13 +87,9 @@ class Credentials(BaseModel):
     provider: Provider
     email: str
     username: str | None = None
-    password: SecretStr | None = None
+    password: WireSecret | None = None
     imap: ServerEndpoint | None = None
     smtp: ServerEndpoint | None = None
-
-    @field_serializer("password", when_used="json")
-    def _reveal_on_the_wire(self, value: SecretStr | None) -> str | None:
-        return value.get_secret_value() if value is not None else None
 
 
 class CredentialsReply(Reply):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, Field, SecretStr, field_serializer
+from pydantic import AwareDatetime, Field
 
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorInfo
-from mailbridge.shared.messages.base import Event, Reply, Request
+from mailbridge.shared.messages.base import Event, Reply, Request, WireSecret
 from mailbridge.shared.messages.config import Provider
 
 
@@ -58,14 +58,10 @@ class CompleteOAuthFlow(Request):
     subject_key = "flow_id"
 
     flow_id: str
-    code: SecretStr | None = None
+    code: WireSecret | None = None
     state: str
     browser_binding: str
     error: str | None = None
-
-    @field_serializer("code", when_used="json")
-    def _reveal_on_the_wire(self, value: SecretStr | None) -> str | None:
-        return value.get_secret_value() if value is not None else None
 
 
 class OAuthFlowCompleted(Reply):
@@ -83,14 +79,10 @@ class GetAccessToken(Request):
 
 
 class AccessTokenReply(Reply):
-    access_token: SecretStr | None = None
+    access_token: WireSecret | None = None
     expires_at: AwareDatetime | None = None
     email: str | None = None
     error: ErrorInfo | None = None
-
-    @field_serializer("access_token", when_used="json")
-    def _reveal_on_the_wire(self, value: SecretStr | None) -> str | None:
-        return value.get_secret_value() if value is not None else None
 
 
 class RevokeGrant(Request):
