@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.mail_worker.ports import InboxCounts
 from mailbridge.shared.errors import MailbridgeError
@@ -35,15 +36,31 @@ class FakeConfigRepository:
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
         return self.configs.get(agent_id), self.statuses.get(agent_id, StatusRecord())
 
+    def _version(self, agent_id: str) -> int:
+        return self.configs[agent_id].version if agent_id in self.configs else 0
+
     async def save(
-        self, config: StoredConfig, status: StatusRecord, events: list[Event]
+        self,
+        config: StoredConfig,
+        status: StatusRecord,
+        events: list[Event],
+        expected_version: int | None = None,
     ) -> StoredConfig:
+        versions.check(expected_version, self._version(config.agent_id))
+        config = config.model_copy(update={"version": self._version(config.agent_id) + 1})
         self.configs[config.agent_id] = config
         self.statuses[config.agent_id] = status
         self.outbox += events
         return config
 
-    async def delete(self, agent_id: str, status: StatusRecord, events: list[Event]) -> bool:
+    async def delete(
+        self,
+        agent_id: str,
+        status: StatusRecord,
+        events: list[Event],
+        expected_version: int | None = None,
+    ) -> bool:
+        versions.check(expected_version, self._version(agent_id))
         self.statuses.pop(agent_id, None)
         self.outbox += events
         return self.configs.pop(agent_id, None) is not None
@@ -51,6 +68,14 @@ class FakeConfigRepository:
     async def set_status(self, agent_id: str, status: StatusRecord, events: list[Event]) -> None:
         self.statuses[agent_id] = status
         self.outbox += events
+
+
+class RecordingRevoker:
+    def __init__(self) -> None:
+        self.revoked: list[str] = []
+
+    async def revoke(self, agent_id: str) -> None:
+        self.revoked.append(agent_id)
 
 
 class RecordingPublisher:

@@ -11,7 +11,13 @@ from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigIn
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import EmailConfigSaved, MailboxStatus, StatusChanged
-from tests.unit.fakes import AnsweringResults, FakeConfigRepository, FixedClock, RecordingPublisher
+from tests.unit.fakes import (
+    AnsweringResults,
+    FakeConfigRepository,
+    FixedClock,
+    RecordingPublisher,
+    RecordingRevoker,
+)
 
 SEALER = Sealer(parse_keys(generate_key_spec("k1")))
 BODY = TypeAdapter(EmailConfigIn)
@@ -181,10 +187,14 @@ async def test_deleting_returns_to_not_connected() -> None:
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)
 
-    view = await handlers.delete_email_config(agent_id, repo=repo, principal=OPERATOR)
+    revoker = RecordingRevoker()
+    view = await handlers.delete_email_config(
+        agent_id, repo=repo, principal=OPERATOR, revoker=revoker
+    )
 
     assert view.status is MailboxStatus.NOT_CONNECTED
     assert agent_id not in repo.configs
+    assert revoker.revoked == []  # an IMAP config has no grant to revoke
 
 
 async def test_an_org_key_sees_another_orgs_agent_as_missing() -> None:
@@ -204,3 +214,70 @@ async def test_an_org_key_cannot_take_over_another_orgs_agent() -> None:
         )
     assert raised.value.code is ErrorCode.NOT_FOUND
     assert repo.agents[agent_id].org_id == "o1"
+
+
+async def test_a_save_against_a_stale_version_is_refused_and_changes_nothing() -> None:
+    repo = FakeConfigRepository()
+    agent_id = await saved_agent(repo)  # version 1
+    await handlers.save_email_config(
+        agent_id, imap_body("second"), repo=repo, sealer=SEALER, principal=OPERATOR
+    )
+
+    with pytest.raises(MailbridgeError) as raised:
+        await handlers.save_email_config(
+            agent_id,
+            imap_body("stale"),
+            repo=repo,
+            sealer=SEALER,
+            principal=OPERATOR,
+            expected_version=1,
+        )
+
+    assert raised.value.code is ErrorCode.PRECONDITION_FAILED
+    sealed = repo.configs[agent_id].sealed_secret
+    assert sealed is not None and SEALER.open(sealed, agent_id) == "second"
+
+
+def test_a_preset_fills_the_servers_and_custom_needs_them() -> None:
+    fastmail = BODY.validate_python(
+        {"provider": "imap", "email": "a@fastmail.com", "preset": "fastmail"}
+    )
+    assert fastmail.imap.host == "imap.fastmail.com" and fastmail.smtp.port == 587
+    zoho_eu = BODY.validate_python(
+        {"provider": "imap", "email": "a@example.eu", "preset": "zoho-eu"}
+    )
+    assert zoho_eu.imap.host == "imap.zoho.eu"
+    with pytest.raises(ValueError):
+        BODY.validate_python({"provider": "imap", "email": "a@example.com", "preset": "custom"})
+    with pytest.raises(ValueError):
+        BODY.validate_python({"provider": "imap", "email": "a@example.com", "preset": "nope"})
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        {"host": "imap.example.com", "port": 993, "security": "tls"},
+        {"host": "imap.example.com", "port": 0, "security": "ssl"},
+        {"host": "imap example.com", "port": 993, "security": "ssl"},
+        {"host": "imap.example.com\r\nX: y", "port": 993, "security": "ssl"},
+    ],
+)
+def test_bad_servers_are_refused(server: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        BODY.validate_python(
+            {"provider": "imap", "email": "a@example.com", "imap": server, "smtp": server}
+        )
+
+
+async def test_the_microsoft_365_preset_warns_that_password_sign_in_is_off() -> None:
+    repo = FakeConfigRepository()
+    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
+    body = BODY.validate_python(
+        {"provider": "imap", "email": "a@contoso.com", "preset": "microsoft365", "password": "x"}
+    )
+
+    view = await handlers.save_email_config(
+        "a1", body, repo=repo, sealer=SEALER, principal=OPERATOR
+    )
+
+    assert any("Microsoft OAuth" in warning for warning in view.warnings)

@@ -16,6 +16,7 @@ from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApi
 from mailbridge.config_api.adapters.outbox import OutboxRelay
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.adapters.results import PendingTestResults
+from mailbridge.config_api.adapters.revoker import NatsGrantRevoker
 from mailbridge.config_api.entrypoints import nats as nats_entrypoints
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared import postgres
@@ -41,6 +42,7 @@ class Container:
     bus: NatsBus
     relay: OutboxRelay
     keys: CachedKeyLookup
+    revoker: NatsGrantRevoker
     results: PendingTestResults = field(default_factory=PendingTestResults)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -74,7 +76,8 @@ async def build_container(settings: ConfigApiSettings, provider: TracerProvider)
     relay = OutboxRelay(pool, bus)
     repo = PostgresConfigRepository(pool, on_outbox_write=relay.notify)
     keys = CachedKeyLookup(PostgresApiKeyStore(pool), settings.api_key_cache_seconds)
-    container = Container(settings, pool, broker, sealer, repo, bus, relay, keys)
+    revoker = NatsGrantRevoker(bus)
+    container = Container(settings, pool, broker, sealer, repo, bus, relay, keys, revoker)
     nats_entrypoints.register(
         broker,
         repo=repo,

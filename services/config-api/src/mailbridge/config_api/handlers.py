@@ -20,7 +20,12 @@ from mailbridge.config_api.domain.email_config import (
     public_settings,
     secret_of,
 )
-from mailbridge.config_api.ports import CommandPublisher, ConfigRepository, TestResults
+from mailbridge.config_api.ports import (
+    CommandPublisher,
+    ConfigRepository,
+    GrantRevoker,
+    TestResults,
+)
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.crypto import Sealer
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
@@ -66,6 +71,7 @@ async def save_email_config(
     repo: ConfigRepository,
     sealer: Sealer,
     principal: Principal,
+    expected_version: int | None = None,
 ) -> EmailConfigView:
     await _require_agent(agent_id, repo, principal)
     previous, status = await repo.load(agent_id)
@@ -75,7 +81,7 @@ async def save_email_config(
         agent_id=agent_id, provider=config.provider, email=config.email, version=config.version
     )
     events: list[Event] = [saved_event, *_status_events(agent_id, status, new_status)]
-    stored = await repo.save(config, new_status, events)
+    stored = await repo.save(config, new_status, events, expected_version)
     return EmailConfigView.of(agent_id, stored, new_status)
 
 
@@ -97,19 +103,27 @@ def _next_config(
         email=str(body.email) if body.email else None,
         settings=public_settings(body),
         sealed_secret=sealed,
-        version=(previous.version + 1) if previous else 1,
+        version=(previous.version + 1) if previous else 1,  # the repository has the last word
     )
 
 
 async def delete_email_config(
-    agent_id: str, *, repo: ConfigRepository, principal: Principal
+    agent_id: str,
+    *,
+    repo: ConfigRepository,
+    principal: Principal,
+    revoker: GrantRevoker,
+    expected_version: int | None = None,
 ) -> EmailConfigView:
+    """Disconnect: secrets erased with the row, grant revoked where there is one."""
     await _require_agent(agent_id, repo, principal)
-    _, status = await repo.load(agent_id)
+    config, status = await repo.load(agent_id)
     cleared = StatusRecord()
     events: list[Event] = [EmailConfigDeleted(agent_id=agent_id)]
     events += _status_events(agent_id, status, cleared)
-    await repo.delete(agent_id, cleared, events)
+    await repo.delete(agent_id, cleared, events, expected_version)
+    if config is not None and config.provider is not Provider.IMAP:
+        await revoker.revoke(agent_id)
     return EmailConfigView.of(agent_id, None, cleared)
 
 

@@ -18,14 +18,32 @@ class ConfigRepository(Protocol):
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]: ...
 
     async def save(
-        self, config: StoredConfig, status: StatusRecord, events: list[Event]
-    ) -> StoredConfig: ...
+        self,
+        config: StoredConfig,
+        status: StatusRecord,
+        events: list[Event],
+        expected_version: int | None = None,
+    ) -> StoredConfig:
+        """Store the config as the next version; 412 when ``expected_version`` is stale."""
+        ...
 
-    async def delete(self, agent_id: str, status: StatusRecord, events: list[Event]) -> bool: ...
+    async def delete(
+        self,
+        agent_id: str,
+        status: StatusRecord,
+        events: list[Event],
+        expected_version: int | None = None,
+    ) -> bool: ...
 
     async def set_status(
         self, agent_id: str, status: StatusRecord, events: list[Event]
     ) -> None: ...
+
+
+class GrantRevoker(Protocol):
+    """Asks oauth-broker to revoke an agent's OAuth grant where the provider allows it."""
+
+    async def revoke(self, agent_id: str) -> None: ...
 
 
 class CommandPublisher(Protocol):

@@ -11,9 +11,10 @@ from typing import Any
 
 import asyncpg
 
+from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.shared.crypto import Sealer
-from mailbridge.shared.messages import Event, LastError
+from mailbridge.shared.messages import EmailConfigSaved, Event, LastError
 from mailbridge.shared.postgres import Connection
 
 SCHEMA = "config_api"
@@ -58,9 +59,17 @@ class PostgresConfigRepository:
         return _config_of(agent_id, row), _status_of(row)
 
     async def save(
-        self, config: StoredConfig, status: StatusRecord, events: list[Event]
+        self,
+        config: StoredConfig,
+        status: StatusRecord,
+        events: list[Event],
+        expected_version: int | None = None,
     ) -> StoredConfig:
         async with self._pool.acquire() as connection, connection.transaction():
+            current = await _locked_version(connection, config.agent_id)
+            versions.check(expected_version, current)
+            config = config.model_copy(update={"version": current + 1})
+            events = [_with_version(event, config.version) for event in events]
             await connection.execute(
                 "INSERT INTO config_api.email_configs"
                 " (agent_id, provider, email, settings, sealed_secret, version)"
@@ -79,8 +88,15 @@ class PostgresConfigRepository:
         self._on_outbox_write()
         return config
 
-    async def delete(self, agent_id: str, status: StatusRecord, events: list[Event]) -> bool:
+    async def delete(
+        self,
+        agent_id: str,
+        status: StatusRecord,
+        events: list[Event],
+        expected_version: int | None = None,
+    ) -> bool:
         async with self._pool.acquire() as connection, connection.transaction():
+            versions.check(expected_version, await _locked_version(connection, agent_id))
             deleted = await connection.fetchval(
                 "DELETE FROM config_api.email_configs WHERE agent_id = $1 RETURNING 1", agent_id
             )
@@ -96,6 +112,23 @@ class PostgresConfigRepository:
             await _write_status(connection, agent_id, status)
             await _write_outbox(connection, events)
         self._on_outbox_write()
+
+
+async def _locked_version(connection: Connection, agent_id: str) -> int:
+    """The stored version (0: none), with the agent row locked so writers take turns."""
+    await connection.execute(
+        "SELECT 1 FROM config_api.agents WHERE agent_id = $1 FOR UPDATE", agent_id
+    )
+    version: int | None = await connection.fetchval(
+        "SELECT version FROM config_api.email_configs WHERE agent_id = $1", agent_id
+    )
+    return version or 0
+
+
+def _with_version(event: Event, version: int) -> Event:
+    if isinstance(event, EmailConfigSaved):
+        return event.model_copy(update={"version": version})
+    return event
 
 
 async def _write_status(connection: Connection, agent_id: str, status: StatusRecord) -> None:

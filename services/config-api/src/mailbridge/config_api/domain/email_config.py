@@ -9,9 +9,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
-from mailbridge.shared.messages import LastError, MailboxStatus, Provider
+from mailbridge.shared.messages import LastError, MailboxStatus, Provider, ServerEndpoint
+from mailbridge.shared.presets import BY_ID
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -34,15 +43,56 @@ class ServerSettings(BaseModel):
 
 
 class ImapConfigIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Email + app password. With a ``preset`` the hosts may be omitted: the preset fills them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "imap",
+                    "email": "support@fastmail.com",
+                    "preset": "fastmail",
+                    "password": "app-password",
+                },
+                {
+                    "provider": "imap",
+                    "email": "agent@example.com",
+                    "preset": "custom",
+                    "imap": {"host": "mail.example.com", "port": 993, "security": "ssl"},
+                    "smtp": {"host": "mail.example.com", "port": 587, "security": "starttls"},
+                    "password": "app-password",
+                },
+            ]
+        },
+    )
 
     provider: Literal["imap"]
     email: EmailStr
-    preset: str = "custom"
-    imap: ServerSettings
-    smtp: ServerSettings
-    username: str | None = Field(default=None, max_length=320)
-    password: SecretStr | None = Field(default=None, max_length=1024)
+    preset: str = Field(default="custom", description="an id of GET /bridge/email-presets")
+    imap: ServerSettings | None = None
+    smtp: ServerSettings | None = None
+    username: str | None = Field(default=None, max_length=320, description="defaults to email")
+    password: SecretStr | None = Field(
+        default=None, max_length=1024, description="write-only; omitted keeps the stored one"
+    )
+
+    @model_validator(mode="after")
+    def _resolve_preset(self) -> ImapConfigIn:
+        preset = BY_ID.get(self.preset)
+        if preset is None:
+            raise ValueError(f"unknown preset {self.preset!r}; see GET /bridge/email-presets")
+        self.imap = self.imap or _settings_of(preset.imap)
+        self.smtp = self.smtp or _settings_of(preset.smtp)
+        if self.imap is None or self.smtp is None:
+            raise ValueError("a custom config needs both imap and smtp servers")
+        return self
+
+
+def _settings_of(endpoint: ServerEndpoint | None) -> ServerSettings | None:
+    if endpoint is None:
+        return None
+    return ServerSettings.model_validate(endpoint.model_dump())
 
 
 class MicrosoftConfigIn(BaseModel):
@@ -115,6 +165,7 @@ class EmailConfigView(BaseModel):
     status: MailboxStatus
     last_error: LastError | None = None
     last_test: dict[str, Any] | None = None
+    warnings: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(
@@ -132,8 +183,14 @@ class EmailConfigView(BaseModel):
                 "version": config.version,
                 "has_password": has_secret and config.provider is Provider.IMAP,
                 "has_client_secret": has_secret and config.provider is not Provider.IMAP,
+                "warnings": _warnings(config),
             }
         )
+
+
+def _warnings(config: StoredConfig) -> list[str]:
+    preset = BY_ID.get(str(config.settings.get("preset", "")))
+    return [preset.warning] if preset is not None and preset.warning else []
 
 
 class AgentIn(BaseModel):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from mailbridge.config_api import handlers
 from mailbridge.config_api.bootstrap import Container
+from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import (
     AgentIn,
     AgentView,
@@ -17,7 +18,9 @@ from mailbridge.config_api.domain.email_config import (
 )
 from mailbridge.config_api.entrypoints.auth import Caller
 from mailbridge.shared.messages import ConnectionTested
+from mailbridge.shared.presets import PRESETS, Preset
 
+IfMatch = Annotated[str | None, Header(description="an ETag from GET; `*` for any version")]
 AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=["agent-42"])]
 
 
@@ -38,22 +41,55 @@ async def put_agent(agent_id: AgentId, agent: AgentIn, deps: Deps, caller: Calle
 
 
 @router.get("/agents/{agent_id}/email-config", tags=["email-config"])
-async def get_email_config(agent_id: AgentId, deps: Deps, caller: Caller) -> EmailConfigView:
-    return await handlers.get_email_config(agent_id, repo=deps.repo, principal=caller)
+async def get_email_config(
+    agent_id: AgentId, deps: Deps, caller: Caller, response: Response
+) -> EmailConfigView:
+    """The config without secrets, the status badge, the last error and the last test."""
+    view = await handlers.get_email_config(agent_id, repo=deps.repo, principal=caller)
+    response.headers["ETag"] = versions.etag(view.version)
+    return view
 
 
 @router.put("/agents/{agent_id}/email-config", tags=["email-config"])
 async def put_email_config(
-    agent_id: AgentId, body: Annotated[EmailConfigIn, Body()], deps: Deps, caller: Caller
+    agent_id: AgentId,
+    body: Annotated[EmailConfigIn, Body()],
+    deps: Deps,
+    caller: Caller,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> EmailConfigView:
-    return await handlers.save_email_config(
-        agent_id, body, repo=deps.repo, sealer=deps.sealer, principal=caller
+    """Save; an omitted secret keeps the stored one. ``If-Match`` guards against lost updates."""
+    view = await handlers.save_email_config(
+        agent_id,
+        body,
+        repo=deps.repo,
+        sealer=deps.sealer,
+        principal=caller,
+        expected_version=versions.parse_if_match(if_match),
     )
+    response.headers["ETag"] = versions.etag(view.version)
+    return view
 
 
 @router.delete("/agents/{agent_id}/email-config", tags=["email-config"])
-async def delete_email_config(agent_id: AgentId, deps: Deps, caller: Caller) -> EmailConfigView:
-    return await handlers.delete_email_config(agent_id, repo=deps.repo, principal=caller)
+async def delete_email_config(
+    agent_id: AgentId, deps: Deps, caller: Caller, if_match: IfMatch = None
+) -> EmailConfigView:
+    """Disconnect: secrets erased, OAuth grant revoked, status ``not_connected``."""
+    return await handlers.delete_email_config(
+        agent_id,
+        repo=deps.repo,
+        principal=caller,
+        revoker=deps.revoker,
+        expected_version=versions.parse_if_match(if_match),
+    )
+
+
+@router.get("/email-presets", tags=["email-config"])
+async def email_presets(_: Caller) -> list[Preset]:
+    """IMAP/SMTP presets: Microsoft 365, Google, Yahoo, Zoho by region, Fastmail, iCloud, custom."""
+    return list(PRESETS)
 
 
 @router.post("/agents/{agent_id}/email-config/test", tags=["email-config"])
