@@ -17,6 +17,7 @@ from mailbridge.config_api.adapters.outbox import OutboxRelay
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.adapters.results import PendingTestResults
 from mailbridge.config_api.adapters.revoker import NatsGrantRevoker
+from mailbridge.config_api.adapters.sends import PostgresSendLedger
 from mailbridge.config_api.entrypoints import nats as nats_entrypoints
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared import postgres
@@ -24,12 +25,12 @@ from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
 from mailbridge.shared.crypto import Sealer, parse_keys
 from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc
-from mailbridge.shared.streams import CONFIG_EVT, MAIL_CMD, MAIL_EVT, ensure_streams
+from mailbridge.shared.streams import CONFIG_EVT, MAIL_CMD, MAIL_EVT, OAUTH_EVT, ensure_streams
 
 SERVICE = "config-api"
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 OWNED_STREAMS = (CONFIG_EVT,)
-USED_STREAMS = (MAIL_CMD, MAIL_EVT)
+USED_STREAMS = (MAIL_CMD, MAIL_EVT, OAUTH_EVT)  # consumed or published here, owned elsewhere
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Container:
     relay: OutboxRelay
     keys: CachedKeyLookup
     revoker: NatsGrantRevoker
+    ledger: PostgresSendLedger
     results: PendingTestResults = field(default_factory=PendingTestResults)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -77,14 +79,8 @@ async def build_container(settings: ConfigApiSettings, provider: TracerProvider)
     repo = PostgresConfigRepository(pool, on_outbox_write=relay.notify)
     keys = CachedKeyLookup(PostgresApiKeyStore(pool), settings.api_key_cache_seconds)
     revoker = NatsGrantRevoker(bus)
-    container = Container(settings, pool, broker, sealer, repo, bus, relay, keys, revoker)
-    nats_entrypoints.register(
-        broker,
-        repo=repo,
-        sealer=sealer,
-        results=container.results,
-        clock=container.clock,
-        queue=settings.credentials_queue,
-    )
+    ledger = PostgresSendLedger(pool, on_outbox_write=relay.notify)
+    container = Container(settings, pool, broker, sealer, repo, bus, relay, keys, revoker, ledger)
+    nats_entrypoints.register(broker, container)
     serve_health_rpc(broker, SERVICE, container.readiness)
     return container

@@ -20,10 +20,13 @@ from mailbridge.config_api.domain.email_config import (
     public_settings,
     secret_of,
 )
+from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
+from mailbridge.config_api.domain.status import MailboxEvent
 from mailbridge.config_api.ports import (
     CommandPublisher,
     ConfigRepository,
     GrantRevoker,
+    SendLedger,
     TestResults,
 )
 from mailbridge.shared.clock import Clock
@@ -36,7 +39,12 @@ from mailbridge.shared.messages import (
     EmailConfigDeleted,
     EmailConfigSaved,
     Event,
+    GrantAuthorized,
+    MailboxStatus,
+    MessageSendFailed,
+    MessageSent,
     Provider,
+    SendMessage,
     ServerEndpoint,
     StatusChanged,
     TestConnection,
@@ -215,3 +223,78 @@ async def _require_agent(agent_id: str, repo: ConfigRepository, principal: Princ
     org = await repo.agent_org(agent_id)
     if org is None or not principal.can_access(org):
         raise MailbridgeError(ErrorCode.NOT_FOUND, f"No agent {agent_id!r}.")
+
+
+async def record_mailbox_event(
+    event: MailboxEvent, *, repo: ConfigRepository, clock: Clock
+) -> None:
+    """An OAuth refresh failure, a revoked grant, or a send refused for its credentials: error."""
+    config, status = await repo.load(event.agent_id)
+    error = transitions.error_after_event(event, clock.now())
+    if config is None or error is None:
+        return
+    new_status = status.model_copy(update={"status": MailboxStatus.ERROR, "last_error": error})
+    await repo.set_status(
+        event.agent_id, new_status, _status_events(event.agent_id, status, new_status)
+    )
+
+
+async def test_after_authorization(
+    event: GrantAuthorized, *, repo: ConfigRepository, commands: CommandPublisher
+) -> None:
+    """A grant was authorized: run the automatic test whose result makes the mailbox connected."""
+    config, _ = await repo.load(event.agent_id)
+    if config is not None:
+        await commands.publish(TestConnection(agent_id=event.agent_id))
+
+
+async def submit_message(
+    agent_id: str,
+    message: OutgoingMessageIn,
+    idempotency_key: str | None,
+    *,
+    repo: ConfigRepository,
+    ledger: SendLedger,
+    principal: Principal,
+) -> str:
+    """Queue a send; the same Idempotency-Key returns the first send's command id."""
+    await _require_agent(agent_id, repo, principal)
+    config, _ = await repo.load(agent_id)
+    if config is None:
+        raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
+    command = SendMessage(agent_id=agent_id, **message.model_dump())
+    command_id, fingerprint = await ledger.open(command, idempotency_key, message.fingerprint())
+    if fingerprint != message.fingerprint():
+        raise MailbridgeError(
+            ErrorCode.INVALID_INPUT, "Idempotency-Key reused for another message."
+        )
+    return command_id
+
+
+async def get_send(
+    agent_id: str,
+    command_id: str,
+    *,
+    repo: ConfigRepository,
+    ledger: SendLedger,
+    principal: Principal,
+) -> SendView:
+    await _require_agent(agent_id, repo, principal)
+    found = await ledger.find(agent_id, command_id)
+    if found is None:
+        raise MailbridgeError(ErrorCode.NOT_FOUND, f"No send {command_id!r}.")
+    return found
+
+
+async def record_send_outcome(
+    event: MessageSent | MessageSendFailed,
+    *,
+    repo: ConfigRepository,
+    ledger: SendLedger,
+    clock: Clock,
+) -> None:
+    if isinstance(event, MessageSent):
+        await ledger.settle(event.command_id, SendStatus.SENT, event.message_id, None)
+        return
+    await ledger.settle(event.command_id, SendStatus(event.outcome.value), None, event.error)
+    await record_mailbox_event(event, repo=repo, clock=clock)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
-from mailbridge.shared.messages import ConnectionTested, Event, Message
+from mailbridge.config_api.domain.outgoing import SendStatus, SendView
+from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.messages import ConnectionTested, Event, Message, SendMessage
 
 
 class ConfigRepository(Protocol):
@@ -37,6 +39,20 @@ class ConfigRepository(Protocol):
 
     async def set_status(
         self, agent_id: str, status: StatusRecord, events: list[Event]
+    ) -> None: ...
+
+
+class SendLedger(Protocol):
+    """HTTP sends: opened with their command (queued atomically), settled by result events."""
+
+    async def open(
+        self, command: SendMessage, idempotency_key: str | None, fingerprint: str
+    ) -> tuple[str, str]: ...
+
+    async def find(self, agent_id: str, command_id: str) -> SendView | None: ...
+
+    async def settle(
+        self, command_id: str, status: SendStatus, message_id: str | None, error: ErrorInfo | None
     ) -> None: ...
 
 

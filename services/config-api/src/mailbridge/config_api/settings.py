@@ -13,3 +13,4 @@ class ConfigApiSettings(DatabaseSettings):
     test_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     credentials_queue: str = "config-api"
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)

@@ -6,7 +6,7 @@ All statements are schema-qualified (``config_api.*``); the pool is the service'
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -14,7 +14,7 @@ import asyncpg
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.shared.crypto import Sealer
-from mailbridge.shared.messages import EmailConfigSaved, Event, LastError
+from mailbridge.shared.messages import EmailConfigSaved, Event, LastError, Message
 from mailbridge.shared.postgres import Connection
 
 SCHEMA = "config_api"
@@ -84,7 +84,7 @@ class PostgresConfigRepository:
                 config.version,
             )
             await _write_status(connection, config.agent_id, status)
-            await _write_outbox(connection, events)
+            await write_outbox(connection, events)
         self._on_outbox_write()
         return config
 
@@ -103,14 +103,14 @@ class PostgresConfigRepository:
             await connection.execute(
                 "DELETE FROM config_api.mailbox_status WHERE agent_id = $1", agent_id
             )
-            await _write_outbox(connection, events)
+            await write_outbox(connection, events)
         self._on_outbox_write()
         return deleted is not None
 
     async def set_status(self, agent_id: str, status: StatusRecord, events: list[Event]) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
             await _write_status(connection, agent_id, status)
-            await _write_outbox(connection, events)
+            await write_outbox(connection, events)
         self._on_outbox_write()
 
 
@@ -144,10 +144,11 @@ async def _write_status(connection: Connection, agent_id: str, status: StatusRec
     )
 
 
-async def _write_outbox(connection: Connection, events: list[Event]) -> None:
+async def write_outbox(connection: Connection, messages: Sequence[Message]) -> None:
+    """Queue messages for the relay, inside the caller's transaction."""
     await connection.executemany(
         "INSERT INTO config_api.outbox (subject, payload) VALUES ($1, $2)",
-        [(event.nats_subject(), event.model_dump_json(by_alias=True)) for event in events],
+        [(m.nats_subject(), m.model_dump_json(by_alias=True)) for m in messages],
     )
 
 

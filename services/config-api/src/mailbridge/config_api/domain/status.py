@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mailbridge.shared.messages import ConnectionTested, LastError, MailboxStatus, Provider
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
+from mailbridge.shared.messages import (
+    ConnectionTested,
+    GrantRefreshFailed,
+    GrantRevoked,
+    LastError,
+    MailboxStatus,
+    MessageSendFailed,
+    Provider,
+)
 
 TEST_SOURCE = "connection_test"
 
@@ -30,3 +39,32 @@ def last_error_after_test(result: ConnectionTested, at: datetime) -> LastError |
     if result.ok or result.error is None:
         return None
     return LastError.from_info(result.error, at=at, source=TEST_SOURCE)
+
+
+# Codes that mean "the mailbox's credentials no longer work": they turn the badge to error.
+AUTH_ERROR_CODES = frozenset(
+    {
+        ErrorCode.AUTH_FAILED,
+        ErrorCode.SMTP_AUTH_DISABLED,
+        ErrorCode.BASIC_AUTH_DISABLED,
+        ErrorCode.OAUTH_NOT_AUTHORIZED,
+        ErrorCode.OAUTH_TOKEN_REVOKED,
+        ErrorCode.OAUTH_SCOPE_MISSING,
+        ErrorCode.OAUTH_APP_MISCONFIGURED,
+        ErrorCode.MAILBOX_MISMATCH,
+    }
+)
+
+MailboxEvent = GrantRefreshFailed | GrantRevoked | MessageSendFailed
+
+
+def error_after_event(event: MailboxEvent, at: datetime) -> LastError | None:
+    """The Last Error an event sets, or None when it says nothing about the credentials."""
+    if isinstance(event, GrantRefreshFailed):
+        return LastError.from_info(event.error, at=at, source="oauth_refresh")
+    if isinstance(event, GrantRevoked):
+        revoked = ErrorInfo.of(ErrorCode.OAUTH_TOKEN_REVOKED)
+        return LastError.from_info(revoked, at=at, source="oauth")
+    if event.error.code in AUTH_ERROR_CODES:
+        return LastError.from_info(event.error, at=at, source="send")
+    return None

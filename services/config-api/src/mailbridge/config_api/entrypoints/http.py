@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from mailbridge.config_api import handlers
+from mailbridge.config_api.adapters.live import Cursor, LiveStatusFeed, sse
 from mailbridge.config_api.bootstrap import Container
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import (
@@ -16,11 +17,13 @@ from mailbridge.config_api.domain.email_config import (
     EmailConfigIn,
     EmailConfigView,
 )
+from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
 from mailbridge.config_api.entrypoints.auth import Caller
 from mailbridge.shared.messages import ConnectionTested
 from mailbridge.shared.presets import PRESETS, Preset
 
 IfMatch = Annotated[str | None, Header(description="an ETag from GET; `*` for any version")]
+CommandId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,200}$")]
 AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=["agent-42"])]
 
 
@@ -110,6 +113,61 @@ def connection_test_answer(result: ConnectionTested) -> dict[str, Any]:
     """SPEC §4: ``{ok, email, inbox_total, unread, checks, latency_ms}`` or ``{ok, error}``."""
     fields = {"ok", "email", "inbox_total", "unread", "checks", "latency_ms", "error", "command_id"}
     return result.model_dump(mode="json", include=fields)
+
+
+LastEventId = Annotated[str | None, Header(description="resume after this SSE event id")]
+
+
+@router.get(
+    "/agents/{agent_id}/email-config/events",
+    tags=["email-config"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def email_config_events(
+    agent_id: AgentId, deps: Deps, caller: Caller, last_event_id: LastEventId = None
+) -> StreamingResponse:
+    """Server-Sent Events: a ``snapshot``, then ``status`` changes and ``test_result``s as they
+    happen. Reconnect with ``Last-Event-ID`` to resume without missing one."""
+    view = await handlers.get_email_config(agent_id, repo=deps.repo, principal=caller)
+    first = sse(view.model_dump_json(), event="snapshot")
+    feed = LiveStatusFeed(deps.broker.connection, deps.settings.sse_heartbeat_seconds)
+    return StreamingResponse(
+        feed.events(agent_id, Cursor.parse(last_event_id), first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="the same key returns the same command_id; sent once"),
+]
+
+
+@router.post("/agents/{agent_id}/messages", tags=["messages"], status_code=202)
+async def send_message(
+    agent_id: AgentId,
+    message: OutgoingMessageIn,
+    deps: Deps,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> SendView:
+    """Send (or reply, with ``in_reply_to``) through a mail-worker; follow it with GET."""
+    command_id = await handlers.submit_message(
+        agent_id, message, idempotency_key, repo=deps.repo, ledger=deps.ledger, principal=caller
+    )
+    return SendView(command_id=command_id, status=SendStatus.QUEUED)
+
+
+@router.get("/agents/{agent_id}/messages/{command_id}", tags=["messages"])
+async def get_message(
+    agent_id: AgentId, command_id: CommandId, deps: Deps, caller: Caller
+) -> SendView:
+    """``queued``, ``sent``, ``failed``, ``blocked`` or ``unknown`` (never retried blindly)."""
+    return await handlers.get_send(
+        agent_id, command_id, repo=deps.repo, ledger=deps.ledger, principal=caller
+    )
 
 
 health = APIRouter(tags=["health"])

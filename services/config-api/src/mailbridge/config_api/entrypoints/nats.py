@@ -1,49 +1,78 @@
-"""config-api's NATS entrypoints: the credentials rpc and the test-result subscribers."""
+"""config-api's NATS entrypoints: the credentials rpc and the event consumers that drive status.
+
+Durable consumers (explicit acks, redelivered on error) apply events even when no HTTP request
+waits; every handler is idempotent, so a redelivery changes nothing twice.
+"""
 
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING, Any
 
 from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
+from faststream.nats.subscriber.usecases import LogicSubscriber
 
 from mailbridge.config_api import handlers
-from mailbridge.config_api.adapters.results import PendingTestResults
-from mailbridge.config_api.ports import ConfigRepository
-from mailbridge.shared.clock import Clock
-from mailbridge.shared.crypto import Sealer
-from mailbridge.shared.messages import ConnectionTested, GetCredentials
-from mailbridge.shared.streams import MAIL_EVT
+from mailbridge.shared.messages import (
+    ConnectionTested,
+    GetCredentials,
+    GrantAuthorized,
+    GrantRefreshFailed,
+    GrantRevoked,
+    Message,
+    MessageSendFailed,
+    MessageSent,
+)
+from mailbridge.shared.streams import MAIL_EVT, OAUTH_EVT, StreamDefinition
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from mailbridge.config_api.bootstrap import Container
 
 
-def register(
-    broker: NatsBroker,
-    *,
-    repo: ConfigRepository,
-    sealer: Sealer,
-    results: PendingTestResults,
-    clock: Clock,
-    queue: str,
-) -> None:
-    @broker.subscriber(GetCredentials.subscription(), queue=queue)
-    async def credentials_get(request: GetCredentials) -> str:
-        reply = await handlers.get_credentials(request.agent_id, repo=repo, sealer=sealer)
-        return reply.model_dump_json()
-
-    @broker.subscriber(ConnectionTested.subscription())
-    async def test_result_for_waiting_request(result: ConnectionTested) -> None:
-        results.deliver(result)
-
-    @broker.subscriber(
-        ConnectionTested.subscription(),
-        stream=JStream(MAIL_EVT.name, declare=False),
-        durable="config-api-connection-tested",
+def _durable(
+    broker: NatsBroker, message: type[Message], stream: StreamDefinition, name: str
+) -> LogicSubscriber[Any]:
+    """A durable pull consumer of our own, new events only, acked after the handler succeeds."""
+    return broker.subscriber(
+        message.subscription(),
+        stream=JStream(stream.name, declare=False),
+        durable=f"config-api-{name}",
         pull_sub=PullSub(batch_size=10, timeout=5.0),
         config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT),
         ack_policy=HandlerAck.NACK_ON_ERROR,
     )
+
+
+def register(broker: NatsBroker, c: Container) -> None:
+    @broker.subscriber(GetCredentials.subscription(), queue=c.settings.credentials_queue)
+    async def credentials_get(request: GetCredentials) -> str:
+        reply = await handlers.get_credentials(request.agent_id, repo=c.repo, sealer=c.sealer)
+        return reply.model_dump_json()
+
+    @broker.subscriber(ConnectionTested.subscription())
+    async def test_result_for_waiting_request(result: ConnectionTested) -> None:
+        c.results.deliver(result)
+
+    @_durable(broker, ConnectionTested, MAIL_EVT, "connection-tested")
     async def record_test_result(result: ConnectionTested) -> None:
-        """Results that arrive after the HTTP request gave up, or for tests others started."""
-        await handlers.record_test_result(result, repo=repo, clock=clock)
+        await handlers.record_test_result(result, repo=c.repo, clock=c.clock)
+
+    @_durable(broker, MessageSent, MAIL_EVT, "message-sent")
+    async def message_sent(event: MessageSent) -> None:
+        await handlers.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
+
+    @_durable(broker, MessageSendFailed, MAIL_EVT, "send-failed")
+    async def message_send_failed(event: MessageSendFailed) -> None:
+        await handlers.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
+
+    @_durable(broker, GrantAuthorized, OAUTH_EVT, "grant-authorized")
+    async def grant_authorized(event: GrantAuthorized) -> None:
+        await handlers.test_after_authorization(event, repo=c.repo, commands=c.bus)
+
+    @_durable(broker, GrantRefreshFailed, OAUTH_EVT, "refresh-failed")
+    async def grant_refresh_failed(event: GrantRefreshFailed) -> None:
+        await handlers.record_mailbox_event(event, repo=c.repo, clock=c.clock)
+
+    @_durable(broker, GrantRevoked, OAUTH_EVT, "grant-revoked")
+    async def grant_revoked(event: GrantRevoked) -> None:
+        await handlers.record_mailbox_event(event, repo=c.repo, clock=c.clock)
