@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 
@@ -104,6 +107,18 @@ def mail_stack(data_dir: Path) -> Iterator[MailStack]:
 @pytest.fixture(scope="session")
 def mail_endpoints(mail_stack: MailStack) -> MailStackEndpoints:
     return mail_stack.endpoints
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def js(nc: Client) -> JetStreamContext:
+    return nc.jetstream()
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:

@@ -5,69 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
-from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
+from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.postgres import postgres_bin_dir
 from mailbridge.shared.errors import ErrorCode, hint_of
-from mailbridge.shared.ids import new_id
 from tests.e2e.conftest import RunningSystem
-
-
-def imap_config(mail: MailStackEndpoints, address: str, password: str) -> dict[str, Any]:
-    return {
-        "provider": "imap",
-        "email": address,
-        "imap": {"host": mail.host, "port": mail.imap_port, "security": "ssl"},
-        "smtp": {"host": mail.host, "port": mail.smtp_starttls_port, "security": "starttls"},
-        "password": password,
-    }
-
-
-@dataclass(frozen=True)
-class Agent:
-    agent_id: str
-    address: str
-    password: str
-
-
-async def agent_with_mailbox(
-    api: httpx.AsyncClient,
-    mail_stack: MailStack,
-    *,
-    saved_password: str | None = None,
-    seen_flags: tuple[bool, ...] = (),
-) -> Agent:
-    """A new agent whose mailbox exists in Dovecot, seeded, with its config saved."""
-    agent_id = new_id("agent")
-    password = "app-" + new_id()
-    address = await asyncio.to_thread(
-        mail_stack.create_mailbox, agent_id.replace("_", "-"), password
-    )
-    for number, seen in enumerate(seen_flags, start=1):
-        await asyncio.to_thread(
-            mail_stack.seed_message, address, subject=f"message {number}", body="hi", seen=seen
-        )
-    (await api.put(f"/bridge/agents/{agent_id}", json={"org_id": "org-e2e"})).raise_for_status()
-    config = imap_config(mail_stack.endpoints, address, saved_password or password)
-    saved = await api.put(f"/bridge/agents/{agent_id}/email-config", json=config)
-    saved.raise_for_status()
-    assert saved.json()["status"] == "configured"
-    return Agent(agent_id, address, password)
-
-
-async def shown_config(api: httpx.AsyncClient, agent: Agent) -> dict[str, Any]:
-    answer = await api.get(f"/bridge/agents/{agent.agent_id}/email-config")
-    answer.raise_for_status()
-    shown: dict[str, Any] = answer.json()
-    return shown
-
-
-async def run_test(api: httpx.AsyncClient, agent: Agent) -> httpx.Response:
-    return await api.post(f"/bridge/agents/{agent.agent_id}/email-config/test")
+from tests.e2e.mailboxes import agent_with_mailbox, run_test, shown_config
 
 
 async def test_a_connection_test_shows_inbox_total_unread_and_address(

@@ -5,22 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import asyncpg
-import nats
 import pytest
-from nats.aio.client import Client
-from nats.js import JetStreamContext
-
-
-@pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[Client]:
-    client = await nats.connect(nats_url)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def js(nc: Client) -> JetStreamContext:
-    return nc.jetstream()
 
 
 @pytest.fixture

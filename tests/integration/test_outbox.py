@@ -33,7 +33,9 @@ async def test_a_status_change_is_published_once_from_the_outbox(
     change = StatusChanged(
         agent_id=agent_id, status=MailboxStatus.CONNECTED, previous=MailboxStatus.CONFIGURED
     )
-    await repo.set_status(agent_id, StatusRecord(status=MailboxStatus.CONNECTED), [change])
+    await repo.update_status(
+        agent_id, lambda *_: (StatusRecord(status=MailboxStatus.CONNECTED), [change])
+    )
     broker = NatsBroker(nats_url)
     await broker.connect()
     relay = OutboxRelay(pool, NatsBus(broker))

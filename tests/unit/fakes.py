@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.config_api.ports import StatusDecision
 from mailbridge.mail_worker.ports import InboxCounts
 from mailbridge.shared.errors import MailbridgeError
 from mailbridge.shared.messages import ConnectionTested, Credentials, Event, Message
@@ -65,9 +66,11 @@ class FakeConfigRepository:
         self.outbox += events
         return self.configs.pop(agent_id, None) is not None
 
-    async def set_status(self, agent_id: str, status: StatusRecord, events: list[Event]) -> None:
-        self.statuses[agent_id] = status
-        self.outbox += events
+    async def update_status(self, agent_id: str, decide: StatusDecision) -> None:
+        outcome = decide(*await self.load(agent_id))
+        if outcome is not None:
+            self.statuses[agent_id], events = outcome
+            self.outbox += events
 
 
 class RecordingRevoker:

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.bootstrap import Container
-from mailbridge.config_api.entrypoints import http, problems, tracing
+from mailbridge.config_api.entrypoints import http, observability, problems
 
 DESCRIPTION = """
 The HTTP gateway of mailbridge: register agents, save their email configuration (secrets are
@@ -38,5 +38,5 @@ def create_app(
     app.include_router(http.health)
     problems.install(app)
     if provider is not None:
-        tracing.install(app, provider)
+        observability.install(app, provider)
     return app

@@ -40,6 +40,7 @@ from mailbridge.shared.messages import (
     EmailConfigSaved,
     Event,
     GrantAuthorized,
+    LastError,
     MailboxStatus,
     MessageSendFailed,
     MessageSent,
@@ -164,17 +165,28 @@ async def record_test_result(
     result: ConnectionTested, *, repo: ConfigRepository, clock: Clock
 ) -> None:
     """Apply a test result to the status once, however many times it is delivered."""
-    config, status = await repo.load(result.agent_id)
-    if config is None or _already_recorded(status, result.command_id):
-        return
-    new_status = StatusRecord(
-        status=transitions.status_after_test(result),
-        last_error=transitions.last_error_after_test(result, clock.now()),
-        last_test=_summary_of(result),
-    )
-    await repo.set_status(
-        result.agent_id, new_status, _status_events(result.agent_id, status, new_status)
-    )
+    now = clock.now()
+
+    def decide(config: StoredConfig | None, status: StatusRecord) -> StatusOutcome:
+        if config is None or _already_recorded(status, result.command_id):
+            return None
+        new_status = StatusRecord(
+            status=transitions.status_after_test(result),
+            last_error=transitions.last_error_after_test(result, now),
+            last_test=_summary_of(result),
+        )
+        return new_status, _status_events(result.agent_id, status, new_status)
+
+    await repo.update_status(result.agent_id, decide)
+
+
+StatusOutcome = tuple[StatusRecord, list[Event]] | None
+
+
+def _same_error(status: StatusRecord, error: LastError) -> bool:
+    """Already in error for the same reason: a redelivered event changes nothing."""
+    shown = status.last_error
+    return shown is not None and (shown.code, shown.source) == (error.code, error.source)
 
 
 def _already_recorded(status: StatusRecord, command_id: str) -> bool:
@@ -229,14 +241,15 @@ async def record_mailbox_event(
     event: MailboxEvent, *, repo: ConfigRepository, clock: Clock
 ) -> None:
     """An OAuth refresh failure, a revoked grant, or a send refused for its credentials: error."""
-    config, status = await repo.load(event.agent_id)
     error = transitions.error_after_event(event, clock.now())
-    if config is None or error is None:
-        return
-    new_status = status.model_copy(update={"status": MailboxStatus.ERROR, "last_error": error})
-    await repo.set_status(
-        event.agent_id, new_status, _status_events(event.agent_id, status, new_status)
-    )
+
+    def decide(config: StoredConfig | None, status: StatusRecord) -> StatusOutcome:
+        if config is None or error is None or _same_error(status, error):
+            return None
+        new_status = status.model_copy(update={"status": MailboxStatus.ERROR, "last_error": error})
+        return new_status, _status_events(event.agent_id, status, new_status)
+
+    await repo.update_status(event.agent_id, decide)
 
 
 async def test_after_authorization(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.shared.errors import ErrorInfo
 from mailbridge.shared.messages import ConnectionTested, Event, Message, SendMessage
+
+StatusDecision = Callable[
+    [StoredConfig | None, StatusRecord], tuple[StatusRecord, list[Event]] | None
+]
+"""Given the current config and status: the new status and its events, or None for no change."""
 
 
 class ConfigRepository(Protocol):
@@ -37,9 +43,9 @@ class ConfigRepository(Protocol):
         expected_version: int | None = None,
     ) -> bool: ...
 
-    async def set_status(
-        self, agent_id: str, status: StatusRecord, events: list[Event]
-    ) -> None: ...
+    async def update_status(self, agent_id: str, decide: StatusDecision) -> None:
+        """Run ``decide`` on the current config and status, atomically; store what it returns."""
+        ...
 
 
 class SendLedger(Protocol):

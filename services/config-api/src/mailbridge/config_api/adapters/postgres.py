@@ -13,6 +13,7 @@ import asyncpg
 
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.config_api.ports import StatusDecision
 from mailbridge.shared.crypto import Sealer
 from mailbridge.shared.messages import EmailConfigSaved, Event, LastError, Message
 from mailbridge.shared.postgres import Connection
@@ -45,18 +46,8 @@ class PostgresConfigRepository:
         return org
 
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
-        row = await self._pool.fetchrow(
-            "SELECT c.provider, c.email, c.settings, c.sealed_secret, c.version,"
-            " s.status, s.last_error, s.last_test"
-            " FROM config_api.agents a"
-            " LEFT JOIN config_api.email_configs c USING (agent_id)"
-            " LEFT JOIN config_api.mailbox_status s USING (agent_id)"
-            " WHERE a.agent_id = $1",
-            agent_id,
-        )
-        if row is None:
-            return None, StatusRecord()
-        return _config_of(agent_id, row), _status_of(row)
+        async with self._pool.acquire() as connection:
+            return await _load(connection, agent_id)
 
     async def save(
         self,
@@ -107,11 +98,33 @@ class PostgresConfigRepository:
         self._on_outbox_write()
         return deleted is not None
 
-    async def set_status(self, agent_id: str, status: StatusRecord, events: list[Event]) -> None:
+    async def update_status(self, agent_id: str, decide: StatusDecision) -> None:
+        """Apply ``decide`` to the current config and status with the agent row locked, so two
+        deliveries of one event (or two events at once) never both act on a stale status."""
         async with self._pool.acquire() as connection, connection.transaction():
+            await _locked_version(connection, agent_id)
+            outcome = decide(*await _load(connection, agent_id))
+            if outcome is None:
+                return
+            status, events = outcome
             await _write_status(connection, agent_id, status)
             await write_outbox(connection, events)
         self._on_outbox_write()
+
+
+async def _load(connection: Connection, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
+    row = await connection.fetchrow(
+        "SELECT c.provider, c.email, c.settings, c.sealed_secret, c.version,"
+        " s.status, s.last_error, s.last_test"
+        " FROM config_api.agents a"
+        " LEFT JOIN config_api.email_configs c USING (agent_id)"
+        " LEFT JOIN config_api.mailbox_status s USING (agent_id)"
+        " WHERE a.agent_id = $1",
+        agent_id,
+    )
+    if row is None:
+        return None, StatusRecord()
+    return _config_of(agent_id, row), _status_of(row)
 
 
 async def _locked_version(connection: Connection, agent_id: str) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
+import email.policy
 import hashlib
 import json
 from enum import StrEnum
@@ -36,14 +36,15 @@ def refuse_control_characters(value: str, field: str) -> str:
 def parse_address(value: str) -> str:
     """``"Name" <a@b.example>`` or ``a@b.example`` → the same, checked; anything else refused."""
     refuse_control_characters(value, "an address")
-    name, address = email.utils.parseaddr(value, strict=True)
-    if not address or "@" not in address:
-        raise ValueError(f"not an email address: {value!r}")
+    header = email.policy.default.header_factory("To", value)
+    if len(header.addresses) != 1 or header.defects:
+        raise ValueError(f"not one email address: {value!r}")
+    address = header.addresses[0]
     try:
-        validate_email(address, check_deliverability=False)
+        validate_email(address.addr_spec, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {value!r} ({exc})") from exc
-    return email.utils.formataddr((name, address)) if name else address
+    return str(address)
 
 
 class AttachmentIn(BaseModel):
