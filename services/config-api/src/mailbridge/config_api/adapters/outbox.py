@@ -27,6 +27,7 @@ class OutboxRelay:
         self._pool, self._bus = pool, bus
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.failed_attempts = 0  # visible to health checks and tests
 
     def notify(self) -> None:
         """Called after a commit that wrote outbox rows: publish now, not at the next poll."""
@@ -48,6 +49,7 @@ class OutboxRelay:
                 published = await self.publish_pending()
                 backoff = IDLE_POLL_SECONDS
             except Exception:  # NATS or the database is down: keep the rows, retry later
+                self.failed_attempts += 1
                 log.warning("outbox relay could not publish; retrying in %.0fs", backoff)
                 published, backoff = 0, min(backoff * 2, MAX_BACKOFF_SECONDS)
             if published < BATCH:
