@@ -53,7 +53,9 @@ def create_app(dsn: str) -> FastAPI:
 
 def main() -> None:
     app = create_app(os.environ["BENCH_DSN"])
-    uvicorn.run(app, host=os.environ["BENCH_HOST"], port=int(os.environ["BENCH_PORT"]), log_config=None)
+    uvicorn.run(
+        app, host=os.environ["BENCH_HOST"], port=int(os.environ["BENCH_PORT"]), log_config=None
+    )
 
 
 if __name__ == "__main__":

@@ -117,7 +117,9 @@ class _Connection(asyncio.Protocol):
         self.close()
 
 
-def build_requests(host: str, port: int, paths: Sequence[str], headers: dict[str, str]) -> list[bytes]:
+def build_requests(
+    host: str, port: int, paths: Sequence[str], headers: dict[str, str]
+) -> list[bytes]:
     """Pre-encoded ``GET`` requests, one per path (rotated through by the workers)."""
     extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     return [

@@ -68,7 +68,16 @@ def make_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Cl
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as api:
             yield process, api, _wait_for_demo(process, api, started)
     finally:
-        if process.poll() is None:
+        stop_gracefully(process)
+
+
+def stop_gracefully(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a person would; SIGKILL only if that hangs (it would leak the servers)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
 
 

@@ -24,6 +24,7 @@ def main() -> None:
     sub.add_parser("install-packages", help="install Dovecot and Postfix (Debian, as root)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="devstack     | %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "install-packages":
         ensure_debian_packages(REQUIRED_PACKAGES)
     else:

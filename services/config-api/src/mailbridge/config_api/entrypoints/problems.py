@@ -1,18 +1,49 @@
-"""Every error answers ``application/problem+json`` (RFC 9457) with a stable ``code`` and a hint."""
+"""Every error answers ``application/problem+json`` (RFC 9457) with a stable ``code`` and a hint.
+
+``responses(401, 404, …)`` documents a route's errors with the ``ProblemDetails`` model and an
+example each; ``install`` files them under ``application/problem+json`` in the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE = "https://mailbridge.dev/problems/{code}"
+
+
+class FieldError(BaseModel):
+    """One invalid field of a 422: where it is, what is wrong, pydantic's error type."""
+
+    loc: list[str | int] = Field(examples=[["body", "to", 0]])
+    msg: str = Field(examples=["Value error, not one email address: 'ada'"])
+    type: str = Field(examples=["value_error"])
+
+
+class ProblemDetails(BaseModel):
+    """An error (RFC 9457): branch on ``code``; show ``title`` and the fix-it ``hint``."""
+
+    type: str = Field(
+        description="a URI naming the problem: the `code` under https://mailbridge.dev/problems/",
+        examples=["https://mailbridge.dev/problems/not_found"],
+    )
+    title: str = Field(description="what went wrong, for people", examples=["Not found."])
+    status: int = Field(description="the HTTP status, repeated", examples=[404])
+    code: ErrorCode = Field(description="the stable error code to branch on")
+    hint: str = Field(description="how to fix it, for people", examples=["Check the id."])
+    errors: list[FieldError] | None = Field(
+        default=None, description="the invalid fields, on a 422 for a malformed request"
+    )
 
 _STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
@@ -25,16 +56,19 @@ _STATUS: dict[ErrorCode, int] = {
 }
 
 
-def problem(status: int, info: ErrorInfo, **extra: object) -> JSONResponse:
-    body = {
-        "type": f"https://mailbridge.dev/problems/{info.code.value}",
+def problem_body(status: int, info: ErrorInfo, **extra: object) -> dict[str, object]:
+    return {
+        "type": PROBLEM_TYPE.format(code=info.code.value),
         "title": info.message,
         "status": status,
         "code": info.code.value,
         "hint": info.hint,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def problem(status: int, info: ErrorInfo, **extra: object) -> JSONResponse:
+    return JSONResponse(problem_body(status, info, **extra), status_code=status, media_type=PROBLEM_JSON)
 
 
 async def _on_mailbridge_error(_: Request, exc: Exception) -> JSONResponse:
@@ -61,3 +95,87 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(MailbridgeError, _on_mailbridge_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    _document_as_problem_json(app)
+
+
+# What each documented error status means on mailbridge's routes, with the code it carries.
+_DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
+    401: (
+        "No valid API key: send `Authorization: Bearer <api key>`.",
+        ErrorInfo.of(ErrorCode.UNAUTHORIZED),
+        {},
+    ),
+    404: (
+        "No such agent or send, or one of another org (never 403).",
+        ErrorInfo.of(ErrorCode.NOT_FOUND, "No agent 'agent-42'."),
+        {},
+    ),
+    409: (
+        "The agent has no email configuration yet.",
+        ErrorInfo.of(ErrorCode.NOT_CONFIGURED),
+        {},
+    ),
+    412: (
+        "`If-Match` names another version than the stored one: reload and apply again.",
+        ErrorInfo.of(ErrorCode.PRECONDITION_FAILED),
+        {},
+    ),
+    422: (
+        "The request is malformed (`errors` lists the fields) or refused as it stands.",
+        ErrorInfo.of(ErrorCode.INVALID_INPUT),
+        {
+            "errors": [
+                {
+                    "loc": ["body", "to", 0],
+                    "msg": "Value error, not one email address: 'ada'",
+                    "type": "value_error",
+                }
+            ]
+        },
+    ),
+    504: (
+        "No mail-worker answered within the test timeout.",
+        ErrorInfo.of(ErrorCode.WORKER_UNAVAILABLE),
+        {},
+    ),
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route answering these error statuses, each a ``ProblemDetails``."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description, info, extra = _DOCUMENTED[status]
+        example = problem_body(status, info, **extra)
+        documented[status] = {
+            "model": ProblemDetails,
+            "description": description,
+            "content": {PROBLEM_JSON: {"example": example}},
+        }
+        if status == 401:
+            documented[status]["headers"] = {
+                "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}
+            }
+    return documented
+
+
+def _document_as_problem_json(app: FastAPI) -> None:
+    """FastAPI files a response model under the route's media type (``application/json``); an
+    error is ``application/problem+json``, so its schema moves there in the OpenAPI document."""
+    generate = app.openapi
+    problem_ref = {"$ref": "#/components/schemas/ProblemDetails"}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                for answer in operation.get("responses", {}).values():
+                    content = answer.get("content", {})
+                    if content.get("application/json", {}).get("schema") == problem_ref:
+                        moved = content.pop("application/json")
+                        content[PROBLEM_JSON] = {**moved, **content.get(PROBLEM_JSON, {})}
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
