@@ -6,18 +6,21 @@ import logging
 from dataclasses import dataclass, field
 
 from faststream.nats import NatsBroker
+from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.adapters.credentials import NatsCredentialsSource
 from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
+from mailbridge.mail_worker.adapters.ledger import NatsKvSendLedger, open_bucket
 from mailbridge.mail_worker.adapters.network import AddressGuard, tls_context
-from mailbridge.mail_worker.adapters.smtp import AiosmtplibSubmissionChecker
+from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.entrypoints import commands
-from mailbridge.mail_worker.ports import CredentialsSource, MailboxReader, SubmissionChecker
+from mailbridge.mail_worker.ports import CredentialsSource, SendLedger
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
-from mailbridge.shared.messages import TestConnection
+from mailbridge.shared.errors import PermanentError, RetryableError
+from mailbridge.shared.messages import SendMessage, TestConnection
 from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc, setup_telemetry
 from mailbridge.shared.streams import MAIL_CMD, MAIL_EVT, ensure_streams
 
@@ -32,29 +35,55 @@ class Worker:
     broker: NatsBroker
     bus: NatsBus
     credentials: CredentialsSource
-    mailbox: MailboxReader
-    submission: SubmissionChecker
+    mailbox: AioimaplibMailboxReader
+    smtp: AiosmtplibSmtp
+    ledger: SendLedger | None = None  # opened once connected (a NATS KV bucket)
     clock: Clock = field(default_factory=SystemClock)
 
-    async def run_test(self, body: bytes) -> None:
+    async def run_test(self, body: bytes, last: bool) -> None:
         command = TestConnection.model_validate_json(body)
         if handlers.is_expired(command, self.clock):
             log.info("skipping expired connection test %s", command.command_id)
             return
         result = await handlers.test_connection(
-            command, credentials=self.credentials, mailbox=self.mailbox, submission=self.submission
+            command, credentials=self.credentials, mailbox=self.mailbox, submission=self.smtp
         )
         await self.bus.publish(result)
+
+    async def run_send(self, body: bytes, last: bool) -> None:
+        """Publish the outcome; a failure that no retry will mend is published, then termed."""
+        command = SendMessage.model_validate_json(body)
+        assert self.ledger is not None, "prepare_streams opens the ledger before consuming"
+        try:
+            events = await handlers.send_message(
+                command, credentials=self.credentials, submitter=self.smtp,
+                sent_folder=self.mailbox, ledger=self.ledger, clock=self.clock,
+            )  # fmt: skip
+        except PermanentError as exc:
+            await self.bus.publish(handlers.send_failed(command, exc))
+            raise
+        except RetryableError as exc:
+            if not last:
+                raise
+            await self.bus.publish(handlers.send_failed(command, exc))
+            raise PermanentError(exc.code, exc.detail) from exc
+        for event in events:
+            await self.bus.publish(event)
 
     async def readiness(self) -> dict[str, bool]:
         return await nats_ready(self.broker)
 
     async def prepare_streams(self) -> None:
-        await ensure_streams(self.broker.connection.jetstream(), OWNED_STREAMS)
+        js = self.broker.connection.jetstream()
+        await ensure_streams(js, OWNED_STREAMS)
+        self.ledger = NatsKvSendLedger(await open_bucket(js))
 
 
-def build_worker(settings: MailWorkerSettings) -> Worker:
-    provider = setup_telemetry(SERVICE, settings)
+def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None = None) -> Worker:
+    """Build the adapters and register the subscribers; nothing connects until the broker does.
+    Without a ``provider`` the process's logging and tracing are set up here."""
+    if provider is None:
+        provider = setup_telemetry(SERVICE, settings)
     broker = build_broker(settings, provider)
     bus = NatsBus(broker)
     tls = tls_context(settings.tls_ca_file)
@@ -67,8 +96,12 @@ def build_worker(settings: MailWorkerSettings) -> Worker:
         bus=bus,
         credentials=NatsCredentialsSource(bus, settings.credentials_timeout_seconds),
         mailbox=AioimaplibMailboxReader(tls=tls, guard=guard, timeout=timeout),
-        submission=AiosmtplibSubmissionChecker(tls=tls, guard=guard, timeout=timeout),
+        smtp=AiosmtplibSmtp(tls=tls, guard=guard, timeout=timeout),
     )
-    commands.register(broker, settings, {commands.test_route(): worker.run_test})
+    routes = {
+        commands.route_of(TestConnection): worker.run_test,
+        commands.route_of(SendMessage): worker.run_send,
+    }
+    commands.register(broker, settings, routes)
     serve_health_rpc(broker, SERVICE, worker.readiness)
     return worker

@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from mailbridge.mail_worker.ports import CredentialsSource, MailboxReader, SubmissionChecker
+from mailbridge.mail_worker.domain import mime
+from mailbridge.mail_worker.ports import (
+    CredentialsSource,
+    LedgerEntry,
+    LedgerState,
+    MailboxReader,
+    OutcomeUnknownError,
+    SendLedger,
+    SentFolder,
+    SubmissionChecker,
+    Submitter,
+)
 from mailbridge.shared.clock import Clock
-from mailbridge.shared.errors import ErrorInfo, MailbridgeError
-from mailbridge.shared.messages import CheckResult, ConnectionTested, TestConnection
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
+from mailbridge.shared.messages import (
+    CheckResult,
+    ConnectionTested,
+    Credentials,
+    Event,
+    MessageSendFailed,
+    MessageSent,
+    SendMessage,
+    SendOutcome,
+    TestConnection,
+)
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def is_expired(command: TestConnection, clock: Clock) -> bool:
@@ -72,3 +95,82 @@ def _failed(command: TestConnection, error: ErrorInfo, latency_ms: int) -> Conne
 
 def _elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
+
+
+async def send_message(
+    command: SendMessage,
+    *,
+    credentials: CredentialsSource,
+    submitter: Submitter,
+    sent_folder: SentFolder,
+    ledger: SendLedger,
+    clock: Clock,
+) -> list[Event]:
+    """Send once per command_id, as far as SMTP allows.
+
+    A command seen before answers from the ledger and is never resent: ``sent`` republishes its
+    result; ``data_started`` (a crash or lost connection after the data began) is ``unknown``.
+    """
+    seen = await ledger.get(command.command_id)
+    if seen is not None:
+        return [_from_ledger(command, seen)]
+    account = await credentials.get(command.agent_id)
+    outgoing = mime.build(command, sender=account.email, now=clock.now())
+    started = LedgerEntry(LedgerState.DATA_STARTED, outgoing.message_id)
+    try:
+        accepted = await submitter.submit(
+            account, outgoing, lambda: ledger.put(command.command_id, started)
+        )
+    except OutcomeUnknownError:
+        return [_unknown(command)]
+    sent = LedgerEntry(LedgerState.SENT, outgoing.message_id, tuple(accepted))
+    await ledger.put(command.command_id, sent)
+    await _keep_a_copy(sent_folder, account, outgoing)
+    return [_sent(command, sent)]
+
+
+def send_failed(command: SendMessage, error: MailbridgeError) -> MessageSendFailed:
+    return MessageSendFailed(
+        agent_id=command.agent_id,
+        command_id=command.command_id,
+        outcome=SendOutcome.FAILED,
+        error=error.info(),
+    )
+
+
+async def _keep_a_copy(
+    sent_folder: SentFolder, account: Credentials, outgoing: mime.Outgoing
+) -> None:
+    """The message is sent either way; a missing Sent copy is logged, never resent for."""
+    try:
+        await sent_folder.append(account, outgoing.as_bytes())
+    except MailbridgeError as exc:
+        log.warning("no copy in Sent for %s: %s", outgoing.message_id, exc.code)
+
+
+def _from_ledger(command: SendMessage, entry: LedgerEntry) -> Event:
+    if entry.state is LedgerState.SENT:
+        return _sent(command, entry)
+    return _unknown(command)
+
+
+def _sent(command: SendMessage, entry: LedgerEntry) -> MessageSent:
+    return MessageSent(
+        agent_id=command.agent_id,
+        command_id=command.command_id,
+        message_id=entry.message_id,
+        accepted_recipients=list(entry.accepted),
+    )
+
+
+def _unknown(command: SendMessage) -> MessageSendFailed:
+    error = ErrorInfo.of(
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        "The message data was sent but the server's answer was lost; it is not resent.",
+    )
+    return MessageSendFailed(
+        agent_id=command.agent_id,
+        command_id=command.command_id,
+        outcome=SendOutcome.UNKNOWN,
+        error=error,
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
+from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.shared.messages import Credentials, Message
 
 
@@ -12,6 +15,45 @@ from mailbridge.shared.messages import Credentials, Message
 class InboxCounts:
     total: int
     unread: int
+
+
+class OutcomeUnknownError(Exception):
+    """The message data was sent but no reply came: it may or may not have been accepted."""
+
+
+class LedgerState(StrEnum):
+    DATA_STARTED = "data_started"
+    SENT = "sent"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    state: LedgerState
+    message_id: str
+    accepted: tuple[str, ...] = ()
+
+
+class SendLedger(Protocol):
+    """What became of each command_id, shared by every replica (NATS KV)."""
+
+    async def get(self, command_id: str) -> LedgerEntry | None: ...
+
+    async def put(self, command_id: str, entry: LedgerEntry) -> None: ...
+
+
+class Submitter(Protocol):
+    async def submit(
+        self,
+        credentials: Credentials,
+        outgoing: Outgoing,
+        data_starting: Callable[[], Awaitable[None]],
+    ) -> list[str]: ...
+
+
+class SentFolder(Protocol):
+    """Keeps a copy of what was sent in the account's Sent folder (found by ``\\Sent``)."""
+
+    async def append(self, credentials: Credentials, message: bytes) -> None: ...
 
 
 class CredentialsSource(Protocol):

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import re
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aioimaplib
 
@@ -15,6 +17,8 @@ from mailbridge.mail_worker.ports import InboxCounts
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials
 
+DEFAULT_SENT = "Sent"
+_LIST_LINE = re.compile(rb'^\(([^)]*)\) (?:"[^"]*"|NIL) (.+)$')
 _STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAGES (\d+)")
 
 
@@ -23,10 +27,23 @@ class AioimaplibMailboxReader:
         self._tls, self._guard, self._timeout = tls, guard, timeout
 
     async def inbox_counts(self, credentials: Credentials) -> InboxCounts:
-        client = await self._login(credentials)
-        try:
+        async with self._session(credentials) as client:
             response = await client.status("INBOX", "(MESSAGES UNSEEN)")
             return _parse_counts(response.result, response.lines)
+
+    async def append(self, credentials: Credentials, message: bytes) -> None:
+        """A copy in the folder flagged ``\\Sent`` (RFC 6154), created as "Sent" if missing."""
+        async with self._session(credentials) as client:
+            folder = await _sent_folder(client)
+            response = await client.append(message, mailbox=folder, flags="(\\Seen)")
+            if response.result != "OK":
+                raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "APPEND to Sent failed.")
+
+    @asynccontextmanager
+    async def _session(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
+        client = await self._login(credentials)
+        try:
+            yield client
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.logout(), 5)
@@ -56,6 +73,16 @@ class AioimaplibMailboxReader:
         except (OSError, TimeoutError) as exc:
             raise connection_error(exc, host, port) from exc
         return client
+
+
+async def _sent_folder(client: aioimaplib.IMAP4) -> str:
+    listing = await client.list('""', "*")
+    for line in listing.lines:
+        match = _LIST_LINE.match(line)
+        if match and b"\\sent" in match.group(1).lower():
+            return match.group(2).decode().strip('"')
+    await client.create(DEFAULT_SENT)
+    return DEFAULT_SENT
 
 
 def _parse_counts(result: str, lines: list[bytes]) -> InboxCounts:

@@ -1,25 +1,55 @@
-"""AiosmtplibSubmissionChecker: EHLO + AUTH at the submission server, sending nothing.
+"""AiosmtplibSmtp: EHLO + AUTH checks and submissions at the account's SMTP server.
 
 STARTTLS is required, never opportunistic (``start_tls=True``); ``ssl`` means implicit TLS.
+A submission runs MAIL, RCPT and DATA as separate steps so that the moment the message data
+starts is known: a failure before it is retryable, a lost connection after it is ``unknown``.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import aiosmtplib
 
 from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
-from mailbridge.mail_worker.domain.classify import classify_smtp_auth_failure
+from mailbridge.mail_worker.domain.classify import classify_smtp_auth_failure, classify_smtp_reply
+from mailbridge.mail_worker.domain.mime import Outgoing
+from mailbridge.mail_worker.ports import OutcomeUnknownError
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 
-class AiosmtplibSubmissionChecker:
+class AiosmtplibSmtp:
     def __init__(self, *, tls: ssl.SSLContext, guard: AddressGuard, timeout: float) -> None:
         self._tls, self._guard, self._timeout = tls, guard, timeout
 
     async def check_auth(self, credentials: Credentials) -> None:
+        async with self._session(credentials):
+            pass
+
+    async def submit(
+        self,
+        credentials: Credentials,
+        outgoing: Outgoing,
+        data_starting: Callable[[], Awaitable[None]],
+    ) -> list[str]:
+        """Submit; answers the accepted recipients. ``data_starting`` runs just before DATA."""
+        async with self._session(credentials) as client:
+            await _step(client.mail(outgoing.envelope_from))
+            accepted = await _recipients(client, outgoing.recipients)
+            await data_starting()
+            try:
+                await client.data(outgoing.as_bytes())
+            except aiosmtplib.SMTPResponseException as exc:
+                raise _reply_error(exc) from exc
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                raise OutcomeUnknownError("the connection ended during DATA") from exc
+            return accepted
+
+    @asynccontextmanager
+    async def _session(self, credentials: Credentials) -> AsyncIterator[aiosmtplib.SMTP]:
         endpoint = credentials.smtp
         if endpoint is None or credentials.password is None:
             raise PermanentError(ErrorCode.INVALID_INPUT, "No SMTP server or password configured.")
@@ -27,14 +57,8 @@ class AiosmtplibSubmissionChecker:
         client = self._client(endpoint)
         await self._connect(client, endpoint)
         try:
-            await client.login(
-                credentials.username or credentials.email, credentials.password.get_secret_value()
-            )
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            code = classify_smtp_auth_failure(exc.code, exc.message)
-            raise PermanentError(code, f"SMTP AUTH was refused ({exc.code}).") from exc
-        except aiosmtplib.SMTPException as exc:
-            raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "SMTP AUTH failed.") from exc
+            await _login(client, credentials)
+            yield client
         finally:
             client.close()
 
@@ -61,3 +85,47 @@ class AiosmtplibSubmissionChecker:
             raise connection_error(exc, endpoint.host, endpoint.port) from exc
         except aiosmtplib.SMTPException as exc:
             raise RetryableError(ErrorCode.TLS_FAILED, "STARTTLS was not possible.") from exc
+
+
+async def _login(client: aiosmtplib.SMTP, credentials: Credentials) -> None:
+    assert credentials.password is not None
+    try:
+        await client.login(
+            credentials.username or credentials.email, credentials.password.get_secret_value()
+        )
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        code = classify_smtp_auth_failure(exc.code, exc.message)
+        raise PermanentError(code, f"SMTP AUTH was refused ({exc.code}).") from exc
+    except aiosmtplib.SMTPException as exc:
+        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "SMTP AUTH failed.") from exc
+
+
+async def _step(command: Awaitable[object]) -> None:
+    try:
+        await command
+    except aiosmtplib.SMTPResponseException as exc:
+        raise _reply_error(exc) from exc
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "The SMTP session broke.") from exc
+
+
+async def _recipients(client: aiosmtplib.SMTP, recipients: list[str]) -> list[str]:
+    """RCPT each; refusals of some are tolerated, refusal of all is the send's failure."""
+    accepted, last_refusal = [], None
+    for recipient in recipients:
+        try:
+            await client.rcpt(recipient)
+            accepted.append(recipient)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            last_refusal = exc
+    if not accepted:
+        assert last_refusal is not None
+        raise _reply_error(last_refusal)
+    return accepted
+
+
+def _reply_error(exc: aiosmtplib.SMTPResponseException) -> RetryableError | PermanentError:
+    """4xx: try again later; 5xx: it will not work."""
+    code = classify_smtp_reply(exc.code, exc.message)
+    detail = f"The SMTP server answered {exc.code}."
+    return RetryableError(code, detail) if 400 <= exc.code < 500 else PermanentError(code, detail)

@@ -31,3 +31,21 @@ def classify_imap_login_failure(text: str) -> ErrorCode:
     if "[unavailable]" in lowered:
         return ErrorCode.PROVIDER_UNAVAILABLE
     return ErrorCode.AUTH_FAILED
+
+
+def classify_smtp_reply(code: int, message: str) -> ErrorCode:
+    """A refusal of MAIL, RCPT or DATA."""
+    text = message.lower()
+    if code == 552 or "5.3.4" in text or "too large" in text or "size" in text:
+        return ErrorCode.MESSAGE_TOO_LARGE
+    if code in (421, 450, 451, 452) or "rate" in text or "throttl" in text:
+        return (
+            ErrorCode.PROVIDER_THROTTLED
+            if "rate" in text or "throttl" in text
+            else (ErrorCode.PROVIDER_UNAVAILABLE)
+        )
+    if any(marker in text for marker in _SMTP_AUTH_DISABLED_MARKERS):
+        return ErrorCode.SMTP_AUTH_DISABLED
+    if code in (530, 535):
+        return ErrorCode.AUTH_FAILED
+    return ErrorCode.INVALID_INPUT if code >= 500 else ErrorCode.PROVIDER_UNAVAILABLE

@@ -8,8 +8,9 @@ Acknowledgement is chosen per outcome, here at the edge:
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, JStream, NatsBroker, PullSub
@@ -19,13 +20,16 @@ from pydantic import ValidationError
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import PermanentError, RetryableError
-from mailbridge.shared.messages import TestConnection
+from mailbridge.shared.messages import Command
 from mailbridge.shared.streams import MAIL_CMD
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[bytes], Awaitable[None]]
+CommandHandler = Callable[[bytes, bool], Awaitable[None]]
+"""A command's body, and whether this is its last delivery (no retry will follow)."""
 BACKOFF_SECONDS = (1.0, 5.0, 15.0, 30.0, 60.0)
+ACK_WAIT_SECONDS = 60.0
+IN_PROGRESS_SECONDS = ACK_WAIT_SECONDS / 3
 
 
 def route_key(subject: str) -> str:
@@ -34,7 +38,7 @@ def route_key(subject: str) -> str:
 
 
 def register(
-    broker: NatsBroker, settings: MailWorkerSettings, routes: dict[str, CommandHandler]
+    broker: NatsBroker, settings: MailWorkerSettings, routes: Mapping[str, CommandHandler]
 ) -> None:
     @broker.subscriber(
         MAIL_CMD.subjects[0],
@@ -42,7 +46,9 @@ def register(
         durable=settings.consumer_durable,
         pull_sub=PullSub(batch_size=1, timeout=5.0),
         config=ConsumerConfig(
-            ack_policy=AckPolicy.EXPLICIT, max_deliver=settings.max_deliver, ack_wait=60
+            ack_policy=AckPolicy.EXPLICIT,
+            max_deliver=settings.max_deliver,
+            ack_wait=ACK_WAIT_SECONDS,
         ),
         ack_policy=HandlerAck.MANUAL,
     )
@@ -53,12 +59,16 @@ def register(
             log.error("no handler for %s; terminating it", subject)
             await msg.reject()
             return
-        await _settle(msg, handler, subject)
+        await _settle(msg, handler, subject, settings.max_deliver)
 
 
-async def _settle(msg: NatsMessage, handler: CommandHandler, subject: str) -> None:
+async def _settle(
+    msg: NatsMessage, handler: CommandHandler, subject: str, max_deliver: int
+) -> None:
+    last = msg.raw_message.metadata.num_delivered >= max_deliver
+    keepalive = asyncio.create_task(_keep_in_progress(msg))
     try:
-        await handler(msg.body)
+        await handler(msg.body, last)
     except RetryableError as exc:
         attempt = msg.raw_message.metadata.num_delivered
         delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
@@ -69,7 +79,16 @@ async def _settle(msg: NatsMessage, handler: CommandHandler, subject: str) -> No
         await msg.reject()
     else:
         await msg.ack()
+    finally:
+        keepalive.cancel()
 
 
-def test_route() -> str:
-    return route_key(subjects.render(TestConnection.subject_template, "x"))
+async def _keep_in_progress(msg: NatsMessage) -> None:
+    """A long send tells the server it is alive, so it is not redelivered midway."""
+    while True:
+        await asyncio.sleep(IN_PROGRESS_SECONDS)
+        await msg.in_progress()
+
+
+def route_of(command: type[Command]) -> str:
+    return route_key(subjects.render(command.subject_template, "x"))

@@ -1,0 +1,99 @@
+"""Building the RFC 5322 message of a send command, with the standard library only.
+
+One ``Message-ID`` per ``command_id`` (stable across retries, so a resend is recognisable), a
+``Date``, ``From`` from the account; a reply carries ``In-Reply-To``, ``References`` and ``Re:``.
+Bcc recipients go to the envelope only, never into a header.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.policy
+import email.utils
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from mailbridge.shared.errors import ErrorCode, PermanentError
+from mailbridge.shared.messages import SendMessage
+
+_FORBIDDEN = ("\r", "\n", "\0")
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message: EmailMessage
+    message_id: str
+    envelope_from: str
+    recipients: list[str]
+
+    def as_bytes(self) -> bytes:
+        return self.message.as_bytes(policy=_POLICY)
+
+
+def message_id_for(command_id: str, sender: str) -> str:
+    domain = sender.rpartition("@")[2] or "mailbridge.invalid"
+    return f"<{command_id}@{domain}>"
+
+
+def reply_subject(subject: str) -> str:
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+def build(command: SendMessage, *, sender: str, now: datetime) -> Outgoing:
+    """The message and its envelope; refuses CR, LF or NUL in any header before anything is sent."""
+    _refuse_injection(command, sender)
+    message = EmailMessage(policy=_POLICY)
+    message_id = message_id_for(command.command_id, sender)
+    message["Message-ID"] = message_id
+    message["Date"] = email.utils.format_datetime(now)
+    message["From"] = sender
+    _address_headers(message, command)
+    _thread_headers(message, command)
+    _body(message, command)
+    return Outgoing(message, message_id, sender, _envelope_recipients(command))
+
+
+def _address_headers(message: EmailMessage, command: SendMessage) -> None:
+    if command.to:
+        message["To"] = ", ".join(command.to)
+    if command.cc:
+        message["Cc"] = ", ".join(command.cc)
+
+
+def _thread_headers(message: EmailMessage, command: SendMessage) -> None:
+    if command.in_reply_to:
+        message["In-Reply-To"] = command.in_reply_to
+        message["References"] = command.in_reply_to
+        message["Subject"] = reply_subject(command.subject)
+    else:
+        message["Subject"] = command.subject
+
+
+def _body(message: EmailMessage, command: SendMessage) -> None:
+    message.set_content(command.text or "")
+    if command.html is not None:
+        message.add_alternative(command.html, subtype="html")
+    for attachment in command.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            base64.b64decode(attachment.content_base64),
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+        )
+
+
+def _envelope_recipients(command: SendMessage) -> list[str]:
+    parsed = email.utils.getaddresses([*command.to, *command.cc, *command.bcc])
+    return list(dict.fromkeys(address for _, address in parsed if address))
+
+
+def _refuse_injection(command: SendMessage, sender: str) -> None:
+    fields = [sender, command.subject, command.in_reply_to or "", *command.to, *command.cc]
+    fields += [*command.bcc, *(a.filename for a in command.attachments)]
+    if any(c in field for field in fields for c in _FORBIDDEN):
+        raise PermanentError(ErrorCode.INVALID_INPUT, "A header field holds CR, LF or NUL.")
+    if not command.to and not command.cc and not command.bcc:
+        raise PermanentError(ErrorCode.INVALID_INPUT, "A message needs at least one recipient.")
