@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.ports import StatusDecision
-from mailbridge.mail_worker.ports import InboxCounts
+from mailbridge.mail_worker.domain.mime import Outgoing
+from mailbridge.mail_worker.ports import DataStarting, InboxCounts, LedgerEntry
 from mailbridge.shared.errors import MailbridgeError
 from mailbridge.shared.messages import ConnectionTested, Credentials, Event, Message
 
@@ -134,3 +135,46 @@ class FakeSubmission:
         self.checked.append(credentials.email)
         if self.error is not None:
             raise self.error
+
+
+class MemoryLedger:
+    def __init__(self) -> None:
+        self.entries: dict[str, LedgerEntry] = {}
+
+    async def get(self, command_id: str) -> LedgerEntry | None:
+        return self.entries.get(command_id)
+
+    async def put(self, command_id: str, entry: LedgerEntry) -> None:
+        self.entries[command_id] = entry
+
+
+class FakeSubmitter:
+    """Accepts every recipient, or fails before or after the data starts."""
+
+    def __init__(
+        self, *, before_data: Exception | None = None, after_data: Exception | None = None
+    ) -> None:
+        self.before_data, self.after_data = before_data, after_data
+        self.submitted: list[Outgoing] = []
+
+    async def submit(
+        self, credentials: Credentials, outgoing: Outgoing, data_starting: DataStarting
+    ) -> list[str]:
+        if self.before_data is not None:
+            raise self.before_data
+        await data_starting()
+        if self.after_data is not None:
+            raise self.after_data
+        self.submitted.append(outgoing)
+        return outgoing.recipients
+
+
+class FakeSentFolder:
+    def __init__(self, error: MailbridgeError | None = None) -> None:
+        self.copies: list[bytes] = []
+        self.error = error
+
+    async def append(self, credentials: Credentials, message: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.copies.append(message)

@@ -41,12 +41,13 @@ class SendLedger(Protocol):
     async def put(self, command_id: str, entry: LedgerEntry) -> None: ...
 
 
+DataStarting = Callable[[], Awaitable[None]]
+"""Called by a submitter right before it sends the message data."""
+
+
 class Submitter(Protocol):
     async def submit(
-        self,
-        credentials: Credentials,
-        outgoing: Outgoing,
-        data_starting: Callable[[], Awaitable[None]],
+        self, credentials: Credentials, outgoing: Outgoing, data_starting: DataStarting
     ) -> list[str]: ...
 
 

@@ -8,7 +8,7 @@ starts is known: a failure before it is retryable, a lost connection after it is
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 import aiosmtplib
@@ -16,7 +16,7 @@ import aiosmtplib
 from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
 from mailbridge.mail_worker.domain.classify import classify_smtp_auth_failure, classify_smtp_reply
 from mailbridge.mail_worker.domain.mime import Outgoing
-from mailbridge.mail_worker.ports import OutcomeUnknownError
+from mailbridge.mail_worker.ports import DataStarting, OutcomeUnknownError
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
 
@@ -33,7 +33,7 @@ class AiosmtplibSmtp:
         self,
         credentials: Credentials,
         outgoing: Outgoing,
-        data_starting: Callable[[], Awaitable[None]],
+        data_starting: DataStarting,
     ) -> list[str]:
         """Submit; answers the accepted recipients. ``data_starting`` runs just before DATA."""
         async with self._session(credentials) as client:

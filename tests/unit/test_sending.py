@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from email import message_from_bytes
+
+import pytest
+from pydantic import SecretStr
+
+from mailbridge.mail_worker import handlers
+from mailbridge.mail_worker.domain import mime
+from mailbridge.mail_worker.ports import LedgerEntry, LedgerState, OutcomeUnknownError
+from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
+from mailbridge.shared.messages import (
+    Attachment,
+    Credentials,
+    MessageSendFailed,
+    MessageSent,
+    SendMessage,
+)
+from tests.unit.fakes import (
+    FakeCredentials,
+    FakeSentFolder,
+    FakeSubmitter,
+    FixedClock,
+    MemoryLedger,
+)
+
+ACCOUNT = Credentials(provider="imap", email="agent@example.com", password=SecretStr("pw"))
+
+
+def command(**fields: object) -> SendMessage:
+    return SendMessage(
+        agent_id="a1", **{"to": ["Ada <ada@example.com>"], "subject": "Hi", "text": "x", **fields}
+    )  # type: ignore[arg-type]
+
+
+async def send(
+    cmd: SendMessage,
+    submitter: FakeSubmitter,
+    ledger: MemoryLedger,
+    sent: FakeSentFolder | None = None,
+) -> list:  # type: ignore[type-arg]
+    return await handlers.send_message(
+        cmd, credentials=FakeCredentials(ACCOUNT), submitter=submitter,
+        sent_folder=sent or FakeSentFolder(), ledger=ledger, clock=FixedClock(),
+    )  # fmt: skip
+
+
+def test_the_message_id_is_stable_per_command() -> None:
+    first = mime.build(
+        command(command_id="cmd_1"), sender="agent@example.com", now=FixedClock().now()
+    )
+    again = mime.build(
+        command(command_id="cmd_1"), sender="agent@example.com", now=FixedClock().now()
+    )
+    assert first.message_id == again.message_id == "<cmd_1@example.com>"
+
+
+def test_bcc_reaches_the_envelope_but_no_header() -> None:
+    built = mime.build(
+        command(bcc=["hidden@example.com"]), sender="agent@example.com", now=FixedClock().now()
+    )
+    assert "hidden@example.com" in built.recipients
+    assert b"hidden@example.com" not in built.as_bytes()
+
+
+def test_html_and_attachments_make_a_multipart_message() -> None:
+    attachment = Attachment(filename="a.txt", content_type="text/plain", content_base64="aGVsbG8=")
+    built = mime.build(
+        command(html="<p>x</p>", attachments=[attachment]),
+        sender="a@example.com",
+        now=FixedClock().now(),
+    )
+    parsed = message_from_bytes(built.as_bytes())
+    assert parsed.get_content_type() == "multipart/mixed"
+    assert [part.get_filename() for part in parsed.walk() if part.get_filename()] == ["a.txt"]
+
+
+@pytest.mark.parametrize("field", ["subject", "in_reply_to"])
+def test_a_header_with_a_line_break_is_refused_before_connecting(field: str) -> None:
+    with pytest.raises(PermanentError):
+        mime.build(
+            command(**{field: "x\r\nBcc: evil@example.com"}),
+            sender="a@example.com",
+            now=FixedClock().now(),
+        )
+
+
+async def test_a_redelivered_sent_command_is_not_sent_again() -> None:
+    ledger, submitter = MemoryLedger(), FakeSubmitter()
+    cmd = command()
+    first = await send(cmd, submitter, ledger)
+    again = await send(cmd, submitter, ledger)
+    assert len(submitter.submitted) == 1
+    assert isinstance(first[0], MessageSent)
+    assert again[0].message_id == first[0].message_id
+
+
+async def test_a_connection_lost_during_data_is_unknown_and_never_resent() -> None:
+    ledger = MemoryLedger()
+    cmd = command()
+    lost = await send(cmd, FakeSubmitter(after_data=OutcomeUnknownError()), ledger)
+    retried_submitter = FakeSubmitter()
+    retried = await send(cmd, retried_submitter, ledger)
+    assert isinstance(lost[0], MessageSendFailed) and lost[0].outcome == "unknown"
+    assert isinstance(retried[0], MessageSendFailed) and retried[0].outcome == "unknown"
+    assert retried_submitter.submitted == []
+
+
+async def test_a_failure_before_data_leaves_the_command_free_to_retry() -> None:
+    ledger = MemoryLedger()
+    cmd = command()
+    with pytest.raises(RetryableError):
+        await send(cmd, FakeSubmitter(before_data=RetryableError(ErrorCode.TIMEOUT)), ledger)
+    assert ledger.entries == {}
+    assert isinstance((await send(cmd, FakeSubmitter(), ledger))[0], MessageSent)
+
+
+async def test_a_failed_sent_copy_does_not_fail_the_send() -> None:
+    ledger = MemoryLedger()
+    events = await send(
+        command(), FakeSubmitter(), ledger, FakeSentFolder(RetryableError(ErrorCode.TIMEOUT))
+    )
+    assert isinstance(events[0], MessageSent)
+    assert next(iter(ledger.entries.values())).state is LedgerState.SENT
+
+
+def test_a_reply_subject_gets_one_re() -> None:
+    assert mime.reply_subject("Order") == "Re: Order"
+    assert mime.reply_subject("RE: Order") == "RE: Order"
+    assert LedgerEntry(LedgerState.SENT, "<m>").accepted == ()
