@@ -15,6 +15,7 @@ from mailbridge.devstack.supervisor import Supervisor
 from mailbridge.shared.crypto import generate_key_spec
 
 TEST_TIMEOUT_SECONDS = 8.0
+POLL_SECONDS = 2.0
 
 
 @dataclass
@@ -33,7 +34,11 @@ def system(
     infra = Infrastructure(
         nats_url, postgres_dsn, generate_key_spec("e2e"), mail_endpoints.ca_file, "WARNING"
     )
-    supervisor = Supervisor(services(infra, http_port=port, test_timeout=TEST_TIMEOUT_SECONDS))
+    supervisor = Supervisor(
+        services(
+            infra, http_port=port, test_timeout=TEST_TIMEOUT_SECONDS, poll_interval=POLL_SECONDS
+        )
+    )
     with supervisor:
         supervisor.wait_ready(timeout=60)
         operator_key = create_api_key(supervisor.services[0], "--operator")

@@ -27,7 +27,11 @@ class Infrastructure:
 
 
 def services(
-    infra: Infrastructure, *, http_port: int, test_timeout: float = 20.0
+    infra: Infrastructure,
+    *,
+    http_port: int,
+    test_timeout: float = 20.0,
+    poll_interval: float = 15.0,
 ) -> list[ServiceProcess]:
     """The four services on loopback, each with a readiness URL to wait on."""
     common = {"MAILBRIDGE_NATS_URL": infra.nats_url, "MAILBRIDGE_LOG_LEVEL": infra.log_level}
@@ -42,6 +46,8 @@ def services(
         "MAILBRIDGE_HTTP_HOST": HOST,
         "MAILBRIDGE_HTTP_PORT": str(http_port),
         "MAILBRIDGE_TEST_TIMEOUT_SECONDS": str(test_timeout),
+        "MAILBRIDGE_POLL_INTERVAL_SECONDS": str(poll_interval),
+        "MAILBRIDGE_POLL_TICK_SECONDS": str(min(poll_interval, 5.0)),
     }
     return [
         ServiceProcess("config-api", "mailbridge.config_api", {**common, **database, **api},

@@ -14,3 +14,5 @@ class ConfigApiSettings(DatabaseSettings):
     credentials_queue: str = "config-api"
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    poll_interval_seconds: float = Field(default=60.0, gt=0, le=600)
+    poll_tick_seconds: float = Field(default=5.0, gt=0)

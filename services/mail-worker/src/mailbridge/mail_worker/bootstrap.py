@@ -10,17 +10,18 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.adapters.credentials import NatsCredentialsSource
+from mailbridge.mail_worker.adapters.cursors import NatsKvCursorStore, open_cursor_bucket
 from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
 from mailbridge.mail_worker.adapters.ledger import NatsKvSendLedger, open_bucket
 from mailbridge.mail_worker.adapters.network import AddressGuard, tls_context
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.entrypoints import commands
-from mailbridge.mail_worker.ports import CredentialsSource, SendLedger
+from mailbridge.mail_worker.ports import CredentialsSource, CursorStore, PollLimits, SendLedger
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
 from mailbridge.shared.errors import PermanentError, RetryableError
-from mailbridge.shared.messages import SendMessage, TestConnection
+from mailbridge.shared.messages import PollMailbox, SendMessage, TestConnection
 from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc, setup_telemetry
 from mailbridge.shared.streams import MAIL_CMD, MAIL_EVT, ensure_streams
 
@@ -37,7 +38,9 @@ class Worker:
     credentials: CredentialsSource
     mailbox: AioimaplibMailboxReader
     smtp: AiosmtplibSmtp
-    ledger: SendLedger | None = None  # opened once connected (a NATS KV bucket)
+    limits: PollLimits
+    ledger: SendLedger | None = None  # opened once connected (NATS KV buckets)
+    cursors: CursorStore | None = None
     clock: Clock = field(default_factory=SystemClock)
 
     async def run_test(self, body: bytes, last: bool) -> None:
@@ -70,6 +73,18 @@ class Worker:
         for event in events:
             await self.bus.publish(event)
 
+    async def run_poll(self, body: bytes, last: bool) -> None:
+        """Publish each new message (deduplicated by mailbox and UID), then move the cursor."""
+        command = PollMailbox.model_validate_json(body)
+        assert self.cursors is not None, "prepare_streams opens the cursors before consuming"
+        events, cursor = await handlers.poll_mailbox(
+            command, credentials=self.credentials, inbox=self.mailbox,
+            cursors=self.cursors, limits=self.limits,
+        )  # fmt: skip
+        for event in events:
+            await self.bus.publish(event)
+        await self.cursors.put(command.agent_id, cursor)
+
     async def readiness(self) -> dict[str, bool]:
         return await nats_ready(self.broker)
 
@@ -77,6 +92,7 @@ class Worker:
         js = self.broker.connection.jetstream()
         await ensure_streams(js, OWNED_STREAMS)
         self.ledger = NatsKvSendLedger(await open_bucket(js))
+        self.cursors = NatsKvCursorStore(await open_cursor_bucket(js))
 
 
 def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None = None) -> Worker:
@@ -97,10 +113,12 @@ def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None =
         credentials=NatsCredentialsSource(bus, settings.credentials_timeout_seconds),
         mailbox=AioimaplibMailboxReader(tls=tls, guard=guard, timeout=timeout),
         smtp=AiosmtplibSmtp(tls=tls, guard=guard, timeout=timeout),
+        limits=PollLimits(settings.poll_backlog, settings.poll_batch, settings.max_message_bytes),
     )
     routes = {
         commands.route_of(TestConnection): worker.run_test,
         commands.route_of(SendMessage): worker.run_send,
+        commands.route_of(PollMailbox): worker.run_poll,
     }
     commands.register(broker, settings, routes)
     serve_health_rpc(broker, SERVICE, worker.readiness)

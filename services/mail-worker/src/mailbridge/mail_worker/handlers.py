@@ -9,12 +9,17 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from mailbridge.mail_worker.domain import mime
+from mailbridge.mail_worker.domain.cursor import Cursor, advanced, first_uid_to_fetch
+from mailbridge.mail_worker.domain.parse import parse
 from mailbridge.mail_worker.ports import (
     CredentialsSource,
+    CursorStore,
+    InboxFetcher,
     LedgerEntry,
     LedgerState,
     MailboxReader,
     OutcomeUnknownError,
+    PollLimits,
     SendLedger,
     SentFolder,
     SubmissionChecker,
@@ -27,8 +32,10 @@ from mailbridge.shared.messages import (
     ConnectionTested,
     Credentials,
     Event,
+    MessageReceived,
     MessageSendFailed,
     MessageSent,
+    PollMailbox,
     SendMessage,
     SendOutcome,
     TestConnection,
@@ -174,3 +181,27 @@ def _unknown(command: SendMessage) -> MessageSendFailed:
         outcome=SendOutcome.UNKNOWN,
         error=error,
     )
+
+
+async def poll_mailbox(
+    command: PollMailbox,
+    *,
+    credentials: CredentialsSource,
+    inbox: InboxFetcher,
+    cursors: CursorStore,
+    limits: PollLimits,
+) -> tuple[list[MessageReceived], Cursor]:
+    """New messages since the mailbox's cursor, as events, and the cursor to store after them."""
+    account = await credentials.get(command.agent_id)
+    cursor = await cursors.get(command.agent_id)
+
+    def first_uid(uidvalidity: int, uidnext: int) -> int:
+        return first_uid_to_fetch(cursor, uidvalidity, uidnext, limits.backlog)
+
+    batch = await inbox.fetch_new(account, first_uid, limits.batch, limits.max_message_bytes)
+    events = [
+        parse(raw, agent_id=command.agent_id, uid=uid, uidvalidity=batch.uidvalidity)
+        for uid, raw in batch.messages
+    ]
+    uids = [uid for uid, _ in batch.messages]
+    return events, advanced(cursor, batch.uidvalidity, uids, batch.first_uid)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from mailbridge.mail_worker.domain.cursor import Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.shared.messages import Credentials, Message
 
@@ -55,6 +56,38 @@ class SentFolder(Protocol):
     """Keeps a copy of what was sent in the account's Sent folder (found by ``\\Sent``)."""
 
     async def append(self, credentials: Credentials, message: bytes) -> None: ...
+
+
+FirstUid = Callable[[int, int], int]
+"""Given the mailbox's UIDVALIDITY and UIDNEXT, the first UID to fetch."""
+
+
+@dataclass(frozen=True)
+class FetchedBatch:
+    uidvalidity: int
+    first_uid: int
+    messages: list[tuple[int, bytes]]
+
+
+@dataclass(frozen=True)
+class PollLimits:
+    backlog: int  # messages delivered on a first poll (or after a UIDVALIDITY change)
+    batch: int  # messages fetched per poll at most; the rest wait for the next one
+    max_message_bytes: int  # larger messages are read as headers only
+
+
+class InboxFetcher(Protocol):
+    async def fetch_new(
+        self, credentials: Credentials, first_uid: FirstUid, limit: int, max_bytes: int
+    ) -> FetchedBatch: ...
+
+
+class CursorStore(Protocol):
+    """Each mailbox's poll cursor, shared by every replica (NATS KV)."""
+
+    async def get(self, agent_id: str) -> Cursor | None: ...
+
+    async def put(self, agent_id: str, cursor: Cursor) -> None: ...
 
 
 class CredentialsSource(Protocol):

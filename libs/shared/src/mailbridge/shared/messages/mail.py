@@ -123,3 +123,7 @@ class MessageReceived(Event):
     attachments: list[AttachmentInfo] = Field(default_factory=list)
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    def dedupe_id(self) -> str:
+        """One message of one mailbox, however many polls or replicas see it."""
+        return f"recv-{self.agent_id}-{self.uidvalidity}-{self.uid}"

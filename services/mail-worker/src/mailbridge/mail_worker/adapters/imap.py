@@ -13,11 +13,14 @@ import aioimaplib
 
 from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
 from mailbridge.mail_worker.domain.classify import classify_imap_login_failure
-from mailbridge.mail_worker.ports import InboxCounts
+from mailbridge.mail_worker.ports import FetchedBatch, FirstUid, InboxCounts
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials
 
 DEFAULT_SENT = "Sent"
+_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
+_UID_SIZE = re.compile(rb"UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+) UID (\d+)")
 _LIST_LINE = re.compile(rb'^\(([^)]*)\) (?:"[^"]*"|NIL) (.+)$')
 _STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAGES (\d+)")
 
@@ -38,6 +41,21 @@ class AioimaplibMailboxReader:
             response = await client.append(message, mailbox=folder, flags="(\\Seen)")
             if response.result != "OK":
                 raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "APPEND to Sent failed.")
+
+    async def fetch_new(
+        self, credentials: Credentials, first_uid: FirstUid, limit: int, max_bytes: int
+    ) -> FetchedBatch:
+        """Messages of INBOX from the UID that ``first_uid`` picks, at most ``limit`` of them;
+        larger than ``max_bytes``: headers only. Read with PEEK, so nothing is marked seen."""
+        async with self._session(credentials) as client:
+            uidvalidity, uidnext = _mailbox_state(await client.select("INBOX"))
+            first = first_uid(uidvalidity, uidnext)
+            uids = [u for u in await _uids_from(client, first) if u >= first][:limit]
+            sizes = await _sizes(client, uids)
+            messages = [
+                (uid, await _fetch(client, uid, sizes.get(uid, 0) > max_bytes)) for uid in uids
+            ]
+            return FetchedBatch(uidvalidity, first, messages)
 
     @asynccontextmanager
     async def _session(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
@@ -83,6 +101,37 @@ async def _sent_folder(client: aioimaplib.IMAP4) -> str:
             return match.group(2).decode().strip('"')
     await client.create(DEFAULT_SENT)
     return DEFAULT_SENT
+
+
+def _mailbox_state(selected: aioimaplib.Response) -> tuple[int, int]:
+    text = b" ".join(line for line in selected.lines if isinstance(line, bytes))
+    validity, following = _UIDVALIDITY.search(text), _UIDNEXT.search(text)
+    if selected.result != "OK" or validity is None:
+        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "INBOX could not be selected.")
+    return int(validity.group(1)), int(following.group(1)) if following else 1
+
+
+async def _uids_from(client: aioimaplib.IMAP4, first: int) -> list[int]:
+    found = await client.uid_search(f"UID {first}:*")
+    numbers = found.lines[0].split() if found.result == "OK" and found.lines else []
+    return sorted(int(n) for n in numbers if n.isdigit())
+
+
+async def _sizes(client: aioimaplib.IMAP4, uids: list[int]) -> dict[int, int]:
+    if not uids:
+        return {}
+    answer = await client.uid("fetch", ",".join(map(str, uids)), "(RFC822.SIZE)")
+    found = (_UID_SIZE.search(line) for line in answer.lines if isinstance(line, bytes))
+    return {int(m[1] or m[4]): int(m[2] or m[3]) for m in found if m}
+
+
+async def _fetch(client: aioimaplib.IMAP4, uid: int, headers_only: bool) -> bytes:
+    part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
+    answer = await client.uid("fetch", str(uid), f"({part})")
+    literal = next((line for line in answer.lines if isinstance(line, bytearray)), None)
+    if answer.result != "OK" or literal is None:
+        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, f"UID {uid} could not be fetched.")
+    return bytes(literal)
 
 
 def _parse_counts(result: str, lines: list[bytes]) -> InboxCounts:
