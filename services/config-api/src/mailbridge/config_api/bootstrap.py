@@ -1,6 +1,7 @@
 """The composition root: the only place that builds config-api's adapters.
 
 ``build_container`` connects everything from settings; tests may pass their own pieces instead.
+``assemble`` is the wiring without the connecting (the contract generator uses it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
 from mailbridge.config_api.adapters.outbox import OutboxRelay
+from mailbridge.config_api.adapters.poll_scheduler import PollScheduler
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.adapters.results import PendingTestResults
 from mailbridge.config_api.adapters.revoker import NatsGrantRevoker
@@ -45,6 +47,7 @@ class Container:
     keys: CachedKeyLookup
     revoker: NatsGrantRevoker
     ledger: PostgresSendLedger
+    scheduler: PollScheduler
     results: PendingTestResults = field(default_factory=PendingTestResults)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -56,8 +59,10 @@ class Container:
         await ensure_streams(self.broker.connection.jetstream(), OWNED_STREAMS + USED_STREAMS)
         await self.broker.start()
         self.relay.start()
+        self.scheduler.start()
 
     async def stop(self) -> None:
+        await self.scheduler.stop()
         await self.relay.stop()
         await self.broker.stop()
         await self.pool.close()
@@ -73,6 +78,14 @@ async def build_container(settings: ConfigApiSettings, provider: TracerProvider)
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
     )
+    return assemble(settings, provider, pool, sealer)
+
+
+def assemble(
+    settings: ConfigApiSettings, provider: TracerProvider, pool: asyncpg.Pool, sealer: Sealer
+) -> Container:
+    """Build the adapters on ``pool`` and register every subscriber on a broker that is not
+    connected yet: no I/O, so the AsyncAPI document can be generated from it."""
     broker = build_broker(settings, provider)
     bus = NatsBus(broker)
     relay = OutboxRelay(pool, bus)
@@ -80,7 +93,16 @@ async def build_container(settings: ConfigApiSettings, provider: TracerProvider)
     keys = CachedKeyLookup(PostgresApiKeyStore(pool), settings.api_key_cache_seconds)
     revoker = NatsGrantRevoker(bus)
     ledger = PostgresSendLedger(pool, on_outbox_write=relay.notify)
-    container = Container(settings, pool, broker, sealer, repo, bus, relay, keys, revoker, ledger)
+    scheduler = PollScheduler(
+        pool,
+        bus,
+        SystemClock(),
+        interval=settings.poll_interval_seconds,
+        tick=settings.poll_tick_seconds,
+    )
+    container = Container(
+        settings, pool, broker, sealer, repo, bus, relay, keys, revoker, ledger, scheduler
+    )
     nats_entrypoints.register(broker, container)
     serve_health_rpc(broker, SERVICE, container.readiness)
     return container
