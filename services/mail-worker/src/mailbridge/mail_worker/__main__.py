@@ -12,7 +12,11 @@ from mailbridge.shared.runtime import run_service
 async def serve(settings: MailWorkerSettings) -> None:
     worker = build_worker(settings)
     await run_service(
-        worker.broker, settings, worker.readiness, before_start=worker.prepare_streams
+        worker.broker,
+        settings,
+        worker.readiness,
+        before_start=worker.prepare_streams,
+        on_stop=worker.smtp.close,  # idle SMTP sessions say QUIT
     )
 
 

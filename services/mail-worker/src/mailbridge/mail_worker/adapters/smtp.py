@@ -8,12 +8,12 @@ starts is known: a failure before it is retryable, a lost connection after it is
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 
 import aiosmtplib
 
 from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
+from mailbridge.mail_worker.adapters.sessions import SessionPool, account_key
 from mailbridge.mail_worker.domain.classify import classify_smtp_auth_failure, classify_smtp_reply
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.mail_worker.ports import DataStarting, OutcomeUnknownError
@@ -22,12 +22,26 @@ from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 
 class AiosmtplibSmtp:
-    def __init__(self, *, tls: ssl.SSLContext, guard: AddressGuard, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        tls: ssl.SSLContext,
+        guard: AddressGuard,
+        timeout: float,
+        idle_seconds: float = 30.0,
+    ) -> None:
         self._tls, self._guard, self._timeout = tls, guard, timeout
+        self._pool: SessionPool[aiosmtplib.SMTP] = SessionPool(
+            alive=_answers_noop, close=_quit, idle_seconds=idle_seconds
+        )
 
     async def check_auth(self, credentials: Credentials) -> None:
-        async with self._session(credentials):
-            pass
+        """Always a fresh connection and login: that is what a test is for."""
+        client = await self._open(credentials)
+        await _quit(client)
+
+    async def close(self) -> None:
+        await self._pool.close_all()
 
     async def submit(
         self,
@@ -36,7 +50,8 @@ class AiosmtplibSmtp:
         data_starting: DataStarting,
     ) -> list[str]:
         """Submit; answers the accepted recipients. ``data_starting`` runs just before DATA."""
-        async with self._session(credentials) as client:
+        key = account_key(credentials, _endpoint(credentials))
+        async with self._pool.lease(key, lambda: self._open(credentials)) as client:
             await _step(client.mail(outgoing.envelope_from))
             accepted = await _recipients(client, outgoing.recipients)
             await data_starting()
@@ -48,19 +63,18 @@ class AiosmtplibSmtp:
                 raise OutcomeUnknownError("the connection ended during DATA") from exc
             return accepted
 
-    @asynccontextmanager
-    async def _session(self, credentials: Credentials) -> AsyncIterator[aiosmtplib.SMTP]:
-        endpoint = credentials.smtp
-        if endpoint is None or credentials.password is None:
-            raise PermanentError(ErrorCode.INVALID_INPUT, "No SMTP server or password configured.")
+    async def _open(self, credentials: Credentials) -> aiosmtplib.SMTP:
+        """A connected, logged-in client (TLS verified, the host checked by the guard)."""
+        endpoint = _endpoint(credentials)
         await self._guard.check(endpoint.host, endpoint.port)
         client = self._client(endpoint)
         await self._connect(client, endpoint)
         try:
             await _login(client, credentials)
-            yield client
-        finally:
+        except BaseException:
             client.close()
+            raise
+        return client
 
     def _client(self, endpoint: ServerEndpoint) -> aiosmtplib.SMTP:
         implicit = endpoint.security == "ssl"
@@ -85,6 +99,27 @@ class AiosmtplibSmtp:
             raise connection_error(exc, endpoint.host, endpoint.port) from exc
         except aiosmtplib.SMTPException as exc:
             raise RetryableError(ErrorCode.TLS_FAILED, "STARTTLS was not possible.") from exc
+
+
+def _endpoint(credentials: Credentials) -> ServerEndpoint:
+    if credentials.smtp is None or credentials.password is None:
+        raise PermanentError(ErrorCode.INVALID_INPUT, "No SMTP server or password configured.")
+    return credentials.smtp
+
+
+async def _answers_noop(client: aiosmtplib.SMTP) -> bool:
+    try:
+        await client.noop()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        return False
+    return True
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
 
 
 async def _login(client: aiosmtplib.SMTP, credentials: Credentials) -> None:

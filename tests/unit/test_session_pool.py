@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from mailbridge.mail_worker.adapters.sessions import SessionPool, account_key
+from mailbridge.shared.messages import Credentials, ServerEndpoint
+
+SERVER = ServerEndpoint(host="smtp.example.com", port=587, security="starttls")
+
+
+class Sessions:
+    """Numbered fake sessions; records which were opened, closed, and which still answer."""
+
+    def __init__(self) -> None:
+        self.opened: list[int] = []
+        self.closed: list[int] = []
+        self.dead: set[int] = set()
+
+    async def open(self) -> int:
+        self.opened.append(len(self.opened) + 1)
+        return self.opened[-1]
+
+    async def alive(self, session: int) -> bool:
+        return session not in self.dead
+
+    async def close(self, session: int) -> None:
+        self.closed.append(session)
+
+
+def pool(sessions: Sessions, idle_seconds: float = 30.0, max_idle: int = 64) -> SessionPool[int]:
+    return SessionPool(
+        alive=sessions.alive, close=sessions.close, idle_seconds=idle_seconds, max_idle=max_idle
+    )
+
+
+async def use(p: SessionPool[int], sessions: Sessions, key: str = "k") -> int:
+    async with p.lease(key, sessions.open) as session:
+        return session
+
+
+async def test_a_burst_for_one_account_logs_in_once() -> None:
+    sessions = Sessions()
+    p = pool(sessions)
+    assert [await use(p, sessions) for _ in range(5)] == [1] * 5
+    assert sessions.opened == [1]
+
+
+async def test_a_session_that_no_longer_answers_is_replaced() -> None:
+    sessions = Sessions()
+    p = pool(sessions)
+    await use(p, sessions)
+    sessions.dead.add(1)
+    assert await use(p, sessions) == 2
+    assert sessions.closed == [1]
+
+
+async def test_a_session_whose_use_failed_is_closed_not_reused() -> None:
+    sessions = Sessions()
+    p = pool(sessions)
+    with pytest.raises(RuntimeError):
+        async with p.lease("k", sessions.open):
+            raise RuntimeError("the SMTP conversation broke")
+    assert sessions.closed == [1]
+    assert await use(p, sessions) == 2
+
+
+async def test_idle_sessions_expire_and_the_pool_is_bounded() -> None:
+    sessions = Sessions()
+    expiring = pool(sessions, idle_seconds=0.0)
+    await use(expiring, sessions, "a")
+    assert await use(expiring, sessions, "a") == 2  # the first had idled out
+    bounded = pool(sessions, max_idle=1)
+    await use(bounded, sessions, "x")
+    await use(bounded, sessions, "y")  # returning it evicts x's session
+    assert 3 in sessions.closed
+
+
+def test_changed_credentials_never_share_a_session() -> None:
+    old = Credentials(provider="imap", email="a@example.com", password=SecretStr("old"))
+    new = old.model_copy(update={"password": SecretStr("new")})
+    assert account_key(old, SERVER) != account_key(new, SERVER)
+    assert "old" not in account_key(old, SERVER)
