@@ -21,6 +21,7 @@ class MailWorkerSettings(ServiceSettings):
     credentials_timeout_seconds: float = Field(default=5.0, gt=0)
     consumer_durable: str = "mail-worker"
     max_deliver: int = Field(default=5, ge=1)
+    concurrency: int = Field(default=16, ge=1, le=256, description="commands handled at once")
     poll_backlog: int = Field(default=10, ge=0, description="messages shown on a first poll")
     poll_batch: int = Field(default=50, ge=1, description="messages fetched per poll at most")
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)

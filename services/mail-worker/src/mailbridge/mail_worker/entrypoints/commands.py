@@ -44,7 +44,8 @@ def register(
         MAIL_CMD.subjects[0],
         stream=JStream(MAIL_CMD.name, declare=False),
         durable=settings.consumer_durable,
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        pull_sub=PullSub(batch_size=settings.concurrency, timeout=5.0),
+        max_workers=settings.concurrency,
         config=ConsumerConfig(
             ack_policy=AckPolicy.EXPLICIT,
             max_deliver=settings.max_deliver,
