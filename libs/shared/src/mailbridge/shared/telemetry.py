@@ -14,6 +14,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
+_PROTOCOL_LOGGERS = ("aioimaplib", "aiosmtplib", "nats")
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -52,6 +53,8 @@ def configure_logging(service: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for chatty in _PROTOCOL_LOGGERS:  # they log commands on the wire, credentials included
+        logging.getLogger(chatty).setLevel(max(logging.INFO, root.level))
 
 
 def build_tracer_provider(service: str, *, console: bool = False) -> TracerProvider:

@@ -14,7 +14,7 @@ import asyncpg
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.ports import StatusDecision
-from mailbridge.shared.crypto import Sealer
+from mailbridge.shared.crypto import Sealer, SealingError
 from mailbridge.shared.messages import EmailConfigSaved, Event, LastError, Message
 from mailbridge.shared.postgres import Connection
 
@@ -192,14 +192,23 @@ def _json_or_none(value: str | None) -> Any:
     return json.loads(value) if value is not None else None
 
 
-async def reseal_batch(pool: asyncpg.Pool, sealer: Sealer, limit: int = 100) -> int:
+_RESEAL = (
+    "SELECT agent_id, sealed_secret FROM config_api.email_configs"
+    " WHERE sealed_secret IS NOT NULL AND split_part(sealed_secret, '.', 1) <> $1"
+    " ORDER BY agent_id LIMIT $2 FOR UPDATE"
+)
+_RESEAL_WAITING, _RESEAL_SKIPPING = _RESEAL, _RESEAL + " SKIP LOCKED"
+
+
+async def reseal_batch(
+    pool: asyncpg.Pool, sealer: Sealer, *, wait_for_locked: bool = False, limit: int = 100
+) -> int:
     """Re-seal up to ``limit`` secrets not sealed under the newest key; commits per batch, so a
-    rotation killed midway resumes where it stopped."""
+    rotation killed midway resumes where it stopped. Rows locked by a save in progress are skipped
+    unless ``wait_for_locked``: a rotation ends with a waiting pass, so none is left behind."""
     async with pool.acquire() as connection, connection.transaction():
         rows = await connection.fetch(
-            "SELECT agent_id, sealed_secret FROM config_api.email_configs"
-            " WHERE sealed_secret IS NOT NULL AND split_part(sealed_secret, '.', 1) <> $1"
-            " LIMIT $2 FOR UPDATE SKIP LOCKED",
+            _RESEAL_WAITING if wait_for_locked else _RESEAL_SKIPPING,
             sealer.current_key_id,
             limit,
         )
@@ -211,4 +220,9 @@ async def reseal_batch(pool: asyncpg.Pool, sealer: Sealer, limit: int = 100) -> 
 
 
 def _resealed(sealer: Sealer, sealed: str, agent_id: str) -> str:
-    return sealer.seal(sealer.open(sealed, agent_id), agent_id)
+    try:
+        return sealer.seal(sealer.open(sealed, agent_id), agent_id)
+    except SealingError as exc:
+        raise SealingError(
+            f"the secret of agent {agent_id!r} opens with none of the configured keys"
+        ) from exc

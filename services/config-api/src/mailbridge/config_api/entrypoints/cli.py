@@ -13,7 +13,7 @@ from mailbridge.config_api.adapters.postgres import SCHEMA, reseal_batch
 from mailbridge.config_api.bootstrap import MIGRATIONS
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared import postgres
-from mailbridge.shared.crypto import Sealer, parse_keys
+from mailbridge.shared.crypto import Sealer, SealingError, parse_keys
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,15 +61,20 @@ async def _dispatch(
             return 1
         _out(f"revoked {args.key_id}")
     else:
-        _out(f"re-sealed {await _rotate(pool, settings)} secrets")
+        try:
+            _out(f"re-sealed {await _rotate(pool, settings)} secrets")
+        except SealingError as exc:
+            _out(f"rotation stopped: {exc}; configure the key it was sealed with, then rerun")
+            return 1
     return 0
 
 
 async def _rotate(pool: asyncpg.Pool, settings: ConfigApiSettings) -> int:
     sealer = Sealer(parse_keys(settings.sealing_keys.get_secret_value()))
     total = 0
-    while done := await reseal_batch(pool, sealer):
-        total += done
+    for wait_for_locked in (False, True):  # fast past busy rows, then wait for them
+        while done := await reseal_batch(pool, sealer, wait_for_locked=wait_for_locked):
+            total += done
     return total
 
 

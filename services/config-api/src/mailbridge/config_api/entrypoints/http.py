@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from mailbridge.config_api import handlers
 from mailbridge.config_api.adapters.live import Cursor, LiveStatusFeed, sse
@@ -18,11 +19,22 @@ from mailbridge.config_api.domain.email_config import (
     EmailConfigView,
 )
 from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
+from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller
-from mailbridge.shared.messages import ConnectionTested
+from mailbridge.config_api.entrypoints.examples import json_answer
+from mailbridge.config_api.entrypoints.problems import responses as problems
+from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.messages import CheckResult, ConnectionTested
 from mailbridge.shared.presets import PRESETS, Preset
 
-IfMatch = Annotated[str | None, Header(description="an ETag from GET; `*` for any version")]
+IfMatch = Annotated[
+    str | None,
+    # documented as what versions.parse_if_match accepts; anything else is answered 422
+    WithJsonSchema(
+        {"type": "string", "pattern": r'^(\*|(W/)?"[0-9]{1,9}")$', "examples": ['"3"', "*"]}
+    ),
+    Header(description="an ETag from GET; `*` for any version"),
+]
 CommandId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,200}$")]
 AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=["agent-42"])]
 
@@ -37,13 +49,44 @@ Deps = Annotated[Container, Depends(container)]
 router = APIRouter(prefix="/bridge")
 
 
-@router.put("/agents/{agent_id}", tags=["agents"])
+_ETAG = {
+    "ETag": {"description": "the config's version, for `If-Match`", "schema": {"type": "string"}}
+}
+
+
+@router.put(
+    "/agents/{agent_id}",
+    tags=["agents"],
+    summary="Register or update an agent",
+    responses={
+        200: json_answer("The agent as stored.", examples.AGENT),
+        **problems(401, 404, 422),
+    },
+)
 async def put_agent(agent_id: AgentId, agent: AgentIn, deps: Deps, caller: Caller) -> AgentView:
+    """Creates the agent in ``org_id`` or updates it; an org key may register only its own
+    org's agents (422 otherwise), and another org's existing agent is answered 404."""
     await handlers.register_agent(agent_id, agent, repo=deps.repo, principal=caller)
     return AgentView(agent_id=agent_id, **agent.model_dump())
 
 
-@router.get("/agents/{agent_id}/email-config", tags=["email-config"])
+@router.get(
+    "/agents/{agent_id}/email-config",
+    tags=["email-config"],
+    summary="Read an agent's email configuration and status",
+    responses={
+        200: {
+            **json_answer(
+                "The configuration without secrets.",
+                examples.CONNECTED,
+                examples.IN_ERROR,
+                examples.NOT_CONNECTED,
+            ),
+            "headers": _ETAG,
+        },
+        **problems(401, 404, 422),
+    },
+)
 async def get_email_config(
     agent_id: AgentId, deps: Deps, caller: Caller, response: Response
 ) -> EmailConfigView:
@@ -53,7 +96,21 @@ async def get_email_config(
     return view
 
 
-@router.put("/agents/{agent_id}/email-config", tags=["email-config"])
+@router.put(
+    "/agents/{agent_id}/email-config",
+    tags=["email-config"],
+    summary="Save an agent's email configuration",
+    responses={
+        200: {
+            **json_answer(
+                "The configuration as saved, status `configured` (or `awaiting_authorization`).",
+                examples.SAVED,
+            ),
+            "headers": _ETAG,
+        },
+        **problems(401, 404, 412, 422),
+    },
+)
 async def put_email_config(
     agent_id: AgentId,
     body: Annotated[EmailConfigIn, Body()],
@@ -75,7 +132,15 @@ async def put_email_config(
     return view
 
 
-@router.delete("/agents/{agent_id}/email-config", tags=["email-config"])
+@router.delete(
+    "/agents/{agent_id}/email-config",
+    tags=["email-config"],
+    summary="Disconnect an agent's mailbox",
+    responses={
+        200: json_answer("The agent, now `not_connected`.", examples.NOT_CONNECTED),
+        **problems(401, 404, 412, 422),
+    },
+)
 async def delete_email_config(
     agent_id: AgentId, deps: Deps, caller: Caller, if_match: IfMatch = None
 ) -> EmailConfigView:
@@ -89,14 +154,60 @@ async def delete_email_config(
     )
 
 
-@router.get("/email-presets", tags=["email-config"])
+@router.get(
+    "/email-presets",
+    tags=["email-config"],
+    summary="List the IMAP/SMTP presets",
+    responses={
+        200: json_answer("Every preset, `custom` last.", examples.PRESET_LIST),
+        **problems(401),
+    },
+)
 async def email_presets(_: Caller) -> list[Preset]:
     """IMAP/SMTP presets: Microsoft 365, Google, Yahoo, Zoho by region, Fastmail, iCloud, custom."""
     return list(PRESETS)
 
 
-@router.post("/agents/{agent_id}/email-config/test", tags=["email-config"])
+def connection_test_answer(result: ConnectionTested) -> dict[str, Any]:
+    """SPEC §4: ``{ok, email, inbox_total, unread, checks, latency_ms}`` or ``{ok, error}``."""
+    fields = {"ok", "email", "inbox_total", "unread", "checks", "latency_ms", "error", "command_id"}
+    return result.model_dump(mode="json", include=fields)
+
+
+class ConnectionTestAnswer(BaseModel):
+    """A connection test's result: ``ok`` with the mailbox counts, or ``error`` with its hint."""
+
+    # Every field is sent. The nullable ones have a default (so are not `required`) only because
+    # FastAPI drops the nulls of documented examples, which would then not match the schema.
+    ok: bool
+    email: str | None = None
+    inbox_total: int | None = None
+    unread: int | None = None
+    checks: dict[str, CheckResult] = Field(description="`imap` and `smtp`, or `api` and `send`")
+    latency_ms: int
+    error: ErrorInfo | None = None
+    command_id: str
+
+
+@router.post(
+    "/agents/{agent_id}/email-config/test",
+    tags=["email-config"],
+    summary="Test the connection through a mail-worker",
+    response_model=None,
+    responses={
+        200: {
+            "model": ConnectionTestAnswer,
+            **json_answer(
+                "The test ran: `ok`, or the error that the status now shows.",
+                connection_test_answer(examples.TEST_PASSED),
+                connection_test_answer(examples.TEST_FAILED),
+            ),
+        },
+        **problems(401, 404, 409, 422, 504),
+    },
+)
 async def test_email_config(agent_id: AgentId, deps: Deps, caller: Caller) -> dict[str, Any]:
+    """Asks a mail-worker to log in to IMAP and SMTP (or the provider's API) and waits for it."""
     result = await handlers.run_connection_test(
         agent_id,
         principal=caller,
@@ -109,20 +220,21 @@ async def test_email_config(agent_id: AgentId, deps: Deps, caller: Caller) -> di
     return connection_test_answer(result)
 
 
-def connection_test_answer(result: ConnectionTested) -> dict[str, Any]:
-    """SPEC §4: ``{ok, email, inbox_total, unread, checks, latency_ms}`` or ``{ok, error}``."""
-    fields = {"ok", "email", "inbox_total", "unread", "checks", "latency_ms", "error", "command_id"}
-    return result.model_dump(mode="json", include=fields)
-
-
 LastEventId = Annotated[str | None, Header(description="resume after this SSE event id")]
 
 
 @router.get(
     "/agents/{agent_id}/email-config/events",
     tags=["email-config"],
+    summary="Follow status changes and test results (Server-Sent Events)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {
+            "description": "A `text/event-stream` that stays open.",
+            "content": {"text/event-stream": {"example": examples.EVENT_STREAM}},
+        },
+        **problems(401, 404, 422),
+    },
 )
 async def email_config_events(
     agent_id: AgentId, deps: Deps, caller: Caller, last_event_id: LastEventId = None
@@ -145,7 +257,16 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("/agents/{agent_id}/messages", tags=["messages"], status_code=202)
+@router.post(
+    "/agents/{agent_id}/messages",
+    tags=["messages"],
+    status_code=202,
+    summary="Send a message (or a reply)",
+    responses={
+        202: json_answer("Queued for a mail-worker; follow it with GET.", examples.QUEUED),
+        **problems(401, 404, 409, 422),
+    },
+)
 async def send_message(
     agent_id: AgentId,
     message: OutgoingMessageIn,
@@ -160,7 +281,19 @@ async def send_message(
     return SendView(command_id=command_id, status=SendStatus.QUEUED)
 
 
-@router.get("/agents/{agent_id}/messages/{command_id}", tags=["messages"])
+@router.get(
+    "/agents/{agent_id}/messages/{command_id}",
+    tags=["messages"],
+    summary="Where a send stands",
+    responses={
+        200: json_answer(
+            "The send's status; `message_id` once sent, `error` once failed or blocked.",
+            examples.SENT,
+            examples.BLOCKED,
+        ),
+        **problems(401, 404, 422),
+    },
+)
 async def get_message(
     agent_id: AgentId, command_id: CommandId, deps: Deps, caller: Caller
 ) -> SendView:
@@ -173,12 +306,33 @@ async def get_message(
 health = APIRouter(tags=["health"])
 
 
-@health.get("/healthz")
+class Readiness(BaseModel):
+    """``ready`` and one boolean per dependency (``nats``, ``database``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ready: bool
+    __pydantic_extra__: dict[str, bool] = Field(init=False)
+
+
+@health.get(
+    "/healthz",
+    summary="Liveness",
+    responses={200: json_answer("The process answers.", {"status": "ok"})},
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health.get("/readyz")
+@health.get(
+    "/readyz",
+    summary="Readiness: NATS and PostgreSQL reachable",
+    response_model=None,
+    responses={
+        200: {"model": Readiness, **json_answer("Ready.", examples.READY)},
+        503: {"model": Readiness, **json_answer("Not ready.", examples.NOT_READY)},
+    },
+)
 async def readyz(deps: Deps) -> JSONResponse:
     checks = await deps.readiness()
     ready = all(checks.values())

@@ -45,6 +45,7 @@ class ProblemDetails(BaseModel):
         default=None, description="the invalid fields, on a 422 for a malformed request"
     )
 
+
 _STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.UNAUTHORIZED: 401,
@@ -68,7 +69,9 @@ def problem_body(status: int, info: ErrorInfo, **extra: object) -> dict[str, obj
 
 
 def problem(status: int, info: ErrorInfo, **extra: object) -> JSONResponse:
-    return JSONResponse(problem_body(status, info, **extra), status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(
+        problem_body(status, info, **extra), status_code=status, media_type=PROBLEM_JSON
+    )
 
 
 async def _on_mailbridge_error(_: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,127 @@
+"""Examples of config-api's answers for the OpenAPI document.
+
+Each is built from the model it illustrates (and, where there is one, the same function the route
+answers with), so an example cannot drift from the schema; a contract test validates them all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from mailbridge.config_api.adapters.live import sse
+from mailbridge.config_api.domain.email_config import (
+    AgentView,
+    EmailConfigView,
+    ImapConfigIn,
+    public_settings,
+)
+from mailbridge.config_api.domain.outgoing import SendStatus, SendView
+from mailbridge.config_api.domain.status import last_error_after_test
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
+from mailbridge.shared.messages import (
+    CheckResult,
+    ConnectionTested,
+    MailboxStatus,
+    Provider,
+    StatusChanged,
+)
+from mailbridge.shared.presets import BY_ID, PRESETS
+
+AGENT_ID = "agent-42"
+AT = datetime(2025, 1, 15, 9, 30, tzinfo=UTC)
+
+AGENT = AgentView(agent_id=AGENT_ID, org_id="acme", client_org_id="acme-emea", name="Support")
+
+TEST_PASSED = ConnectionTested(
+    agent_id=AGENT_ID,
+    command_id="cmd_01JHK4W6Z9",
+    ok=True,
+    email="support@fastmail.com",
+    inbox_total=1284,
+    unread=3,
+    checks={
+        "imap": CheckResult(ok=True, latency_ms=212, detail="INBOX: 1284 messages, 3 unread"),
+        "smtp": CheckResult(ok=True, latency_ms=187, detail="AUTH PLAIN accepted"),
+    },
+    latency_ms=412,
+    event_id="evt_01JHK4W7A2",
+    occurred_at=AT,
+)
+_AUTH_FAILED = ErrorInfo.of(ErrorCode.AUTH_FAILED)
+TEST_FAILED = TEST_PASSED.model_copy(
+    update={
+        "ok": False,
+        "inbox_total": None,
+        "unread": None,
+        "checks": {"imap": CheckResult(ok=False, latency_ms=153, error=_AUTH_FAILED)},
+        "latency_ms": 153,
+        "error": _AUTH_FAILED,
+    }
+)
+
+CONNECTED = EmailConfigView(
+    agent_id=AGENT_ID,
+    provider=Provider.IMAP,
+    email="support@fastmail.com",
+    settings=public_settings(
+        ImapConfigIn(provider="imap", email="support@fastmail.com", preset="fastmail")
+    ),
+    has_password=True,
+    version=3,
+    status=MailboxStatus.CONNECTED,
+    last_test=TEST_PASSED.model_dump(mode="json", exclude={"event_id"}),
+)
+SAVED = CONNECTED.model_copy(
+    update={"status": MailboxStatus.CONFIGURED, "version": 4, "last_test": None}
+)
+IN_ERROR = CONNECTED.model_copy(
+    update={
+        "status": MailboxStatus.ERROR,
+        "last_error": last_error_after_test(TEST_FAILED, AT),
+        "last_test": TEST_FAILED.model_dump(mode="json", exclude={"event_id"}),
+    }
+)
+NOT_CONNECTED = EmailConfigView(agent_id=AGENT_ID, status=MailboxStatus.NOT_CONNECTED)
+
+PRESET_LIST = [p.model_dump(mode="json") for p in (PRESETS[0], BY_ID["gmail"], BY_ID["fastmail"])]
+
+QUEUED = SendView(command_id="cmd_01JHK5B2QX", status=SendStatus.QUEUED)
+SENT = SendView(
+    command_id="cmd_01JHK5B2QX",
+    status=SendStatus.SENT,
+    message_id="<01JHK5B2QX@fastmail.com>",
+)
+BLOCKED = SendView(
+    command_id="cmd_01JHK5C7RM",
+    status=SendStatus.BLOCKED,
+    error=ErrorInfo.of(ErrorCode.RECIPIENT_NOT_ALLOWED),
+)
+
+_WENT_WRONG = StatusChanged(
+    agent_id=AGENT_ID,
+    status=MailboxStatus.ERROR,
+    previous=MailboxStatus.CONNECTED,
+    last_error=last_error_after_test(TEST_FAILED, AT),
+    event_id="evt_01JHK6D1SN",
+    occurred_at=AT,
+)
+EVENT_STREAM = (
+    sse(CONNECTED.model_dump_json(), event="snapshot")
+    + sse(_WENT_WRONG.model_dump_json(), event="status", event_id="12-7")
+    + ": heartbeat\n\n"
+)
+
+READY = {"ready": True, "nats": True, "database": True}
+NOT_READY = {"ready": False, "nats": False, "database": True}
+
+
+def json_answer(
+    description: str, *examples: BaseModel | list[Any] | dict[str, Any]
+) -> dict[str, Any]:
+    """A ``responses=`` entry: the description and named examples of an ``application/json``."""
+    values = [e.model_dump(mode="json") if isinstance(e, BaseModel) else e for e in examples]
+    named = {f"example{i}": {"value": value} for i, value in enumerate(values, 1)}
+    return {"description": description, "content": {"application/json": {"examples": named}}}
