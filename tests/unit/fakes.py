@@ -35,6 +35,12 @@ class FakeConfigRepository:
         agent = self.agents.get(agent_id)
         return agent.org_id if agent else None
 
+    async def load_owned(
+        self, agent_id: str
+    ) -> tuple[str | None, StoredConfig | None, StatusRecord]:
+        config, status = await self.load(agent_id)
+        return await self.agent_org(agent_id), config, status
+
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
         return self.configs.get(agent_id), self.statuses.get(agent_id, StatusRecord())
 

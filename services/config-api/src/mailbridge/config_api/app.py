@@ -32,11 +32,14 @@ def create_app(
             await container.stop()
 
     app = FastAPI(
-        title="mailbridge config-api", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+        title="mailbridge config-api",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=observability.telemetry_config(provider),
     )
     app.include_router(http.router)
     app.include_router(http.health)
     problems.install(app)
-    if provider is not None:
-        observability.install(app, provider)
+    observability.install(app)
     return app

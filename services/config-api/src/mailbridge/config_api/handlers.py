@@ -68,8 +68,7 @@ async def register_agent(
 async def get_email_config(
     agent_id: str, *, repo: ConfigRepository, principal: Principal
 ) -> EmailConfigView:
-    await _require_agent(agent_id, repo, principal)
-    config, status = await repo.load(agent_id)
+    config, status = await _load_owned(agent_id, repo, principal)
     return EmailConfigView.of(agent_id, config, status)
 
 
@@ -82,8 +81,7 @@ async def save_email_config(
     principal: Principal,
     expected_version: int | None = None,
 ) -> EmailConfigView:
-    await _require_agent(agent_id, repo, principal)
-    previous, status = await repo.load(agent_id)
+    previous, status = await _load_owned(agent_id, repo, principal)
     config = _next_config(agent_id, body, previous, sealer)
     new_status = StatusRecord(status=transitions.status_after_save(config.provider))
     saved_event = EmailConfigSaved(
@@ -125,8 +123,7 @@ async def delete_email_config(
     expected_version: int | None = None,
 ) -> EmailConfigView:
     """Disconnect: secrets erased with the row, grant revoked where there is one."""
-    await _require_agent(agent_id, repo, principal)
-    config, status = await repo.load(agent_id)
+    config, status = await _load_owned(agent_id, repo, principal)
     cleared = StatusRecord()
     events: list[Event] = [EmailConfigDeleted(agent_id=agent_id)]
     events += _status_events(agent_id, status, cleared)
@@ -147,8 +144,7 @@ async def run_connection_test(
     timeout: float,
 ) -> ConnectionTested:
     """Ask a mail-worker to test the mailbox and wait for its answer; record it as the status."""
-    await _require_agent(agent_id, repo, principal)
-    config, _ = await repo.load(agent_id)
+    config, _ = await _load_owned(agent_id, repo, principal)
     if config is None:
         raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
     command = TestConnection(agent_id=agent_id, expires_at=clock.now() + timedelta(seconds=timeout))
@@ -230,11 +226,15 @@ async def get_credentials(
     return CredentialsReply(agent_id=agent_id, credentials=credentials)
 
 
-async def _require_agent(agent_id: str, repo: ConfigRepository, principal: Principal) -> None:
-    """Another org's agent is answered exactly like a missing one (404, never 403)."""
-    org = await repo.agent_org(agent_id)
+async def _load_owned(
+    agent_id: str, repo: ConfigRepository, principal: Principal
+) -> tuple[StoredConfig | None, StatusRecord]:
+    """The agent's config and status, in one query; another org's agent is answered exactly
+    like a missing one (404, never 403)."""
+    org, config, status = await repo.load_owned(agent_id)
     if org is None or not principal.can_access(org):
         raise MailbridgeError(ErrorCode.NOT_FOUND, f"No agent {agent_id!r}.")
+    return config, status
 
 
 async def record_mailbox_event(
@@ -271,8 +271,7 @@ async def submit_message(
     principal: Principal,
 ) -> str:
     """Queue a send; the same Idempotency-Key returns the first send's command id."""
-    await _require_agent(agent_id, repo, principal)
-    config, _ = await repo.load(agent_id)
+    config, _ = await _load_owned(agent_id, repo, principal)
     if config is None:
         raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
     command = SendMessage(agent_id=agent_id, **message.model_dump())
@@ -292,7 +291,7 @@ async def get_send(
     ledger: SendLedger,
     principal: Principal,
 ) -> SendView:
-    await _require_agent(agent_id, repo, principal)
+    await _load_owned(agent_id, repo, principal)
     found = await ledger.find(agent_id, command_id)
     if found is None:
         raise MailbridgeError(ErrorCode.NOT_FOUND, f"No send {command_id!r}.")

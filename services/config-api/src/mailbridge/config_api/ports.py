@@ -25,6 +25,12 @@ class ConfigRepository(Protocol):
 
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]: ...
 
+    async def load_owned(
+        self, agent_id: str
+    ) -> tuple[str | None, StoredConfig | None, StatusRecord]:
+        """The agent's org (None: no such agent), config and status."""
+        ...
+
     async def save(
         self,
         config: StoredConfig,

@@ -46,8 +46,16 @@ class PostgresConfigRepository:
         return org
 
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
-        async with self._pool.acquire() as connection:
-            return await _load(connection, agent_id)
+        _, config, status = await self.load_owned(agent_id)
+        return config, status
+
+    async def load_owned(
+        self, agent_id: str
+    ) -> tuple[str | None, StoredConfig | None, StatusRecord]:
+        row = await self._pool.fetchrow(_LOAD, agent_id)
+        if row is None:
+            return None, None, StatusRecord()
+        return row["org_id"], _config_of(agent_id, row), _status_of(row)
 
     async def save(
         self,
@@ -112,16 +120,18 @@ class PostgresConfigRepository:
         self._on_outbox_write()
 
 
+_LOAD = (
+    "SELECT a.org_id, c.provider, c.email, c.settings, c.sealed_secret, c.version,"
+    " s.status, s.last_error, s.last_test"
+    " FROM config_api.agents a"
+    " LEFT JOIN config_api.email_configs c USING (agent_id)"
+    " LEFT JOIN config_api.mailbox_status s USING (agent_id)"
+    " WHERE a.agent_id = $1"
+)
+
+
 async def _load(connection: Connection, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
-    row = await connection.fetchrow(
-        "SELECT c.provider, c.email, c.settings, c.sealed_secret, c.version,"
-        " s.status, s.last_error, s.last_test"
-        " FROM config_api.agents a"
-        " LEFT JOIN config_api.email_configs c USING (agent_id)"
-        " LEFT JOIN config_api.mailbox_status s USING (agent_id)"
-        " WHERE a.agent_id = $1",
-        agent_id,
-    )
+    row = await connection.fetchrow(_LOAD, agent_id)
     if row is None:
         return None, StatusRecord()
     return _config_of(agent_id, row), _status_of(row)

@@ -36,10 +36,10 @@ IfMatch = Annotated[
     Header(description="an ETag from GET; `*` for any version"),
 ]
 CommandId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,200}$")]
-AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=["agent-42"])]
+AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=[examples.AGENT_ID])]
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:  # async: no threadpool hop per request
     found: Container = request.app.state.container
     return found
 
@@ -48,8 +48,7 @@ Deps = Annotated[Container, Depends(container)]
 
 router = APIRouter(prefix="/bridge")
 
-
-_ETAG = {
+ETAG = {
     "ETag": {"description": "the config's version, for `If-Match`", "schema": {"type": "string"}}
 }
 
@@ -82,7 +81,7 @@ async def put_agent(agent_id: AgentId, agent: AgentIn, deps: Deps, caller: Calle
                 examples.IN_ERROR,
                 examples.NOT_CONNECTED,
             ),
-            "headers": _ETAG,
+            "headers": ETAG,
         },
         **problems(401, 404, 422),
     },
@@ -106,7 +105,7 @@ async def get_email_config(
                 "The configuration as saved, status `configured` (or `awaiting_authorization`).",
                 examples.SAVED,
             ),
-            "headers": _ETAG,
+            "headers": ETAG,
         },
         **problems(401, 404, 412, 422),
     },

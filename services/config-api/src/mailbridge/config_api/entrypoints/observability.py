@@ -1,20 +1,19 @@
-"""A span and two Prometheus series per HTTP request, and ``GET /metrics``.
+"""Tracing and Prometheus metrics of the HTTP gateway, and ``GET /metrics``.
 
-The span continues the caller's W3C ``traceparent`` when it sends one. Publishes made while handling
-the request run inside it, so FastStream's telemetry middleware carries the same trace into NATS
-headers and on to the mail-worker. Metrics are labelled by route template, never by raw path, so
-agent ids do not explode the series count.
+Spans come from FastAPI's native OpenTelemetry support with the service's tracer provider: one
+server span per request, continuing the caller's W3C ``traceparent``; publishes made while handling
+it run inside that span, so FastStream's middleware carries the same trace into NATS headers.
+Metrics are counted by a plain ASGI middleware (no per-request task group), labelled by route
+template, never by raw path, so agent ids do not explode the series count.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
-from opentelemetry import propagate
+from fastapi import FastAPI, Response
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -22,43 +21,56 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-def install(app: FastAPI, provider: TracerProvider) -> None:
-    tracer = provider.get_tracer("mailbridge.config_api.http")
+def telemetry_config(provider: TracerProvider | None) -> TelemetryConfig:
+    """FastAPI's native telemetry: a server span per request, nothing more."""
+    if provider is None:
+        return {"tracing": False, "metrics": False, "logs": False}
+    return {"tracer_provider": provider, "operation_spans": False, "metrics": False, "logs": False}
+
+
+class PrometheusMiddleware:
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "mailbridge_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "mailbridge_http_request_seconds",
+            "HTTP latency",
+            ["method", "route"],
+            registry=registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            self.requests.labels(scope["method"], route, str(status)).inc()
+            self.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+def install(app: FastAPI) -> None:
     registry = CollectorRegistry()
-    requests = Counter(
-        "mailbridge_http_requests",
-        "HTTP requests",
-        ["method", "route", "status"],
-        registry=registry,
-    )
-    latency = Histogram(
-        "mailbridge_http_request_seconds", "HTTP latency", ["method", "route"], registry=registry
-    )
-
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        context = propagate.extract(dict(request.headers))
-        started = time.perf_counter()
-        with tracer.start_as_current_span(
-            request.method, context=context, kind=SpanKind.SERVER
-        ) as span:
-            response = await call_next(request)
-            route = _route_of(request)
-            span.update_name(f"{request.method} {route}")
-            span.set_attribute("http.response.status_code", response.status_code)
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(PrometheusMiddleware, registry=registry)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def _route_of(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
