@@ -190,7 +190,8 @@ async def run(
         loop.call_later(warmup_s + duration_s, edge)
         workers = [_worker(c, rotation, window_start, window_end, result) for c in opened]
         # Bounded: a request still unanswered 30 s after the deadline ends the run.
-        await asyncio.wait_for(asyncio.gather(*workers), timeout=warmup_s + duration_s + 30)
+        async with asyncio.timeout(warmup_s + duration_s + 30):
+            await asyncio.gather(*workers)
         while edges:  # every worker finished before a timer fired (a failing target)
             edge()
         return result
