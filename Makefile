@@ -9,7 +9,7 @@ help:
 	@echo "make run      start NATS, PostgreSQL, the local mail stack and the four services (Ctrl-C stops)"
 	@echo "make test     install what is needed, lint, and run every test level"
 	@echo "make lint     ruff (format + lint) and mypy --strict"
-	@echo "make schemas  regenerate the JSON Schemas of every message in contract/schemas"
+	@echo "make schemas  regenerate contract/: message JSON Schemas, openapi.json, asyncapi/<service>.json"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -33,6 +33,7 @@ fmt:
 
 schemas:
 	@$(UV) run --frozen python -m mailbridge.shared.schemas write contract/schemas
+	@$(UV) run --frozen python -m mailbridge.devstack.contract write contract
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     NOT_CONFIGURED = "not_configured"
     NOT_FOUND = "not_found"
     UNAUTHORIZED = "unauthorized"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     PRECONDITION_FAILED = "precondition_failed"
     INTERNAL = "internal"
 
@@ -146,6 +147,10 @@ _CATALOG: dict[ErrorCode, tuple[str, str]] = {
         "A valid API key is required.",
         "Send `Authorization: Bearer <api key>`; create a key with "
         "`python -m mailbridge.config_api keys create`.",
+    ),
+    ErrorCode.METHOD_NOT_ALLOWED: (
+        "This route does not answer that method.",
+        "See the API documentation at /docs for the methods of each route.",
     ),
     ErrorCode.PRECONDITION_FAILED: (
         "The configuration changed since you read it.",

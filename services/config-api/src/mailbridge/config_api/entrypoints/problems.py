@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 
@@ -94,7 +95,25 @@ async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     return problem(500, ErrorInfo.of(ErrorCode.INTERNAL))
 
 
+_HTTP_CODES = {
+    400: ErrorCode.INVALID_INPUT,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+}
+
+
+async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (a body that does not parse, an unknown route or method)."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_INPUT)
+    status = 422 if exc.status_code == 400 else exc.status_code  # a body that does not parse
+    response = problem(status, ErrorInfo.of(code))
+    response.headers.update(exc.headers or {})
+    return response
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(MailbridgeError, _on_mailbridge_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
