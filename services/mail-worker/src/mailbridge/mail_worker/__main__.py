@@ -16,7 +16,7 @@ async def serve(settings: MailWorkerSettings) -> None:
         settings,
         worker.readiness,
         before_start=worker.prepare_streams,
-        on_stop=worker.smtp.close,  # idle SMTP sessions say QUIT
+        on_stop=worker.close,
     )
 
 

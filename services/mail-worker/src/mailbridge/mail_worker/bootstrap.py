@@ -9,19 +9,25 @@ from faststream.nats import NatsBroker
 from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.mail_worker import handlers
-from mailbridge.mail_worker.adapters.credentials import NatsCredentialsSource
+from mailbridge.mail_worker.adapters.credentials import CachedCredentials, NatsCredentialsSource
 from mailbridge.mail_worker.adapters.cursors import NatsKvCursorStore, open_cursor_bucket
 from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
 from mailbridge.mail_worker.adapters.ledger import NatsKvSendLedger, open_bucket
 from mailbridge.mail_worker.adapters.network import AddressGuard, tls_context
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.entrypoints import commands
-from mailbridge.mail_worker.ports import CredentialsSource, CursorStore, PollLimits, SendLedger
+from mailbridge.mail_worker.ports import CursorStore, PollLimits, SendLedger
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
 from mailbridge.shared.errors import PermanentError, RetryableError
-from mailbridge.shared.messages import PollMailbox, SendMessage, TestConnection
+from mailbridge.shared.messages import (
+    EmailConfigDeleted,
+    EmailConfigSaved,
+    PollMailbox,
+    SendMessage,
+    TestConnection,
+)
 from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc, setup_telemetry
 from mailbridge.shared.streams import MAIL_CMD, MAIL_EVT, ensure_streams
 
@@ -35,7 +41,7 @@ log = logging.getLogger(__name__)
 class Worker:
     broker: NatsBroker
     bus: NatsBus
-    credentials: CredentialsSource
+    credentials: CachedCredentials
     mailbox: AioimaplibMailboxReader
     smtp: AiosmtplibSmtp
     limits: PollLimits
@@ -49,7 +55,10 @@ class Worker:
             log.info("skipping expired connection test %s", command.command_id)
             return
         result = await handlers.test_connection(
-            command, credentials=self.credentials, mailbox=self.mailbox, submission=self.smtp
+            command,
+            credentials=self.credentials.uncached,
+            mailbox=self.mailbox,
+            submission=self.smtp,
         )
         await self.bus.publish(result)
 
@@ -85,6 +94,11 @@ class Worker:
             await self.bus.publish(event)
         await self.cursors.put(command.agent_id, cursor)
 
+    async def close(self) -> None:
+        """Idle SMTP and IMAP sessions log out."""
+        await self.smtp.close()
+        await self.mailbox.close()
+
     async def readiness(self) -> dict[str, bool]:
         return await nats_ready(self.broker)
 
@@ -93,6 +107,18 @@ class Worker:
         await ensure_streams(js, OWNED_STREAMS)
         self.ledger = NatsKvSendLedger(await open_bucket(js))
         self.cursors = NatsKvCursorStore(await open_cursor_bucket(js))
+
+
+def _forget_changed_credentials(broker: NatsBroker, cache: CachedCredentials) -> None:
+    """Every replica hears a saved or deleted config (no queue group) and drops its entry."""
+
+    @broker.subscriber(EmailConfigSaved.subscription())
+    async def config_saved(event: EmailConfigSaved) -> None:
+        cache.forget(event.agent_id)
+
+    @broker.subscriber(EmailConfigDeleted.subscription())
+    async def config_deleted(event: EmailConfigDeleted) -> None:
+        cache.forget(event.agent_id)
 
 
 def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None = None) -> Worker:
@@ -110,7 +136,9 @@ def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None =
     worker = Worker(
         broker=broker,
         bus=bus,
-        credentials=NatsCredentialsSource(bus, settings.credentials_timeout_seconds),
+        credentials=CachedCredentials(
+            NatsCredentialsSource(bus, settings.credentials_timeout_seconds)
+        ),
         mailbox=AioimaplibMailboxReader(tls=tls, guard=guard, timeout=timeout),
         smtp=AiosmtplibSmtp(tls=tls, guard=guard, timeout=timeout),
         limits=PollLimits(settings.poll_backlog, settings.poll_batch, settings.max_message_bytes),
@@ -122,4 +150,5 @@ def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None =
     }
     commands.register(broker, settings, routes)
     serve_health_rpc(broker, SERVICE, worker.readiness)
+    _forget_changed_credentials(broker, worker.credentials)
     return worker

@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 import aioimaplib
 
 from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
+from mailbridge.mail_worker.adapters.sessions import SessionPool, account_key
 from mailbridge.mail_worker.domain.classify import classify_imap_login_failure
 from mailbridge.mail_worker.ports import FetchedBatch, FirstUid, InboxCounts
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
-from mailbridge.shared.messages import Credentials
+from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 DEFAULT_SENT = "Sent"
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
@@ -26,18 +27,35 @@ _STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAG
 
 
 class AioimaplibMailboxReader:
-    def __init__(self, *, tls: ssl.SSLContext, guard: AddressGuard, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        tls: ssl.SSLContext,
+        guard: AddressGuard,
+        timeout: float,
+        idle_seconds: float = 30.0,
+    ) -> None:
         self._tls, self._guard, self._timeout = tls, guard, timeout
+        self._pool: SessionPool[aioimaplib.IMAP4] = SessionPool(
+            alive=_answers_noop, close=_logout, idle_seconds=idle_seconds
+        )
+        self._sent_folders: dict[str, str] = {}
+
+    async def close(self) -> None:
+        await self._pool.close_all()
 
     async def inbox_counts(self, credentials: Credentials) -> InboxCounts:
-        async with self._session(credentials) as client:
+        """Always a fresh connection and login: that is what a test is for."""
+        async with self._fresh(credentials) as client:
             response = await client.status("INBOX", "(MESSAGES UNSEEN)")
             return _parse_counts(response.result, response.lines)
 
     async def append(self, credentials: Credentials, message: bytes) -> None:
         """A copy in the folder flagged ``\\Sent`` (RFC 6154), created as "Sent" if missing."""
-        async with self._session(credentials) as client:
-            folder = await _sent_folder(client)
+        key = account_key(credentials, _endpoint(credentials))
+        async with self._pool.lease(key, lambda: self._login(credentials)) as client:
+            folder = self._sent_folders.get(key) or await _sent_folder(client)
+            self._sent_folders[key] = folder
             response = await client.append(message, mailbox=folder, flags="(\\Seen)")
             if response.result != "OK":
                 raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "APPEND to Sent failed.")
@@ -47,7 +65,8 @@ class AioimaplibMailboxReader:
     ) -> FetchedBatch:
         """Messages of INBOX from the UID that ``first_uid`` picks, at most ``limit`` of them;
         larger than ``max_bytes``: headers only. Read with PEEK, so nothing is marked seen."""
-        async with self._session(credentials) as client:
+        key = account_key(credentials, _endpoint(credentials))
+        async with self._pool.lease(key, lambda: self._login(credentials)) as client:
             uidvalidity, uidnext = _mailbox_state(await client.select("INBOX"))
             first = first_uid(uidvalidity, uidnext)
             uids = [u for u in await _uids_from(client, first) if u >= first][:limit]
@@ -58,24 +77,23 @@ class AioimaplibMailboxReader:
             return FetchedBatch(uidvalidity, first, messages)
 
     @asynccontextmanager
-    async def _session(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
+    async def _fresh(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
         client = await self._login(credentials)
         try:
             yield client
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.logout(), 5)
+            await _logout(client)
 
     async def _login(self, credentials: Credentials) -> aioimaplib.IMAP4:
-        endpoint = credentials.imap
-        if endpoint is None or credentials.password is None:
-            raise PermanentError(ErrorCode.INVALID_INPUT, "No IMAP server or password configured.")
+        endpoint = _endpoint(credentials)
+        assert credentials.password is not None
         await self._guard.check(endpoint.host, endpoint.port)
         client = await self._connect(endpoint.host, endpoint.port, endpoint.security)
         response = await client.login(
             credentials.username or credentials.email, credentials.password.get_secret_value()
         )
         if response.result != "OK":
+            await _logout(client)
             text = b" ".join(response.lines).decode(errors="replace")
             raise PermanentError(classify_imap_login_failure(text), "IMAP login was refused.")
         return client
@@ -91,6 +109,25 @@ class AioimaplibMailboxReader:
         except (OSError, TimeoutError) as exc:
             raise connection_error(exc, host, port) from exc
         return client
+
+
+def _endpoint(credentials: Credentials) -> ServerEndpoint:
+    if credentials.imap is None or credentials.password is None:
+        raise PermanentError(ErrorCode.INVALID_INPUT, "No IMAP server or password configured.")
+    return credentials.imap
+
+
+async def _answers_noop(client: aioimaplib.IMAP4) -> bool:
+    try:
+        answer = await asyncio.wait_for(client.noop(), 5)
+    except Exception:  # any failure means: do not reuse this session
+        return False
+    return bool(answer.result == "OK")
+
+
+async def _logout(client: aioimaplib.IMAP4) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.logout(), 5)
 
 
 async def _sent_folder(client: aioimaplib.IMAP4) -> str:
