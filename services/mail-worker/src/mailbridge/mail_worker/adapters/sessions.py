@@ -4,7 +4,8 @@ A burst of sends (or polls) for one account reuses one login instead of logging 
 Sessions are keyed by server, user and a hash of the secret, so changed credentials never reuse an
 old session; an idle session is checked (e.g. NOOP) before reuse, closed after ``idle_seconds``,
 and at most ``max_idle`` are kept. A session idle for less than ``check_after_seconds`` is reused
-without the check: a burst pays no extra round trip, and a dead one fails before any data. A session whose use raised is closed, never returned.
+without the check: a burst pays no extra round trip, and a dead one fails before any data.
+A session whose use raised is closed, never returned.
 """
 
 from __future__ import annotations
