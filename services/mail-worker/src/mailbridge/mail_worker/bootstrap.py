@@ -10,9 +10,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.adapters.credentials import CachedCredentials, NatsCredentialsSource
-from mailbridge.mail_worker.adapters.cursors import NatsKvCursorStore, open_cursor_bucket
+from mailbridge.mail_worker.adapters.cursors import BUCKET as CURSOR_BUCKET
+from mailbridge.mail_worker.adapters.cursors import NatsKvCursorStore
 from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
-from mailbridge.mail_worker.adapters.ledger import NatsKvSendLedger, open_bucket
+from mailbridge.mail_worker.adapters.kv import JsonBucket, open_bucket
+from mailbridge.mail_worker.adapters.ledger import BUCKET as LEDGER_BUCKET
+from mailbridge.mail_worker.adapters.ledger import WEEK_SECONDS, NatsKvSendLedger
 from mailbridge.mail_worker.adapters.network import AddressGuard, tls_context
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.entrypoints import commands
@@ -105,8 +108,9 @@ class Worker:
     async def prepare_streams(self) -> None:
         js = self.broker.connection.jetstream()
         await ensure_streams(js, OWNED_STREAMS)
-        self.ledger = NatsKvSendLedger(await open_bucket(js))
-        self.cursors = NatsKvCursorStore(await open_cursor_bucket(js))
+        ledger = await open_bucket(js, LEDGER_BUCKET, ttl_seconds=WEEK_SECONDS)
+        self.ledger = NatsKvSendLedger(JsonBucket(ledger))
+        self.cursors = NatsKvCursorStore(JsonBucket(await open_bucket(js, CURSOR_BUCKET)))
 
 
 def _forget_changed_credentials(broker: NatsBroker, cache: CachedCredentials) -> None:

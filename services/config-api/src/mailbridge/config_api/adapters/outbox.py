@@ -13,6 +13,7 @@ import logging
 
 import asyncpg
 
+from mailbridge.shared.background import BackgroundLoop
 from mailbridge.shared.bus import NatsBus
 
 log = logging.getLogger(__name__)
@@ -22,27 +23,19 @@ IDLE_POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 10.0
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
+    name = "outbox-relay"
+
     def __init__(self, pool: asyncpg.Pool, bus: NatsBus) -> None:
         self._pool, self._bus = pool, bus
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.failed_attempts = 0  # visible to health checks and tests
 
     def notify(self) -> None:
         """Called after a commit that wrote outbox rows: publish now, not at the next poll."""
         self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         backoff = IDLE_POLL_SECONDS
         while True:
             try:

@@ -10,11 +10,11 @@ within the stream's duplicate window of each other, which a tick of seconds guar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from mailbridge.shared.background import BackgroundLoop
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.messages import PollMailbox
@@ -22,25 +22,17 @@ from mailbridge.shared.messages import PollMailbox
 log = logging.getLogger(__name__)
 
 
-class PollScheduler:
+class PollScheduler(BackgroundLoop):
+    name = "poll-scheduler"
+
     def __init__(
         self, pool: asyncpg.Pool, bus: NatsBus, clock: Clock, *, interval: float, tick: float
     ) -> None:
         self._pool, self._bus, self._clock = pool, bus, clock
         self._interval, self._tick = interval, tick
         self._published: dict[str, int] = {}  # agent → last slot this replica published
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="poll-scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         while True:
             try:
                 await self.publish_due()

@@ -1,0 +1,33 @@
+"""JsonBucket: small JSON documents in a NATS key-value bucket, shared by every replica."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+
+
+async def open_bucket(
+    js: JetStreamContext, name: str, ttl_seconds: float | None = None
+) -> KeyValue:
+    """Create the bucket, or open it as it is (idempotent across replicas)."""
+    return await js.create_key_value(KeyValueConfig(bucket=name, history=1, ttl=ttl_seconds))
+
+
+class JsonBucket:
+    def __init__(self, bucket: KeyValue) -> None:
+        self._bucket = bucket
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            found = await self._bucket.get(key)
+        except KeyNotFoundError:
+            return None
+        return json.loads(found.value) if found.value is not None else None
+
+    async def put(self, key: str, value: dict[str, Any]) -> None:
+        await self._bucket.put(key, json.dumps(value).encode())
