@@ -9,6 +9,7 @@ from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.domain.classify import (
     classify_imap_login_failure,
     classify_smtp_auth_failure,
+    refusal,
 )
 from mailbridge.mail_worker.ports import InboxCounts
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
@@ -98,3 +99,10 @@ def test_imap_refusals_map_to_the_taxonomy() -> None:
         classify_imap_login_failure("LOGIN failed. BasicAuthBlocked")
         is ErrorCode.BASIC_AUTH_DISABLED
     )
+
+
+def test_a_connection_limit_at_login_is_retried_not_reported_as_a_bad_password() -> None:
+    text = "[LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)"
+    assert classify_imap_login_failure(text) is ErrorCode.PROVIDER_THROTTLED
+    assert isinstance(refusal(ErrorCode.PROVIDER_THROTTLED, "busy"), RetryableError)
+    assert isinstance(refusal(ErrorCode.AUTH_FAILED, "wrong"), PermanentError)

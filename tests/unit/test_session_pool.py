@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pydantic import SecretStr
 
@@ -93,3 +95,21 @@ async def test_a_session_used_a_moment_ago_is_reused_without_asking() -> None:
     await use(trusting, sessions)
     sessions.dead.add(1)  # it would fail a NOOP, but the burst does not ask
     assert await use(trusting, sessions) == 1
+
+
+async def test_concurrent_leases_of_one_account_never_collide_and_are_bounded() -> None:
+    sessions = Sessions()
+    in_use, most = 0, 0
+    bounded = SessionPool(alive=sessions.alive, close=sessions.close, max_per_account=3)
+
+    async def work() -> None:
+        nonlocal in_use, most
+        async with bounded.lease("k", sessions.open):
+            in_use += 1
+            most = max(most, in_use)
+            await asyncio.sleep(0)
+            in_use -= 1
+
+    await asyncio.gather(*(work() for _ in range(50)))
+    assert most == 3
+    assert len(sessions.opened) <= 3

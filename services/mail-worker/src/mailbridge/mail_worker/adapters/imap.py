@@ -13,7 +13,7 @@ import aioimaplib
 
 from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
 from mailbridge.mail_worker.adapters.sessions import SessionPool, account_key
-from mailbridge.mail_worker.domain.classify import classify_imap_login_failure
+from mailbridge.mail_worker.domain.classify import classify_imap_login_failure, refusal
 from mailbridge.mail_worker.ports import FetchedBatch, FirstUid, InboxCounts
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
@@ -95,7 +95,8 @@ class AioimaplibMailboxReader:
         if response.result != "OK":
             await _logout(client)
             text = b" ".join(response.lines).decode(errors="replace")
-            raise PermanentError(classify_imap_login_failure(text), "IMAP login was refused.")
+            code = classify_imap_login_failure(text)
+            raise refusal(code, "IMAP login was refused.")
         return client
 
     async def _connect(self, host: str, port: int, security: str) -> aioimaplib.IMAP4:

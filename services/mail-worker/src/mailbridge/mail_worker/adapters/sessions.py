@@ -10,6 +10,7 @@ A session whose use raised is closed, never returned.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -38,22 +39,28 @@ class SessionPool(Generic[S]):
         idle_seconds: float = 30.0,
         max_idle: int = 64,
         check_after_seconds: float = 2.0,
+        max_per_account: int = 4,
     ) -> None:
         self._alive, self._close = alive, close
         self._idle_seconds, self._max_idle = idle_seconds, max_idle
         self._check_after = check_after_seconds
+        self._max_per_account = max_per_account
+        self._in_use: dict[str, asyncio.Semaphore] = {}
         self._idle: OrderedDict[tuple[str, int], tuple[float, S]] = OrderedDict()
         self._serial = 0
 
     @asynccontextmanager
     async def lease(self, key: str, open_session: Callable[[], Awaitable[S]]) -> AsyncIterator[S]:
-        session = await self._take(key) or await open_session()
-        try:
-            yield session
-        except BaseException:
-            await self._close(session)
-            raise
-        await self._give_back(key, session)
+        """A session of this account; at most ``max_per_account`` at once (servers limit the
+        connections of one user: Dovecot to 10, Gmail to 15), the rest wait their turn."""
+        async with self._in_use.setdefault(key, asyncio.Semaphore(self._max_per_account)):
+            session = await self._take(key) or await open_session()
+            try:
+                yield session
+            except BaseException:
+                await self._close(session)
+                raise
+            await self._give_back(key, session)
 
     async def close_all(self) -> None:
         while self._idle:
@@ -62,8 +69,8 @@ class SessionPool(Generic[S]):
 
     async def _take(self, key: str) -> S | None:
         await self._expire()
-        for slot in [s for s in self._idle if s[0] == key]:
-            idle_since, session = self._idle.pop(slot)
+        while (slot := next((s for s in self._idle if s[0] == key), None)) is not None:
+            idle_since, session = self._idle.pop(slot)  # taken before any await: ours alone
             if await self._still_usable(idle_since, session):
                 return session
             await self._close(session)
@@ -83,6 +90,6 @@ class SessionPool(Generic[S]):
 
     async def _expire(self) -> None:
         deadline = time.monotonic() - self._idle_seconds
-        for slot in [s for s, (at, _) in self._idle.items() if at < deadline]:
-            _, session = self._idle.pop(slot)
+        expired = [self._idle.pop(s) for s, (at, _) in list(self._idle.items()) if at < deadline]
+        for _, session in expired:
             await self._close(session)

@@ -14,7 +14,11 @@ import aiosmtplib
 
 from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
 from mailbridge.mail_worker.adapters.sessions import SessionPool, account_key
-from mailbridge.mail_worker.domain.classify import classify_smtp_auth_failure, classify_smtp_reply
+from mailbridge.mail_worker.domain.classify import (
+    classify_smtp_auth_failure,
+    classify_smtp_reply,
+    refusal,
+)
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.mail_worker.ports import DataStarting, OutcomeUnknownError
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
@@ -130,7 +134,7 @@ async def _login(client: aiosmtplib.SMTP, credentials: Credentials) -> None:
         )
     except aiosmtplib.SMTPAuthenticationError as exc:
         code = classify_smtp_auth_failure(exc.code, exc.message)
-        raise PermanentError(code, f"SMTP AUTH was refused ({exc.code}).") from exc
+        raise refusal(code, f"SMTP AUTH was refused ({exc.code}).") from exc
     except aiosmtplib.SMTPException as exc:
         raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "SMTP AUTH failed.") from exc
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbridge.shared.errors import ErrorCode
+from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 
 _SMTP_AUTH_DISABLED_MARKERS = ("5.7.139", "smtpclientauthentication is disabled")
 _BASIC_AUTH_DISABLED_MARKERS = ("5.7.30", "basic authentication is disabled", "basicauthblocked")
@@ -26,11 +26,21 @@ def classify_smtp_auth_failure(code: int, message: str) -> ErrorCode:
 def classify_imap_login_failure(text: str) -> ErrorCode:
     """An IMAP ``NO``/``BAD`` to LOGIN; providers say "basic auth disabled" in the text."""
     lowered = text.lower()
+    if "[limit]" in lowered or "maximum number of connections" in lowered:
+        return ErrorCode.PROVIDER_THROTTLED
     if "basicauthblocked" in lowered or "basic auth" in lowered or "logondenied" in lowered:
         return ErrorCode.BASIC_AUTH_DISABLED
     if "[unavailable]" in lowered:
         return ErrorCode.PROVIDER_UNAVAILABLE
     return ErrorCode.AUTH_FAILED
+
+
+TEMPORARY = frozenset({ErrorCode.PROVIDER_THROTTLED, ErrorCode.PROVIDER_UNAVAILABLE})
+
+
+def refusal(code: ErrorCode, detail: str) -> RetryableError | PermanentError:
+    """A login refusal: wait and retry when the server is busy or limiting, else give up."""
+    return RetryableError(code, detail) if code in TEMPORARY else PermanentError(code, detail)
 
 
 def classify_smtp_reply(code: int, message: str) -> ErrorCode:
