@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -171,7 +172,12 @@ async def measure(stack: Stack, messages: int) -> list[dict[str, float | str]]:
     return [single, parallel]
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds the ExitStack: every server started here is stopped
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="bench/send.py")
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--mailboxes", type=int, default=20)
