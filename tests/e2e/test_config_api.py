@@ -191,8 +191,13 @@ async def test_a_send_follows_its_result_events(
     failed = await eventually(lambda: _status_is(api, f"{path}/{failed_id}", "failed"))
     assert sent["message_id"] == "<m@x>"
     assert failed["error"]["code"] == "auth_failed"
-    shown = await shown_config(api, agent)  # a send refused for its credentials turns the badge
-    assert (shown["status"], shown["last_error"]["source"]) == ("error", "send")
+
+    async def errored() -> dict[str, Any] | None:  # the ledger is settled just before the badge
+        shown = await shown_config(api, agent)
+        return shown if shown["status"] == "error" else None
+
+    shown = await eventually(errored)  # a send refused for its credentials turns the badge
+    assert shown["last_error"]["source"] == "send"
 
 
 async def _status_is(api: httpx.AsyncClient, path: str, status: str) -> dict[str, Any] | None:
