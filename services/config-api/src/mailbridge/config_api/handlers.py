@@ -308,5 +308,6 @@ async def record_send_outcome(
     if isinstance(event, MessageSent):
         await ledger.settle(event.command_id, SendStatus.SENT, event.message_id, None)
         return
-    await ledger.settle(event.command_id, SendStatus(event.outcome.value), None, event.error)
+    # the badge first: a client that sees the send failed then sees why on the badge too
     await record_mailbox_event(event, repo=repo, clock=clock)
+    await ledger.settle(event.command_id, SendStatus(event.outcome.value), None, event.error)
