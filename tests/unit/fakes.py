@@ -150,6 +150,12 @@ class MemoryLedger:
     async def get(self, command_id: str) -> LedgerEntry | None:
         return self.entries.get(command_id)
 
+    async def claim(self, command_id: str, entry: LedgerEntry) -> bool:
+        if command_id in self.entries:
+            return False
+        self.entries[command_id] = entry
+        return True
+
     async def put(self, command_id: str, entry: LedgerEntry) -> None:
         self.entries[command_id] = entry
 

@@ -128,3 +128,21 @@ def test_a_reply_subject_gets_one_re() -> None:
     assert mime.reply_subject("Order") == "Re: Order"
     assert mime.reply_subject("RE: Order") == "RE: Order"
     assert LedgerEntry(LedgerState.SENT, "<m>").accepted == ()
+
+
+async def test_a_second_delivery_in_flight_at_once_does_not_send_again() -> None:
+    ledger, cmd = MemoryLedger(), command()
+    first = await send(cmd, FakeSubmitter(), ledger)  # finished: the ledger says sent
+    del ledger.entries[cmd.command_id]  # as if the second delivery had read the ledger before it
+    ledger.entries[cmd.command_id] = LedgerEntry(LedgerState.SENT, first[0].message_id)
+    late = FakeSubmitter()
+    original_get = ledger.get
+
+    async def stale_get(command_id: str) -> LedgerEntry | None:  # the read happened earlier
+        ledger.get = original_get  # type: ignore[method-assign]
+        return None
+
+    ledger.get = stale_get  # type: ignore[method-assign]
+    events = await send(cmd, late, ledger)
+    assert late.submitted == []
+    assert isinstance(events[0], MessageSent)

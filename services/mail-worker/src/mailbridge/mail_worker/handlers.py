@@ -12,6 +12,7 @@ from mailbridge.mail_worker.domain import mime
 from mailbridge.mail_worker.domain.cursor import Cursor, advanced, first_uid_to_fetch
 from mailbridge.mail_worker.domain.parse import parse
 from mailbridge.mail_worker.ports import (
+    ClaimedElsewhereError,
     CredentialsSource,
     CursorStore,
     InboxFetcher,
@@ -126,14 +127,23 @@ async def send_message(
     started = LedgerEntry(LedgerState.DATA_STARTED, outgoing.message_id)
     try:
         accepted = await submitter.submit(
-            account, outgoing, lambda: ledger.put(command.command_id, started)
+            account, outgoing, lambda: _claim(ledger, command.command_id, started)
         )
+    except ClaimedElsewhereError:
+        entry = await ledger.get(command.command_id)
+        return [_from_ledger(command, entry)] if entry else [_unknown(command)]
     except OutcomeUnknownError:
         return [_unknown(command)]
     sent = LedgerEntry(LedgerState.SENT, outgoing.message_id, tuple(accepted))
     await ledger.put(command.command_id, sent)
     await _keep_a_copy(sent_folder, account, outgoing)
     return [_sent(command, sent)]
+
+
+async def _claim(ledger: SendLedger, command_id: str, started: LedgerEntry) -> None:
+    """Right before DATA, and atomically: two deliveries in flight at once never both send."""
+    if not await ledger.claim(command_id, started):
+        raise ClaimedElsewhereError(command_id)
 
 
 def send_failed(command: SendMessage, error: MailbridgeError) -> MessageSendFailed:

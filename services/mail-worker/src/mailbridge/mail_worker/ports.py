@@ -18,6 +18,10 @@ class InboxCounts:
     unread: int
 
 
+class ClaimedElsewhereError(Exception):
+    """Another delivery of the same command claimed it first: this one must not send."""
+
+
 class OutcomeUnknownError(Exception):
     """The message data was sent but no reply came: it may or may not have been accepted."""
 
@@ -38,6 +42,10 @@ class SendLedger(Protocol):
     """What became of each command_id, shared by every replica (NATS KV)."""
 
     async def get(self, command_id: str) -> LedgerEntry | None: ...
+
+    async def claim(self, command_id: str, entry: LedgerEntry) -> bool:
+        """Record ``entry`` only if nothing is recorded yet; False: another delivery got there."""
+        ...
 
     async def put(self, command_id: str, entry: LedgerEntry) -> None: ...
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 
@@ -28,6 +28,14 @@ class JsonBucket:
         except KeyNotFoundError:
             return None
         return json.loads(found.value) if found.value is not None else None
+
+    async def create(self, key: str, value: dict[str, Any]) -> bool:
+        """Write only if the key does not exist yet: the first writer wins, atomically."""
+        try:
+            await self._bucket.create(key, json.dumps(value).encode())
+        except KeyWrongLastSequenceError:
+            return False
+        return True
 
     async def put(self, key: str, value: dict[str, Any]) -> None:
         await self._bucket.put(key, json.dumps(value).encode())

@@ -23,6 +23,13 @@ class NatsKvSendLedger:
             return None
         return LedgerEntry(LedgerState(raw["state"]), raw["message_id"], tuple(raw["accepted"]))
 
+    async def claim(self, command_id: str, entry: LedgerEntry) -> bool:
+        return await self._bucket.create(command_id, _document(entry))
+
     async def put(self, command_id: str, entry: LedgerEntry) -> None:
-        value = {"state": entry.state.value, "message_id": entry.message_id}
-        await self._bucket.put(command_id, {**value, "accepted": list(entry.accepted)})
+        await self._bucket.put(command_id, _document(entry))
+
+
+def _document(entry: LedgerEntry) -> dict[str, object]:
+    value = {"state": entry.state.value, "message_id": entry.message_id}
+    return {**value, "accepted": list(entry.accepted)}

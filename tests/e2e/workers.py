@@ -1,0 +1,361 @@
+"""A stack with several mail-worker replicas, and the tools to watch and break them.
+
+Used by ``test_exactly_once``: config-api plus N mail-worker processes on a NATS server and a
+database of their own; a loopback TCP proxy that can hold, throttle or cut a connection (so a kill
+lands before the SMTP session, or in the middle of DATA, without any hook in service code); the
+acknowledgements of the shared consumer, as seen on the wire; and what each mailbox holds, per
+Message-ID, read over IMAP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import imaplib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from typing import Any
+
+import httpx
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig
+from nats.js.errors import KeyNotFoundError, NotFoundError
+
+from mailbridge.devstack.certs import client_ssl_context
+from mailbridge.devstack.debian import find_binary
+from mailbridge.devstack.environment import HOST
+from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
+from mailbridge.devstack.processes import free_port
+from mailbridge.devstack.supervisor import ServiceProcess, Supervisor
+
+CONSUMER = "mail-worker"  # MailWorkerSettings.consumer_durable
+STREAM = "MAIL_CMD"
+LEDGER_BUCKET = "MAIL_SEND_LEDGER"
+
+
+def worker_replicas(template: ServiceProcess, count: int) -> list[ServiceProcess]:
+    """``count`` mail-workers like ``template``, each named ``{name}-{n}`` with a health port."""
+    replicas = []
+    for number in range(1, count + 1):
+        port = free_port()
+        env = {
+            **template.env,
+            "MAILBRIDGE_HEALTH_HOST": HOST,
+            "MAILBRIDGE_HEALTH_PORT": str(port),
+        }
+        replicas.append(
+            ServiceProcess(
+                f"{template.name}-{number}", template.module, env, f"http://{HOST}:{port}/readyz"
+            )
+        )
+    return replicas
+
+
+def ensure_running(supervisor: Supervisor, names: list[str], timeout: float = 60.0) -> None:
+    """Start whichever of ``names`` is not running, then wait until every service is ready."""
+    for name in names:
+        if name not in supervisor.pids():
+            supervisor.start_service(name)
+    supervisor.wait_ready(timeout=timeout)
+
+
+def wait_ready(supervisor: Supervisor, name: str, timeout: float = 60.0) -> None:
+    """Wait for one service only (``Supervisor.wait_ready`` waits for all, a stopped one too)."""
+    spec = next(s for s in supervisor.services if s.name == name)
+    assert spec.ready_url is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(spec.ready_url, timeout=1.0).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} not ready after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def kill(supervisor: Supervisor, name: str) -> int:
+    """SIGKILL a service (no shutdown of any kind), then reap it; answers its pid."""
+    pid = supervisor.pids()[name]
+    os.kill(pid, signal.SIGKILL)
+    supervisor.stop_service(name, timeout=5)
+    return pid
+
+
+# ---------------------------------------------------------------------------------------------
+# the shared consumer
+
+
+async def set_ack_wait(nc: Client, seconds: float) -> ConsumerConfig:
+    """Change the ack wait of the workers' durable consumer on the server (an editable field;
+    a worker that starts later binds to the existing consumer and keeps it)."""
+    js = nc.jetstream()
+    info = await js.consumer_info(STREAM, CONSUMER)
+    config = info.config
+    config.ack_wait = seconds
+    updated = await js.add_consumer(STREAM, config=config)
+    assert updated.config.ack_wait == seconds, updated.config
+    return updated.config
+
+
+def _ack_tokens(subject: str) -> tuple[int, int] | None:
+    """(delivery count, stream sequence) of a ``$JS.ACK`` subject, v1 or v2 form."""
+    tokens = subject.split(".")
+    if len(tokens) == 9:
+        return int(tokens[4]), int(tokens[5])
+    if len(tokens) >= 12:
+        return int(tokens[6]), int(tokens[7])
+    return None
+
+
+@dataclass
+class AckTap:
+    """Every acknowledgement the workers send for the shared consumer, from the wire."""
+
+    acks: Counter[int] = field(default_factory=Counter)  # stream seq → +ACKs
+    deliveries: dict[int, int] = field(default_factory=dict)  # stream seq → highest delivery
+    other: Counter[str] = field(default_factory=Counter)  # -NAK, +TERM, +WPI …
+    _sub: Any = None
+
+    async def start(self, nc: Client) -> None:
+        self._sub = await nc.subscribe(f"$JS.ACK.{STREAM}.{CONSUMER}.>", cb=self._on_ack)
+        self._sub2 = await nc.subscribe(f"$JS.ACK.*.*.{STREAM}.{CONSUMER}.>", cb=self._on_ack)
+        await nc.flush()
+
+    async def stop(self) -> None:
+        for sub in (self._sub, getattr(self, "_sub2", None)):
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _on_ack(self, msg: Msg) -> None:
+        parsed = _ack_tokens(msg.subject)
+        if parsed is None:
+            return
+        delivered, seq = parsed
+        self.deliveries[seq] = max(self.deliveries.get(seq, 0), delivered)
+        kind = msg.data.split(b" ", 1)[0].decode(errors="replace") or "+ACK"
+        if kind == "+ACK":
+            self.acks[seq] += 1
+        else:
+            self.other[kind] += 1
+
+    def redelivered(self) -> int:
+        return sum(1 for delivered in self.deliveries.values() if delivered > 1)
+
+    def acked_twice(self) -> list[int]:
+        return [seq for seq, count in self.acks.items() if count > 1]
+
+
+async def ledger_state(nc: Client, command_id: str) -> str | None:
+    """The mail-worker's ledger entry for a command (``data_started`` / ``sent``), if any."""
+    kv = await nc.jetstream().key_value(LEDGER_BUCKET)
+    try:
+        entry = await kv.get(command_id)
+    except KeyNotFoundError:
+        return None
+    if entry.value is None:
+        return None
+    state: str = json.loads(entry.value)["state"]
+    return state
+
+
+async def pending_seq(nc: Client, subject: str) -> int | None:
+    """The stream sequence of the command still in MAIL_CMD on ``subject`` (not acked yet)."""
+    try:
+        found = await nc.jetstream().get_last_msg(STREAM, subject)
+    except NotFoundError:
+        return None
+    return None if found.seq is None else int(found.seq)
+
+
+async def connect(url: str) -> Client:
+    return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# a proxy in front of Postfix or Dovecot
+
+
+class Proxy:
+    """A loopback TCP relay to ``target`` (TLS passes through untouched: the certificate is
+    issued for 127.0.0.1, so clients verify it as if they spoke to the server).
+
+    ``hold``: accept and say nothing (a client waits for the greeting) until ``release()``,
+    which relays the held connections and every later one; ``throttle``: bytes from the client
+    reach the server at that many bytes per second at most. ``cut()`` aborts every connection
+    at once, without relaying what is still buffered.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.mode = "forward"
+        self.throttle: float | None = None
+        self.accepted = 0
+        self.bytes_up = 0  # client → server, relayed
+        self.connected = asyncio.Event()
+        self._released = asyncio.Event()
+        self._closed = False
+        self._server: asyncio.Server | None = None
+        self._transports: list[asyncio.WriteTransport] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._accept, HOST, 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        self._closed = True
+        self._released.set()
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def release(self) -> None:
+        self.mode = "forward"
+        self._released.set()
+
+    def cut(self) -> None:
+        for transport in self._transports:
+            transport.abort()
+        self._transports.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self._transports.append(writer.transport)
+        self.connected.set()
+        if self.mode == "hold":
+            await self._released.wait()  # an SMTP or IMAP client says nothing before the greeting
+            if self._closed or writer.transport.is_closing():
+                writer.transport.abort()
+                return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._transports.append(up_writer.transport)
+        tasks = [
+            asyncio.create_task(self._pump(reader, up_writer, upstream=True)),
+            asyncio.create_task(self._pump(up_reader, writer, upstream=False)),
+        ]
+        self._tasks.update(tasks)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for transport in (writer.transport, up_writer.transport):
+            transport.abort()
+        for task in tasks:
+            task.cancel()
+            self._tasks.discard(task)
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool
+    ) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                size = 4096 if upstream and self.throttle else 65536
+                chunk = await reader.read(size)
+                if not chunk or writer.transport.is_closing():
+                    return
+                if upstream and self.throttle:
+                    await asyncio.sleep(len(chunk) / self.throttle)
+                    if writer.transport.is_closing():
+                        return
+                writer.write(chunk)
+                await writer.drain()
+                if upstream:
+                    self.bytes_up += len(chunk)
+
+
+# ---------------------------------------------------------------------------------------------
+# the MTA
+
+
+def raise_postfix_process_limit(mail_stack: MailStack, limit: int) -> None:
+    """``default_process_limit`` of the stack's Postfix, applied by a reload (new smtpd processes
+    are spawned under it). The configuration directory is the devstack's layout."""
+    config_dir = str(mail_stack.data_dir / "postfix" / "etc")
+    postconf = find_binary("postconf") or "postconf"
+    postfix = find_binary("postfix") or "postfix"
+    subprocess.run(
+        [postconf, "-c", config_dir, "-e", f"default_process_limit={limit}"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    subprocess.run(
+        [postfix, "-c", config_dir, "reload"], check=True, capture_output=True, timeout=30
+    )
+    shown = subprocess.run(
+        [postconf, "-c", config_dir, "-h", "default_process_limit"],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout.strip()  # fmt: skip
+    assert shown == str(limit), shown
+
+
+def raise_dovecot_process_limit(mail_stack: MailStack, limit: int) -> None:
+    """``default_process_limit`` of the stack's Dovecot (with TLS each IMAP session keeps an
+    imap-login process as its proxy), applied by ``doveadm reload``."""
+    config = mail_stack.data_dir / "dovecot" / "dovecot.conf"
+    text = config.read_text()
+    marker = "# raised by tests/e2e/workers.py\n"
+    if marker not in text:
+        settings = f"default_process_limit = {limit}\ndefault_client_limit = {limit * 10}\n"
+        config.write_text(text + marker + settings)
+    doveadm = find_binary("doveadm") or "doveadm"
+    subprocess.run(
+        [doveadm, "-c", str(config), "reload"], check=True, capture_output=True, timeout=30
+    )
+    shown = subprocess.run(
+        [doveadm, "-c", str(config), "config", "-h", "default_process_limit"],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout.strip()  # fmt: skip
+    assert shown == str(limit), shown
+
+
+# ---------------------------------------------------------------------------------------------
+# what arrived
+
+
+def message_ids_in(
+    mail: MailStackEndpoints, address: str, password: str, folder: str = "INBOX"
+) -> Counter[str]:
+    """How many copies of each Message-ID the folder holds (IMAP, read-only, nothing flagged);
+    a refused or dropped connection (a server at its limits) is tried again, five times."""
+    for attempt in range(5):
+        try:
+            return _message_ids_in(mail, address, password, folder)
+        except (OSError, imaplib.IMAP4.error):
+            if attempt == 4:
+                raise
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
+
+
+def _message_ids_in(
+    mail: MailStackEndpoints, address: str, password: str, folder: str
+) -> Counter[str]:
+    with imaplib.IMAP4_SSL(
+        mail.host, mail.imap_port, ssl_context=client_ssl_context(mail.ca_file), timeout=30
+    ) as imap:
+        imap.login(address, password)
+        status, data = imap.select(folder, readonly=True)
+        assert status == "OK", data
+        if int(data[0] or 0) == 0:
+            return Counter()
+        status, fetched = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        assert status == "OK", fetched
+    parser = BytesHeaderParser()
+    found: Counter[str] = Counter()
+    for part in fetched:
+        if isinstance(part, tuple):
+            found[str(parser.parsebytes(part[1]).get("Message-ID", "")).strip()] += 1
+    return found
