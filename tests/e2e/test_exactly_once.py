@@ -42,6 +42,7 @@ from mailbridge.devstack.processes import free_port
 from mailbridge.devstack.supervisor import Supervisor
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
+from tests.e2e.databases import admin
 from tests.e2e.mailboxes import imap_config
 from tests.e2e.workers import (
     AckTap,
@@ -124,7 +125,7 @@ def stack(
     nats_server = EmbeddedNats(directory / "nats")
     nats_url = nats_server.start()
     database = new_id("eodb").lower()
-    asyncio.run(_admin(postgres_dsn, f'CREATE DATABASE "{database}"'))
+    asyncio.run(admin(postgres_dsn, f'CREATE DATABASE "{database}"'))
     database_url = postgres_dsn.rsplit("/", 1)[0] + "/" + database
     port = free_port()
     infra = Infrastructure(
@@ -153,15 +154,7 @@ def stack(
     finally:
         sink.close()
         nats_server.stop()
-        asyncio.run(_admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-
-
-async def _admin(dsn: str, statement: str) -> None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+        asyncio.run(admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import asyncpg
 import httpx
 import nats
 import pytest
@@ -39,6 +38,7 @@ from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import ConnectionTested, EmailConfigSaved
 from mailbridge.shared.streams import ALL_STREAMS
+from tests.e2e.databases import admin
 from tests.e2e.mailboxes import imap_config
 
 TEST_TIMEOUT_SECONDS = 8.0
@@ -151,7 +151,7 @@ def leak_stack(
     nats_server = EmbeddedNats(tmp_path_factory.mktemp("leak-nats"))
     nats_url = nats_server.start()
     database = new_id("leakdb").lower()
-    asyncio.run(_admin(postgres_dsn, f'CREATE DATABASE "{database}"'))
+    asyncio.run(admin(postgres_dsn, f'CREATE DATABASE "{database}"'))
     database_url = postgres_dsn.rsplit("/", 1)[0] + "/" + database
     logs = io.StringIO()
     port = free_port()
@@ -179,15 +179,7 @@ def leak_stack(
             )
     finally:
         nats_server.stop()
-        asyncio.run(_admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-
-
-async def _admin(dsn: str, statement: str) -> None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+        asyncio.run(admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 @dataclass
