@@ -90,6 +90,8 @@ class Credentials(BaseModel):
     password: WireSecret | None = None
     imap: ServerEndpoint | None = None
     smtp: ServerEndpoint | None = None
+    org_id: str | None = None  # the agent's org and client org: what policy checks a send against
+    client_org_id: str | None = None
 
 
 class CredentialsReply(Reply):

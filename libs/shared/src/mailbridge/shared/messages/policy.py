@@ -1,14 +1,171 @@
-"""Events and requests of the policy service: org OAuth apps, client orgs, send authorization."""
+"""Messages and documents of the policy service: org OAuth apps, client orgs, send authorization.
+
+The documents (``OrgEmailConfigIn`` / ``ClientOrgIn`` and their views) are what config-api serves at
+``/bridge/orgs/…`` and forwards to policy, which alone stores them; both validate with these models.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from mailbridge.shared import subjects
+from mailbridge.shared.addresses import AddressError, RecipientRule, normalized_domain
 from mailbridge.shared.errors import ErrorInfo
-from mailbridge.shared.messages.base import Event, Reply, Request
+from mailbridge.shared.messages.base import Event, Reply, Request, WireSecret
+from mailbridge.shared.messages.config import Provider
+
+_TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,199}$"
+_SECRET_DESCRIPTION = "write-only; omitted keeps the stored one (required for a new app)"
+
+
+class MicrosoftAppIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(min_length=1, max_length=200, description="Application (client) ID")
+    client_secret: WireSecret | None = Field(
+        default=None, max_length=1024, description=_SECRET_DESCRIPTION
+    )
+    tenant_id: str = Field(
+        pattern=_TENANT_PATTERN,
+        description="common, organizations, consumers, a tenant GUID or a verified domain",
+    )
+
+
+class GoogleAppIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(min_length=1, max_length=200, description="OAuth client ID")
+    client_secret: WireSecret | None = Field(
+        default=None, max_length=1024, description=_SECRET_DESCRIPTION
+    )
+
+
+class OrgEmailConfigIn(BaseModel):
+    """``PUT /bridge/orgs/{org_id}/email-config``: the shared apps; a provider left out is removed.
+
+    An omitted ``client_secret`` keeps the stored one, as for an agent's own config."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "microsoft": {
+                        "client_id": "00000000-0000-0000-0000-000000000001",
+                        "client_secret": "secret-value",
+                        "tenant_id": "contoso.onmicrosoft.com",
+                    },
+                    "google": {"client_id": "1234-abc.apps.googleusercontent.com"},
+                }
+            ]
+        },
+    )
+
+    microsoft: MicrosoftAppIn | None = None
+    google: GoogleAppIn | None = None
+
+
+class OrgOAuthApp(BaseModel):
+    """One stored org app as shown: never the secret, only whether there is one."""
+
+    client_id: str
+    tenant_id: str | None = None
+    has_client_secret: bool
+    updated_at: AwareDatetime | None = None
+
+
+class OrgEmailConfigView(BaseModel):
+    org_id: str
+    microsoft: OrgOAuthApp | None = None
+    google: OrgOAuthApp | None = None
+
+
+class Restrictions(BaseModel):
+    """What a client organization allows its agents; empty means unrestricted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_recipients: list[str] = Field(
+        default_factory=list,
+        max_length=500,
+        description="addresses (bob@acme.com), domains (acme.com) or subdomains (*.acme.com)",
+    )
+    max_per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
+    max_per_day: int | None = Field(default=None, ge=0, le=10_000_000)
+
+    @field_validator("allowed_recipients")
+    @classmethod
+    def _normalized_rules(cls, entries: list[str]) -> list[str]:
+        try:
+            rules = [RecipientRule.parse(entry).render() for entry in entries]
+        except AddressError as exc:
+            raise ValueError(str(exc)) from exc
+        return list(dict.fromkeys(rules))
+
+
+class ClientOrgIn(BaseModel):
+    """``PUT /bridge/orgs/{org_id}/client-orgs/{client_org_id}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme Corp",
+                    "email_domain": "acme.com",
+                    "restrictions": {
+                        "allowed_recipients": ["acme.com", "*.acme-partners.com"],
+                        "max_per_hour": 20,
+                        "max_per_day": 50,
+                    },
+                }
+            ]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\r\n\x00]+$")
+    email_domain: str | None = Field(
+        default=None, max_length=253, description="agents' From must be in it"
+    )
+    restrictions: Restrictions = Field(default_factory=Restrictions)
+
+    @field_validator("email_domain")
+    @classmethod
+    def _normalized_domain(cls, domain: str | None) -> str | None:
+        try:
+            return normalized_domain(domain.lstrip("@")) if domain else None
+        except AddressError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class ClientOrgView(BaseModel):
+    org_id: str
+    client_org_id: str
+    name: str
+    email_domain: str | None = None
+    restrictions: Restrictions
+    warnings: list[str] = Field(
+        default_factory=list, description="each restriction as a line the UI shows"
+    )
+    updated_at: AwareDatetime | None = None
+
+
+class OrgAppBanner(BaseModel):
+    """The OAuth app an agent's flows use: its own, or the org's (``inherited``)."""
+
+    provider: Provider
+    client_id: str
+    tenant_id: str | None = None
+    inherited: bool
+
+
+class ClientOrgBanner(BaseModel):
+    client_org_id: str
+    name: str
+    email_domain: str | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 class OrgChanged(Event):
@@ -27,28 +184,40 @@ class ClientOrgChanged(Event):
 
 
 class GetEffectivePolicy(Request):
+    """What applies to one agent: its OAuth app (own or inherited) and its client org's rules."""
+
     subject_template = subjects.RPC_POLICY_EFFECTIVE_GET
 
     agent_id: str
     org_id: str
     client_org_id: str | None = None
+    provider: Provider | None = None
+    agent_client_id: str | None = None  # the agent's own app, when its config has one
+    email: str | None = None  # the configured address, checked against the client org's domain
+    include_secret: bool = False  # the oauth-broker's flows need it; banners never ask
 
 
 class EffectivePolicy(Reply):
     agent_id: str
-    oauth_app: dict[str, Any] | None = None
+    oauth_app: dict[str, Any] | None = None  # an OrgAppBanner's fields
+    oauth_client_secret: WireSecret | None = None  # only when asked, only for an inherited app
     email_domain: str | None = None
+    client_org: ClientOrgBanner | None = None
     warnings: list[str] = Field(default_factory=list)
     error: ErrorInfo | None = None
 
 
 class AuthorizeSend(Request):
+    """Asked by the mail-worker before every send; an allowed send reserves one unit of quota."""
+
     subject_template = subjects.RPC_POLICY_SEND_AUTHORIZE
 
     agent_id: str
     command_id: str
     sender: str
-    recipients: list[str]
+    recipients: list[str]  # the envelope (RCPT TO) addresses, to, cc and bcc
+    org_id: str | None = None
+    client_org_id: str | None = None
 
 
 class SendAuthorization(Reply):
@@ -72,7 +241,9 @@ class GetOrgConfig(OrgRequest):
 class PutOrgConfig(OrgRequest):
     subject_template = subjects.RPC_POLICY_ORG_PUT
 
-    body: dict[str, Any]
+    body: dict[
+        str, Any
+    ]  # an OrgEmailConfigIn, secrets in clear (a core NATS request, never stored)
 
 
 class DeleteOrgConfig(OrgRequest):
@@ -93,7 +264,7 @@ class GetClientOrg(ClientOrgRequest):
 class PutClientOrg(ClientOrgRequest):
     subject_template = subjects.RPC_POLICY_CLIENT_ORG_PUT
 
-    body: dict[str, Any]
+    body: dict[str, Any]  # a ClientOrgIn
 
 
 class DeleteClientOrg(ClientOrgRequest):
@@ -101,7 +272,8 @@ class DeleteClientOrg(ClientOrgRequest):
 
 
 class PolicyDocumentReply(Reply):
-    """The answer of every org / client-org request: the stored document or an error."""
+    """The answer of every org / client-org request: the stored document (an ``OrgEmailConfigView``
+    or a ``ClientOrgView``, dumped) or an error."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

@@ -1,0 +1,154 @@
+"""Recipients as the mail transport sees them, parsed once, the same way by everyone.
+
+The mail-worker builds its ``RCPT TO`` list with :func:`parse_recipients`, and policy checks that
+very list against a client organization's allowlist with :class:`RecipientRule`. One parser for
+both means no string can mean one address to the checker and another to the sender:
+
+- a value may hold a list (``a@x, b@y`` or Outlook's ``a@x; b@y``); every address in it counts;
+- display names and quoted local parts go through the standard library's RFC 5322 parser, so
+  ``"ok@allowed.com" <evil@x.io>`` is ``evil@x.io`` and ``"ok"@allowed.com`` is ``ok@allowed.com``;
+- domains are compared in their IDNA ASCII form, lowercased, without a trailing dot, so
+  ``BÜCHER.example.`` and ``xn--bcher-kva.example`` are one domain and a Cyrillic look-alike is not;
+- local parts compare case-insensitively; anything unparseable, an IP literal or a non-ASCII local
+  part is refused (:class:`AddressError`), never guessed at.
+"""
+
+from __future__ import annotations
+
+import email.headerregistry
+import email.policy
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import idna
+
+_FORBIDDEN = ("\r", "\n", "\0")
+_SEPARATORS = ",;"
+_HEADER = email.policy.default.header_factory
+
+
+class AddressError(ValueError):
+    """Not an address mailbridge will send to; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    display_name: str
+    local_part: str
+    domain: str  # IDNA ASCII, lowercase, no trailing dot
+
+    @property
+    def envelope(self) -> str:
+        """What goes into ``RCPT TO`` (the local part quoted only where RFC 5321 needs it)."""
+        return email.headerregistry.Address(username=self.local_part, domain=self.domain).addr_spec
+
+    @property
+    def key(self) -> str:
+        """The form two spellings of one mailbox share; what allowlists compare."""
+        return f"{self.local_part.lower()}@{self.domain}"
+
+    def header_form(self) -> str:
+        address = email.headerregistry.Address(self.display_name, self.local_part, self.domain)
+        return str(address)
+
+
+def parse_recipients(values: Iterable[str]) -> list[Recipient]:
+    """Every address in ``values`` (each may be a list), in order, without repeats."""
+    found: dict[str, Recipient] = {}
+    for value in values:
+        for piece in split_list(value):
+            recipient = parse_one(piece)
+            found.setdefault(recipient.key, recipient)
+    return list(found.values())
+
+
+def split_list(value: str) -> list[str]:
+    """``a@x, "Doe, J" <b@y>; c@z`` → three pieces; separators in quotes, ``<>`` or ``()`` stay."""
+    pieces: list[str] = []
+    current: list[str] = []
+    depth, quoted, escaped = 0, False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char in "<(":
+            depth += 1
+        elif not quoted and char in ">)":
+            depth -= 1
+        elif not quoted and depth == 0 and char in _SEPARATORS:
+            pieces.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    pieces.append("".join(current))
+    return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def parse_one(piece: str) -> Recipient:
+    """One address, with or without a display name; anything else raises AddressError."""
+    if any(c in piece for c in _FORBIDDEN):
+        raise AddressError("an address must not contain CR, LF or NUL")
+    header = _HEADER("To", _without_trailing_dot(piece))
+    if len(header.addresses) != 1 or header.defects:
+        raise AddressError(f"not one email address: {piece!r}")
+    address = header.addresses[0]
+    if not address.username or not address.domain or address.domain.startswith("["):
+        raise AddressError(f"not a deliverable email address: {piece!r}")
+    if not address.username.isascii():
+        raise AddressError(f"a non-ASCII local part needs SMTPUTF8: {piece!r}")
+    return Recipient(address.display_name, address.username, normalized_domain(address.domain))
+
+
+def normalized_domain(domain: str) -> str:
+    """``BÜCHER.Example.`` → ``xn--bcher-kva.example``; raises AddressError when not a domain."""
+    bare = domain.strip().removesuffix(".")
+    try:
+        ascii_domain = idna.encode(bare, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise AddressError(f"not a valid domain: {domain!r}") from exc
+    if "." not in ascii_domain:
+        raise AddressError(f"not a fully qualified domain: {domain!r}")
+    return ascii_domain.lower()
+
+
+def _without_trailing_dot(piece: str) -> str:
+    """``a@acme.com.`` (a fully qualified domain) parses as ``a@acme.com``."""
+    stripped = piece.rstrip()
+    if stripped.endswith(".>"):
+        return stripped[:-2] + ">"
+    return stripped.removesuffix(".")
+
+
+@dataclass(frozen=True)
+class RecipientRule:
+    """One allowlist entry: an address (``bob@acme.com``), a domain (``acme.com`` or ``@acme.com``)
+    or every subdomain of one (``*.acme.com``, which does not include ``acme.com`` itself)."""
+
+    kind: str  # "address" | "domain" | "subdomains"
+    value: str
+
+    @classmethod
+    def parse(cls, entry: str) -> RecipientRule:
+        text = entry.strip()
+        if text.startswith("*."):
+            return cls("subdomains", normalized_domain(text[2:]))
+        if "@" in text.lstrip("@"):
+            return cls("address", parse_one(text).key)
+        return cls("domain", normalized_domain(text.lstrip("@")))
+
+    def allows(self, recipient: Recipient) -> bool:
+        if self.kind == "address":
+            return recipient.key == self.value
+        if self.kind == "domain":
+            return recipient.domain == self.value
+        return recipient.domain.endswith("." + self.value)
+
+    def render(self) -> str:
+        return {"address": "{}", "domain": "{}", "subdomains": "*.{}"}[self.kind].format(self.value)
+
+
+def allowed_by(rules: Iterable[RecipientRule], recipient: Recipient) -> bool:
+    return any(rule.allows(recipient) for rule in rules)
