@@ -9,8 +9,15 @@ from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, Sto
 from mailbridge.config_api.ports import StatusDecision
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.mail_worker.ports import DataStarting, InboxCounts, LedgerEntry
-from mailbridge.shared.errors import MailbridgeError
-from mailbridge.shared.messages import ConnectionTested, Credentials, Event, Message
+from mailbridge.shared.errors import ErrorInfo, MailbridgeError
+from mailbridge.shared.messages import (
+    AuthorizeSend,
+    ConnectionTested,
+    Credentials,
+    Event,
+    Message,
+    SendAuthorization,
+)
 
 
 class FixedClock:
@@ -190,3 +197,17 @@ class FakeSentFolder:
         if self.error is not None:
             raise self.error
         self.copies.append(message)
+
+
+class FakePolicy:
+    """Allows every send, or refuses each with ``refusal``; keeps what it was asked."""
+
+    def __init__(self, refusal: ErrorInfo | None = None) -> None:
+        self.refusal = refusal
+        self.asked: list[AuthorizeSend] = []
+
+    async def authorize(self, request: AuthorizeSend) -> SendAuthorization:
+        self.asked.append(request)
+        if self.refusal is not None:
+            return SendAuthorization(allowed=False, error=self.refusal)
+        return SendAuthorization(allowed=True, reservation_id=f"r-{request.command_id}")

@@ -7,17 +7,24 @@ from pydantic import SecretStr
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.domain import mime
-from mailbridge.mail_worker.ports import LedgerEntry, LedgerState, OutcomeUnknownError
-from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
+from mailbridge.mail_worker.ports import (
+    LedgerEntry,
+    LedgerState,
+    OutcomeUnknownError,
+    SendRefusedError,
+)
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, PermanentError, RetryableError
 from mailbridge.shared.messages import (
     Attachment,
     Credentials,
     MessageSendFailed,
     MessageSent,
     SendMessage,
+    SendOutcome,
 )
 from tests.unit.fakes import (
     FakeCredentials,
+    FakePolicy,
     FakeSentFolder,
     FakeSubmitter,
     FixedClock,
@@ -38,10 +45,12 @@ async def send(
     submitter: FakeSubmitter,
     ledger: MemoryLedger,
     sent: FakeSentFolder | None = None,
+    policy: FakePolicy | None = None,
 ) -> list:  # type: ignore[type-arg]
     return await handlers.send_message(
         cmd, credentials=FakeCredentials(ACCOUNT), submitter=submitter,
-        sent_folder=sent or FakeSentFolder(), ledger=ledger, clock=FixedClock(),
+        sent_folder=sent or FakeSentFolder(), ledger=ledger, policy=policy or FakePolicy(),
+        clock=FixedClock(),
     )  # fmt: skip
 
 
@@ -146,3 +155,28 @@ async def test_a_second_delivery_in_flight_at_once_does_not_send_again() -> None
     events = await send(cmd, late, ledger)
     assert late.submitted == []
     assert isinstance(events[0], MessageSent)
+
+
+async def test_policy_is_asked_with_the_envelope_the_mta_will_get() -> None:
+    policy, submitter = FakePolicy(), FakeSubmitter()
+    cmd = command(to=['"ok@allowed.com" <Evil@X.IO.>'], cc=["a@allowed.com; b@allowed.com"])
+    await send(cmd, submitter, MemoryLedger(), policy=policy)
+    envelope = ["Evil@x.io", "a@allowed.com", "b@allowed.com"]
+    assert policy.asked[0].recipients == envelope == submitter.submitted[0].recipients
+    assert policy.asked[0].sender == ACCOUNT.email
+
+
+async def test_a_refused_send_is_blocked_and_nothing_is_submitted() -> None:
+    refusal = ErrorInfo.of(ErrorCode.RECIPIENT_NOT_ALLOWED, "evil@x.io is not allowed.")
+    submitter, ledger = FakeSubmitter(), MemoryLedger()
+    with pytest.raises(SendRefusedError) as refused:
+        await send(command(), submitter, ledger, policy=FakePolicy(refusal))
+    event = handlers.send_failed(command(), refused.value)
+    assert (event.outcome, event.error) == (SendOutcome.BLOCKED, refusal)
+    assert submitter.submitted == [] and ledger.entries == {}
+
+
+def test_an_unparseable_recipient_is_refused_before_connecting() -> None:
+    with pytest.raises(PermanentError) as refused:
+        mime.build(command(to=["a@b@c"]), sender="agent@example.com", now=FixedClock().now())
+    assert refused.value.code is ErrorCode.INVALID_INPUT

@@ -17,9 +17,10 @@ from mailbridge.mail_worker.adapters.kv import JsonBucket, open_bucket
 from mailbridge.mail_worker.adapters.ledger import BUCKET as LEDGER_BUCKET
 from mailbridge.mail_worker.adapters.ledger import WEEK_SECONDS, NatsKvSendLedger
 from mailbridge.mail_worker.adapters.network import AddressGuard, tls_context
+from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.entrypoints import commands
-from mailbridge.mail_worker.ports import CursorStore, PollLimits, SendLedger
+from mailbridge.mail_worker.ports import CursorStore, PollLimits, SendLedger, SendPolicy
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
@@ -47,6 +48,7 @@ class Worker:
     credentials: CachedCredentials
     mailbox: AioimaplibMailboxReader
     smtp: AiosmtplibSmtp
+    policy: SendPolicy
     limits: PollLimits
     ledger: SendLedger | None = None  # opened once connected (NATS KV buckets)
     cursors: CursorStore | None = None
@@ -72,7 +74,8 @@ class Worker:
         try:
             events = await handlers.send_message(
                 command, credentials=self.credentials, submitter=self.smtp,
-                sent_folder=self.mailbox, ledger=self.ledger, clock=self.clock,
+                sent_folder=self.mailbox, ledger=self.ledger, policy=self.policy,
+                clock=self.clock,
             )  # fmt: skip
         except PermanentError as exc:
             await self.bus.publish(handlers.send_failed(command, exc))
@@ -145,6 +148,7 @@ def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None =
         ),
         mailbox=AioimaplibMailboxReader(tls=tls, guard=guard, timeout=timeout),
         smtp=AiosmtplibSmtp(tls=tls, guard=guard, timeout=timeout),
+        policy=NatsSendPolicy(bus, settings.policy_timeout_seconds),
         limits=PollLimits(settings.poll_backlog, settings.poll_batch, settings.max_message_bytes),
     )
     routes = {

@@ -22,6 +22,8 @@ from mailbridge.mail_worker.ports import (
     OutcomeUnknownError,
     PollLimits,
     SendLedger,
+    SendPolicy,
+    SendRefusedError,
     SentFolder,
     SubmissionChecker,
     Submitter,
@@ -29,6 +31,7 @@ from mailbridge.mail_worker.ports import (
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
+    AuthorizeSend,
     CheckResult,
     ConnectionTested,
     Credentials,
@@ -112,6 +115,7 @@ async def send_message(
     submitter: Submitter,
     sent_folder: SentFolder,
     ledger: SendLedger,
+    policy: SendPolicy,
     clock: Clock,
 ) -> list[Event]:
     """Send once per command_id, as far as SMTP allows.
@@ -124,6 +128,7 @@ async def send_message(
         return [_from_ledger(command, seen)]
     account = await credentials.get(command.agent_id)
     outgoing = mime.build(command, sender=account.email, now=clock.now())
+    await _authorize(policy, command, account, outgoing)
     started = LedgerEntry(LedgerState.DATA_STARTED, outgoing.message_id)
     try:
         accepted = await submitter.submit(
@@ -146,11 +151,30 @@ async def _claim(ledger: SendLedger, command_id: str, started: LedgerEntry) -> N
         raise ClaimedElsewhereError(command_id)
 
 
+async def _authorize(
+    policy: SendPolicy, command: SendMessage, account: Credentials, outgoing: mime.Outgoing
+) -> None:
+    """Asked before every send with the envelope itself: what policy checks is what RCPT TO gets."""
+    request = AuthorizeSend(
+        agent_id=command.agent_id,
+        command_id=command.command_id,
+        sender=account.email,
+        recipients=outgoing.recipients,
+        org_id=account.org_id,
+        client_org_id=account.client_org_id,
+    )
+    decision = await policy.authorize(request)
+    if not decision.allowed:
+        raise SendRefusedError(decision.error or ErrorInfo.of(ErrorCode.INTERNAL))
+
+
 def send_failed(command: SendMessage, error: MailbridgeError) -> MessageSendFailed:
+    """``blocked`` when policy refused it (nothing was sent, no quota was used), else ``failed``."""
+    blocked = isinstance(error, SendRefusedError)
     return MessageSendFailed(
         agent_id=command.agent_id,
         command_id=command.command_id,
-        outcome=SendOutcome.FAILED,
+        outcome=SendOutcome.BLOCKED if blocked else SendOutcome.FAILED,
         error=error.info(),
     )
 

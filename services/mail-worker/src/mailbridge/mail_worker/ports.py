@@ -9,7 +9,8 @@ from typing import Protocol
 
 from mailbridge.mail_worker.domain.cursor import Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
-from mailbridge.shared.messages import Credentials, Message
+from mailbridge.shared.errors import ErrorInfo, PermanentError
+from mailbridge.shared.messages import AuthorizeSend, Credentials, Message, SendAuthorization
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,23 @@ class ClaimedElsewhereError(Exception):
 
 class OutcomeUnknownError(Exception):
     """The message data was sent but no reply came: it may or may not have been accepted."""
+
+
+class SendRefusedError(PermanentError):
+    """Policy refused the send (recipient, domain or quota): the outcome is ``blocked``."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(error.code, error.message)
+        self.error = error
+
+    def info(self) -> ErrorInfo:
+        return self.error
+
+
+class SendPolicy(Protocol):
+    """policy's verdict on one send; an allowed send has reserved its quota."""
+
+    async def authorize(self, request: AuthorizeSend) -> SendAuthorization: ...
 
 
 class LedgerState(StrEnum):

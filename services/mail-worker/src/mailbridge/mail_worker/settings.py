@@ -19,6 +19,9 @@ class MailWorkerSettings(ServiceSettings):
     )
     connect_timeout_seconds: float = Field(default=15.0, gt=0)
     credentials_timeout_seconds: float = Field(default=5.0, gt=0)
+    policy_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="wait for policy's send authorization; then retry later"
+    )
     consumer_durable: str = "mail-worker"
     max_deliver: int = Field(default=5, ge=1)
     concurrency: int = Field(default=16, ge=1, le=256, description="commands handled at once")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 
+from mailbridge.shared.addresses import AddressError, Recipient, parse_recipients
 from mailbridge.shared.errors import ErrorCode, PermanentError
 from mailbridge.shared.messages import SendMessage
 
@@ -44,6 +45,9 @@ def reply_subject(subject: str) -> str:
 def build(command: SendMessage, *, sender: str, now: datetime) -> Outgoing:
     """The message and its envelope; refuses CR, LF or NUL in any header before anything is sent."""
     _refuse_injection(command, sender)
+    recipients = _envelope_recipients(command)
+    if not recipients:
+        raise PermanentError(ErrorCode.INVALID_INPUT, "A message needs at least one recipient.")
     message = EmailMessage(policy=_POLICY)
     message_id = message_id_for(command.command_id, sender)
     message["Message-ID"] = message_id
@@ -52,14 +56,14 @@ def build(command: SendMessage, *, sender: str, now: datetime) -> Outgoing:
     _address_headers(message, command)
     _thread_headers(message, command)
     _body(message, command)
-    return Outgoing(message, message_id, sender, _envelope_recipients(command))
+    return Outgoing(message, message_id, sender, recipients)
 
 
 def _address_headers(message: EmailMessage, command: SendMessage) -> None:
-    if command.to:
-        message["To"] = ", ".join(command.to)
-    if command.cc:
-        message["Cc"] = ", ".join(command.cc)
+    """Written from the parsed addresses, so the headers name exactly the envelope's recipients."""
+    for header, values in (("To", command.to), ("Cc", command.cc)):
+        if values:
+            message[header] = ", ".join(r.header_form() for r in _parsed(values))
 
 
 def _thread_headers(message: EmailMessage, command: SendMessage) -> None:
@@ -86,8 +90,15 @@ def _body(message: EmailMessage, command: SendMessage) -> None:
 
 
 def _envelope_recipients(command: SendMessage) -> list[str]:
-    parsed = email.utils.getaddresses([*command.to, *command.cc, *command.bcc])
-    return list(dict.fromkeys(address for _, address in parsed if address))
+    """``RCPT TO``: every address of to, cc and bcc, parsed as policy parses them (shared)."""
+    return [r.envelope for r in _parsed([*command.to, *command.cc, *command.bcc])]
+
+
+def _parsed(values: list[str]) -> list[Recipient]:
+    try:
+        return parse_recipients(values)
+    except AddressError as exc:
+        raise PermanentError(ErrorCode.INVALID_INPUT, str(exc)) from exc
 
 
 def _refuse_injection(command: SendMessage, sender: str) -> None:
@@ -95,5 +106,3 @@ def _refuse_injection(command: SendMessage, sender: str) -> None:
     fields += [*command.bcc, *(a.filename for a in command.attachments)]
     if any(c in field for field in fields for c in _FORBIDDEN):
         raise PermanentError(ErrorCode.INVALID_INPUT, "A header field holds CR, LF or NUL.")
-    if not command.to and not command.cc and not command.bcc:
-        raise PermanentError(ErrorCode.INVALID_INPUT, "A message needs at least one recipient.")
