@@ -105,6 +105,7 @@ class DatabaseService:
     schema: str
     migrations: Path
     owned_streams: tuple[StreamDefinition, ...]
+    used_streams: tuple[StreamDefinition, ...] = ()  # others' streams it consumes (made if missing)
     register: Registrar = field(default=lambda broker, pool, sealer: None)
 
     async def serve(self, settings: DatabaseSettings) -> None:
@@ -123,7 +124,8 @@ class DatabaseService:
             return {**await nats_ready(broker), **await database_ready(pool)}
 
         async def prepare_streams() -> None:
-            await ensure_streams(broker.connection.jetstream(), self.owned_streams)
+            streams = self.owned_streams + self.used_streams
+            await ensure_streams(broker.connection.jetstream(), streams)
 
         self.register(broker, pool, sealer)
         serve_health_rpc(broker, self.name, readiness)

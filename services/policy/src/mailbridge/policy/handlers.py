@@ -1,0 +1,274 @@
+"""policy's use cases, framework-free: org apps, client orgs, the effective policy, send checks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from mailbridge.policy.domain import restrictions as rules
+from mailbridge.policy.ports import (
+    ClientOrgs,
+    EventPublisher,
+    OrgApps,
+    SendQuota,
+    StoredClientOrg,
+    StoredOrgApp,
+    org_app_row_id,
+)
+from mailbridge.shared.crypto import Sealer
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
+from mailbridge.shared.messages import (
+    AuthorizeSend,
+    ClientOrgBanner,
+    ClientOrgChanged,
+    ClientOrgIn,
+    ClientOrgView,
+    EffectivePolicy,
+    GetEffectivePolicy,
+    GoogleAppIn,
+    MessageSendFailed,
+    MicrosoftAppIn,
+    OrgAppBanner,
+    OrgChanged,
+    OrgEmailConfigIn,
+    OrgEmailConfigView,
+    OrgOAuthApp,
+    PolicyDocumentReply,
+    Provider,
+    PutClientOrg,
+    PutOrgConfig,
+    SendAuthorization,
+    SendOutcome,
+)
+from mailbridge.shared.messages.policy import ClientOrgRequest
+
+log = logging.getLogger(__name__)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+# Org OAuth apps -------------------------------------------------------------------------------
+
+
+async def get_org_config(org_id: str, *, apps: OrgApps) -> PolicyDocumentReply:
+    return _document(_org_view(org_id, await apps.of_org(org_id)))
+
+
+async def put_org_config(
+    request: PutOrgConfig, *, apps: OrgApps, sealer: Sealer, events: EventPublisher
+) -> PolicyDocumentReply:
+    """Store the org's apps as given; an omitted secret keeps the stored one."""
+    body = _validated(OrgEmailConfigIn, request.body)
+    if isinstance(body, ErrorInfo):
+        return PolicyDocumentReply(error=body)
+    stored = {app.provider: app for app in await apps.of_org(request.org_id)}
+    wanted = [(Provider.MICROSOFT, body.microsoft), (Provider.GOOGLE, body.google)]
+    new_apps = []
+    for provider, app_in in wanted:
+        if app_in is None:
+            continue
+        app = _sealed_app(request.org_id, provider, app_in, stored.get(provider), sealer)
+        if isinstance(app, ErrorInfo):
+            return PolicyDocumentReply(error=app)
+        new_apps.append(app)
+    saved = await apps.replace(request.org_id, new_apps)
+    await events.publish(OrgChanged(org_id=request.org_id))
+    return _document(_org_view(request.org_id, saved))
+
+
+async def delete_org_config(org_id: str, *, apps: OrgApps, events: EventPublisher) -> None:
+    if await apps.delete(org_id):
+        await events.publish(OrgChanged(org_id=org_id))
+
+
+def _sealed_app(
+    org_id: str,
+    provider: Provider,
+    app_in: MicrosoftAppIn | GoogleAppIn,
+    stored: StoredOrgApp | None,
+    sealer: Sealer,
+) -> StoredOrgApp | ErrorInfo:
+    if app_in.client_secret is not None:
+        secret = app_in.client_secret.get_secret_value()
+        sealed = sealer.seal(secret, org_app_row_id(org_id, provider))
+    elif stored is not None:
+        sealed = stored.sealed_secret
+    else:
+        detail = f"A new {provider.value} app needs its client_secret."
+        return ErrorInfo.of(ErrorCode.INVALID_INPUT, detail)
+    tenant_id = app_in.tenant_id if isinstance(app_in, MicrosoftAppIn) else None
+    return StoredOrgApp(org_id, provider, app_in.client_id, tenant_id, sealed)
+
+
+def _org_view(org_id: str, apps: list[StoredOrgApp]) -> OrgEmailConfigView:
+    shown = {
+        app.provider.value: OrgOAuthApp(
+            client_id=app.client_id,
+            tenant_id=app.tenant_id,
+            has_client_secret=bool(app.sealed_secret),
+            updated_at=app.updated_at,
+        )
+        for app in apps
+    }
+    return OrgEmailConfigView(org_id=org_id, **shown)
+
+
+# Client organizations -------------------------------------------------------------------------
+
+
+async def get_client_org(
+    request: ClientOrgRequest, *, client_orgs: ClientOrgs
+) -> PolicyDocumentReply:
+    found = await client_orgs.get(request.org_id, request.client_org_id)
+    if found is None:
+        return PolicyDocumentReply(error=ErrorInfo.of(ErrorCode.NOT_FOUND, "No such client org."))
+    return _document(_client_org_view(found))
+
+
+async def put_client_org(
+    request: PutClientOrg, *, client_orgs: ClientOrgs, events: EventPublisher
+) -> PolicyDocumentReply:
+    body = _validated(ClientOrgIn, request.body)
+    if isinstance(body, ErrorInfo):
+        return PolicyDocumentReply(error=body)
+    wanted = StoredClientOrg(
+        request.org_id, request.client_org_id, body.name, body.email_domain, body.restrictions
+    )
+    saved = await client_orgs.put(wanted)
+    await events.publish(_client_org_changed(request))
+    return _document(_client_org_view(saved))
+
+
+async def delete_client_org(
+    request: ClientOrgRequest, *, client_orgs: ClientOrgs, events: EventPublisher
+) -> PolicyDocumentReply:
+    if not await client_orgs.delete(request.org_id, request.client_org_id):
+        return PolicyDocumentReply(error=ErrorInfo.of(ErrorCode.NOT_FOUND, "No such client org."))
+    await events.publish(_client_org_changed(request))
+    return PolicyDocumentReply()
+
+
+def _client_org_changed(request: ClientOrgRequest) -> ClientOrgChanged:
+    return ClientOrgChanged(org_id=request.org_id, client_org_id=request.client_org_id)
+
+
+def _client_org_view(client_org: StoredClientOrg) -> ClientOrgView:
+    return ClientOrgView(
+        org_id=client_org.org_id,
+        client_org_id=client_org.client_org_id,
+        name=client_org.name,
+        email_domain=client_org.email_domain,
+        restrictions=client_org.restrictions,
+        warnings=rules.warnings(client_org.email_domain, client_org.restrictions),
+        updated_at=client_org.updated_at,
+    )
+
+
+# What applies to one agent --------------------------------------------------------------------
+
+
+async def effective_policy(
+    request: GetEffectivePolicy, *, apps: OrgApps, client_orgs: ClientOrgs, sealer: Sealer
+) -> EffectivePolicy:
+    """The agent's OAuth app (its own, else the org's) and its client org's rules as banners."""
+    client_org = await _client_org_of(request.org_id, request.client_org_id, client_orgs)
+    reply = EffectivePolicy(agent_id=request.agent_id)
+    if client_org is not None:
+        banner = ClientOrgBanner(
+            client_org_id=client_org.client_org_id,
+            name=client_org.name,
+            email_domain=client_org.email_domain,
+            warnings=rules.warnings(client_org.email_domain, client_org.restrictions),
+        )
+        mismatch = rules.domain_warning(client_org.email_domain, request.email)
+        reply = reply.model_copy(
+            update={
+                "client_org": banner,
+                "email_domain": client_org.email_domain,
+                "warnings": banner.warnings + mismatch,
+            }
+        )
+    return await _with_oauth_app(reply, request, apps, sealer)
+
+
+async def _with_oauth_app(
+    reply: EffectivePolicy, request: GetEffectivePolicy, apps: OrgApps, sealer: Sealer
+) -> EffectivePolicy:
+    provider = request.provider
+    if provider is None or provider is Provider.IMAP:
+        return reply
+    if request.agent_client_id:
+        own = OrgAppBanner(provider=provider, client_id=request.agent_client_id, inherited=False)
+        return reply.model_copy(update={"oauth_app": own.model_dump(mode="json")})
+    org_app = next((a for a in await apps.of_org(request.org_id) if a.provider is provider), None)
+    if org_app is None:
+        return reply
+    banner = OrgAppBanner(
+        provider=provider, client_id=org_app.client_id, tenant_id=org_app.tenant_id, inherited=True
+    )
+    update: dict[str, object] = {"oauth_app": banner.model_dump(mode="json")}
+    if request.include_secret:
+        secret = sealer.open(org_app.sealed_secret, org_app_row_id(request.org_id, provider))
+        update["oauth_client_secret"] = secret
+    return reply.model_copy(update=update)
+
+
+async def _client_org_of(
+    org_id: str, client_org_id: str | None, client_orgs: ClientOrgs
+) -> StoredClientOrg | None:
+    if client_org_id is None:
+        return None
+    return await client_orgs.get(org_id, client_org_id)
+
+
+# Sending --------------------------------------------------------------------------------------
+
+
+async def authorize_send(
+    request: AuthorizeSend, *, client_orgs: ClientOrgs, quota: SendQuota
+) -> SendAuthorization:
+    """Recipients, then the sender's domain, then the quota, which an allowed send reserves."""
+    if request.org_id is None:
+        return SendAuthorization(allowed=True)
+    client_org = await _client_org_of(request.org_id, request.client_org_id, client_orgs)
+    if client_org is None:
+        return SendAuthorization(allowed=True)
+    refusal = rules.recipient_refusal(
+        client_org.restrictions, request.recipients
+    ) or rules.sender_refusal(client_org.email_domain, request.sender)
+    if refusal is not None:
+        return SendAuthorization(allowed=False, error=refusal)
+    reservation = await quota.reserve(
+        request.agent_id,
+        request.command_id,
+        lambda used: rules.quota_refusal(client_org.restrictions, used),
+    )
+    if reservation.refusal is not None:
+        return SendAuthorization(allowed=False, error=reservation.refusal)
+    return SendAuthorization(allowed=True, reservation_id=reservation.reservation_id)
+
+
+async def release_after_failure(event: MessageSendFailed, *, quota: SendQuota) -> None:
+    """A send that failed for good gives its unit of quota back; ``unknown`` may have been sent."""
+    if event.outcome is SendOutcome.FAILED and await quota.release(
+        event.agent_id, event.command_id
+    ):
+        log.info("released the reservation of %s", event.command_id)
+
+
+# Helpers --------------------------------------------------------------------------------------
+
+
+def _document(view: BaseModel) -> PolicyDocumentReply:
+    return PolicyDocumentReply(document=view.model_dump(mode="json"))
+
+
+def _validated(model: type[ModelT], body: dict[str, Any]) -> ModelT | ErrorInfo:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        return ErrorInfo.of(ErrorCode.INVALID_INPUT, problems)

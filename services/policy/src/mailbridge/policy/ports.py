@@ -1,0 +1,81 @@
+"""What policy's handlers need from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from mailbridge.policy.domain.restrictions import WindowCounts
+from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.messages import Message, Provider, Restrictions
+
+
+@dataclass(frozen=True)
+class StoredOrgApp:
+    """A row of org_oauth_apps; the secret stays sealed (row id: ``org_app_row_id``)."""
+
+    org_id: str
+    provider: Provider
+    client_id: str
+    tenant_id: str | None
+    sealed_secret: str
+    updated_at: datetime | None = None
+
+
+def org_app_row_id(org_id: str, provider: Provider) -> str:
+    """The associated data of an org app's sealed secret: it opens for this org and app only."""
+    return f"org_app:{org_id}:{provider.value}"
+
+
+@dataclass(frozen=True)
+class StoredClientOrg:
+    org_id: str
+    client_org_id: str
+    name: str
+    email_domain: str | None
+    restrictions: Restrictions
+    updated_at: datetime | None = None
+
+
+class OrgApps(Protocol):
+    async def of_org(self, org_id: str) -> list[StoredOrgApp]: ...
+
+    async def replace(self, org_id: str, apps: list[StoredOrgApp]) -> list[StoredOrgApp]:
+        """Store exactly ``apps`` for the org (providers left out are removed), atomically."""
+        ...
+
+    async def delete(self, org_id: str) -> bool: ...
+
+
+class ClientOrgs(Protocol):
+    async def get(self, org_id: str, client_org_id: str) -> StoredClientOrg | None: ...
+
+    async def put(self, client_org: StoredClientOrg) -> StoredClientOrg: ...
+
+    async def delete(self, org_id: str, client_org_id: str) -> bool: ...
+
+
+QuotaDecision = Callable[[WindowCounts], ErrorInfo | None]
+"""Given what an agent has used, None to allow one more send or the refusal."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    reservation_id: str | None
+    refusal: ErrorInfo | None = None
+
+
+class SendQuota(Protocol):
+    """Counts sends per agent across every worker and policy replica, with no lost update."""
+
+    async def reserve(self, agent_id: str, command_id: str, decide: QuotaDecision) -> Reservation:
+        """Count, decide and record as one step; the same command_id reserves once."""
+        ...
+
+    async def release(self, agent_id: str, command_id: str) -> bool: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, message: Message) -> None: ...
