@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Worker:
+    settings: MailWorkerSettings
     broker: NatsBroker
     bus: NatsBus
     credentials: CachedCredentials
@@ -111,6 +112,7 @@ class Worker:
     async def prepare_streams(self) -> None:
         js = self.broker.connection.jetstream()
         await ensure_streams(js, OWNED_STREAMS)
+        await commands.apply_consumer_settings(js, self.settings)
         ledger = await open_bucket(js, LEDGER_BUCKET, ttl_seconds=WEEK_SECONDS)
         self.ledger = NatsKvSendLedger(JsonBucket(ledger))
         self.cursors = NatsKvCursorStore(JsonBucket(await open_bucket(js, CURSOR_BUCKET)))
@@ -141,6 +143,7 @@ def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None =
     )
     timeout = settings.connect_timeout_seconds
     worker = Worker(
+        settings=settings,
         broker=broker,
         bus=bus,
         credentials=CachedCredentials(

@@ -24,6 +24,12 @@ class MailWorkerSettings(ServiceSettings):
     )
     consumer_durable: str = "mail-worker"
     max_deliver: int = Field(default=5, ge=1)
+    ack_wait_seconds: float = Field(
+        default=60.0,
+        ge=1.0,
+        description="a command not acked for this long is redelivered; a handler still working"
+        " says so (in progress) every third of it",
+    )
     concurrency: int = Field(default=16, ge=1, le=256, description="commands handled at once")
     poll_backlog: int = Field(default=10, ge=0, description="messages shown on a first poll")
     poll_batch: int = Field(default=50, ge=1, description="messages fetched per poll at most")

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from mailbridge.mail_worker.settings import MailWorkerSettings
@@ -28,8 +30,6 @@ log = logging.getLogger(__name__)
 CommandHandler = Callable[[bytes, bool], Awaitable[None]]
 """A command's body, and whether this is its last delivery (no retry will follow)."""
 BACKOFF_SECONDS = (1.0, 5.0, 15.0, 30.0, 60.0)
-ACK_WAIT_SECONDS = 60.0
-IN_PROGRESS_SECONDS = ACK_WAIT_SECONDS / 3
 
 
 def route_key(subject: str) -> str:
@@ -49,7 +49,7 @@ def register(
         config=ConsumerConfig(
             ack_policy=AckPolicy.EXPLICIT,
             max_deliver=settings.max_deliver,
-            ack_wait=ACK_WAIT_SECONDS,
+            ack_wait=settings.ack_wait_seconds,
         ),
         ack_policy=HandlerAck.MANUAL,
     )
@@ -60,14 +60,34 @@ def register(
             log.error("no handler for %s; terminating it", subject)
             await msg.reject()
             return
-        await _settle(msg, handler, subject, settings.max_deliver)
+        await _settle(msg, handler, subject, settings)
+
+
+async def apply_consumer_settings(js: JetStreamContext, settings: MailWorkerSettings) -> None:
+    """The durable consumer outlives every replica and keeps the config it was created with, so a
+    replica whose ack wait or max deliveries differ writes its own (both are editable on the
+    server): a changed setting takes effect when the replicas restart; the last one started wins."""
+    try:
+        info = await js.consumer_info(MAIL_CMD.name, settings.consumer_durable)
+    except NotFoundError:
+        return  # the subscriber creates it, with these settings
+    config = info.config
+    wanted = (settings.ack_wait_seconds, settings.max_deliver)
+    if (config.ack_wait, config.max_deliver) == wanted:
+        return
+    log.warning(
+        "consumer %s: ack wait %ss and max deliveries %s become %ss and %s",
+        settings.consumer_durable, config.ack_wait, config.max_deliver, *wanted,
+    )  # fmt: skip
+    config.ack_wait, config.max_deliver = wanted
+    await js.add_consumer(MAIL_CMD.name, config=config)
 
 
 async def _settle(
-    msg: NatsMessage, handler: CommandHandler, subject: str, max_deliver: int
+    msg: NatsMessage, handler: CommandHandler, subject: str, settings: MailWorkerSettings
 ) -> None:
-    last = msg.raw_message.metadata.num_delivered >= max_deliver
-    keepalive = asyncio.create_task(_keep_in_progress(msg))
+    last = msg.raw_message.metadata.num_delivered >= settings.max_deliver
+    keepalive = asyncio.create_task(_keep_in_progress(msg, settings.ack_wait_seconds / 3))
     try:
         await handler(msg.body, last)
     except RetryableError as exc:
@@ -84,10 +104,10 @@ async def _settle(
         keepalive.cancel()
 
 
-async def _keep_in_progress(msg: NatsMessage) -> None:
+async def _keep_in_progress(msg: NatsMessage, every: float) -> None:
     """A long send tells the server it is alive, so it is not redelivered midway."""
     while True:
-        await asyncio.sleep(IN_PROGRESS_SECONDS)
+        await asyncio.sleep(every)
         await msg.in_progress()
 
 
