@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from mailbridge.policy.domain import restrictions as rules
 from mailbridge.policy.ports import (
@@ -210,7 +210,7 @@ async def _with_oauth_app(
     update: dict[str, object] = {"oauth_app": banner.model_dump(mode="json")}
     if request.include_secret:
         secret = sealer.open(org_app.sealed_secret, org_app_row_id(request.org_id, provider))
-        update["oauth_client_secret"] = secret
+        update["oauth_client_secret"] = SecretStr(secret)
     return reply.model_copy(update=update)
 
 
