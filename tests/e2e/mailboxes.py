@@ -63,3 +63,21 @@ async def shown_config(api: httpx.AsyncClient, agent: Agent) -> dict[str, Any]:
 
 async def run_test(api: httpx.AsyncClient, agent: Agent) -> httpx.Response:
     return await api.post(f"/bridge/agents/{agent.agent_id}/email-config/test")
+
+
+async def new_recipient(mail_stack: MailStack) -> tuple[str, str]:
+    password = new_id()
+    address = await asyncio.to_thread(mail_stack.create_mailbox, "to-" + new_id()[:12], password)
+    return address, password
+
+
+async def delivered(
+    mail_stack: MailStack, address: str, folder: str = "INBOX", count: int = 1
+) -> int:
+    """Wait for ``count`` messages in the folder (delivery through LMTP is asynchronous)."""
+    async with asyncio.timeout(30):
+        while (
+            found := await asyncio.to_thread(mail_stack.count_messages, address, folder)
+        ) < count:
+            await asyncio.sleep(0.1)
+    return found

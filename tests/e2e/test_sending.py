@@ -13,14 +13,7 @@ import httpx
 
 from mailbridge.devstack.certs import client_ssl_context
 from mailbridge.devstack.mailstack import MailStack
-from mailbridge.shared.ids import new_id
-from tests.e2e.mailboxes import agent_with_mailbox
-
-
-async def new_recipient(mail_stack: MailStack) -> tuple[str, str]:
-    password = new_id()
-    address = await asyncio.to_thread(mail_stack.create_mailbox, "to-" + new_id()[:12], password)
-    return address, password
+from tests.e2e.mailboxes import agent_with_mailbox, delivered, new_recipient
 
 
 async def settled(api: httpx.AsyncClient, path: str) -> dict[str, Any]:
@@ -28,18 +21,6 @@ async def settled(api: httpx.AsyncClient, path: str) -> dict[str, Any]:
         while (found := (await api.get(path)).json())["status"] == "queued":
             await asyncio.sleep(0.1)
     return dict(found)
-
-
-async def delivered(
-    mail_stack: MailStack, address: str, folder: str = "INBOX", count: int = 1
-) -> int:
-    """Wait for ``count`` messages in the folder (delivery through LMTP is asynchronous)."""
-    async with asyncio.timeout(30):
-        while (
-            found := await asyncio.to_thread(mail_stack.count_messages, address, folder)
-        ) < count:
-            await asyncio.sleep(0.1)
-    return found
 
 
 async def headers_of_first(mail_stack: MailStack, address: str, password: str) -> Message:

@@ -101,6 +101,11 @@ class MailStack:
         assert self._endpoints is not None
         return self._endpoints
 
+    @property
+    def postfix_log(self) -> Path:
+        """Postfix's log: what it accepted and for whom (see ``maillog``)."""
+        return self._postfix.log_file
+
     def _require_running(self) -> None:
         if self._endpoints is None:
             raise MailStackError("the mail stack is not running; call start() first")
