@@ -44,9 +44,9 @@ class FakeConfigRepository:
 
     async def load_owned(
         self, agent_id: str
-    ) -> tuple[str | None, StoredConfig | None, StatusRecord]:
+    ) -> tuple[AgentIn | None, StoredConfig | None, StatusRecord]:
         config, status = await self.load(agent_id)
-        return await self.agent_org(agent_id), config, status
+        return self.agents.get(agent_id), config, status
 
     async def load(self, agent_id: str) -> tuple[StoredConfig | None, StatusRecord]:
         return self.configs.get(agent_id), self.statuses.get(agent_id, StatusRecord())

@@ -11,6 +11,7 @@ from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigIn
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import EmailConfigSaved, MailboxStatus, StatusChanged
+from tests.unit.config_api_policy_fake import FakePolicyService
 from tests.unit.fakes import (
     AnsweringResults,
     FakeConfigRepository,
@@ -22,6 +23,7 @@ from tests.unit.fakes import (
 SEALER = Sealer(parse_keys(generate_key_spec("k1")))
 BODY = TypeAdapter(EmailConfigIn)
 OPERATOR = Principal("op", None)
+POLICY = FakePolicyService()  # IMAP agents without a client org never ask it
 
 
 def imap_body(password: str | None = "app-pw") -> Any:
@@ -39,7 +41,7 @@ def imap_body(password: str | None = "app-pw") -> Any:
 async def saved_agent(repo: FakeConfigRepository, agent_id: str = "a1") -> str:
     await handlers.register_agent(agent_id, AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
     await handlers.save_email_config(
-        agent_id, imap_body(), repo=repo, sealer=SEALER, principal=OPERATOR
+        agent_id, imap_body(), repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
     return agent_id
 
@@ -49,7 +51,7 @@ async def test_saving_an_imap_config_seals_the_password_and_shows_configured() -
     await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
 
     view = await handlers.save_email_config(
-        "a1", imap_body(), repo=repo, sealer=SEALER, principal=OPERATOR
+        "a1", imap_body(), repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
 
     assert (view.status, view.has_password) == (MailboxStatus.CONFIGURED, True)
@@ -66,7 +68,7 @@ async def test_an_omitted_password_keeps_the_stored_one() -> None:
     before = repo.configs["a1"].sealed_secret
 
     await handlers.save_email_config(
-        "a1", imap_body(password=None), repo=repo, sealer=SEALER, principal=OPERATOR
+        "a1", imap_body(password=None), repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
 
     assert repo.configs["a1"].sealed_secret == before
@@ -78,7 +80,12 @@ async def test_a_first_imap_save_without_a_password_is_refused() -> None:
     await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
     with pytest.raises(MailbridgeError) as raised:
         await handlers.save_email_config(
-            "a1", imap_body(password=None), repo=repo, sealer=SEALER, principal=OPERATOR
+            "a1",
+            imap_body(password=None),
+            repo=repo,
+            sealer=SEALER,
+            principal=OPERATOR,
+            policy=POLICY,
         )
     assert raised.value.code is ErrorCode.INVALID_INPUT
 
@@ -201,7 +208,9 @@ async def test_an_org_key_sees_another_orgs_agent_as_missing() -> None:
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)
     with pytest.raises(MailbridgeError) as raised:
-        await handlers.get_email_config(agent_id, repo=repo, principal=Principal("k", "other-org"))
+        await handlers.get_email_config(
+            agent_id, repo=repo, principal=Principal("k", "other-org"), policy=POLICY
+        )
     assert raised.value.code is ErrorCode.NOT_FOUND
 
 
@@ -220,7 +229,7 @@ async def test_a_save_against_a_stale_version_is_refused_and_changes_nothing() -
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)  # version 1
     await handlers.save_email_config(
-        agent_id, imap_body("second"), repo=repo, sealer=SEALER, principal=OPERATOR
+        agent_id, imap_body("second"), repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
 
     with pytest.raises(MailbridgeError) as raised:
@@ -230,6 +239,7 @@ async def test_a_save_against_a_stale_version_is_refused_and_changes_nothing() -
             repo=repo,
             sealer=SEALER,
             principal=OPERATOR,
+            policy=POLICY,
             expected_version=1,
         )
 
@@ -277,7 +287,7 @@ async def test_the_microsoft_365_preset_warns_that_password_sign_in_is_off() -> 
     )
 
     view = await handlers.save_email_config(
-        "a1", body, repo=repo, sealer=SEALER, principal=OPERATOR
+        "a1", body, repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
 
     assert any("Microsoft OAuth" in warning for warning in view.warnings)

@@ -9,11 +9,12 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.bootstrap import Container
-from mailbridge.config_api.entrypoints import http, observability, problems
+from mailbridge.config_api.entrypoints import http, observability, orgs, problems
 
 DESCRIPTION = """
 The HTTP gateway of mailbridge: register agents, save their email configuration (secrets are
-write-only), run connection tests through a mail-worker, and follow the mailbox status.
+write-only), run connection tests through a mail-worker, and follow the mailbox status; share OAuth
+apps across an org and restrict what its client organizations' agents may send.
 Errors are `application/problem+json` with a stable `code` and a fix-it `hint`.
 """
 
@@ -39,6 +40,7 @@ def create_app(
         telemetry=observability.telemetry_config(provider),
     )
     app.include_router(http.router)
+    app.include_router(orgs.router)
     app.include_router(http.health)
     problems.install(app)
     observability.install(app)

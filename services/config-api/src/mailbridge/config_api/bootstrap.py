@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
 from mailbridge.config_api.adapters.outbox import OutboxRelay
+from mailbridge.config_api.adapters.policy import NatsPolicyService
 from mailbridge.config_api.adapters.poll_scheduler import PollScheduler
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.adapters.results import PendingTestResults
@@ -27,12 +28,19 @@ from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
 from mailbridge.shared.crypto import Sealer, parse_keys
 from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc
-from mailbridge.shared.streams import CONFIG_EVT, MAIL_CMD, MAIL_EVT, OAUTH_EVT, ensure_streams
+from mailbridge.shared.streams import (
+    CONFIG_EVT,
+    MAIL_CMD,
+    MAIL_EVT,
+    OAUTH_EVT,
+    POLICY_EVT,
+    ensure_streams,
+)
 
 SERVICE = "config-api"
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 OWNED_STREAMS = (CONFIG_EVT,)
-USED_STREAMS = (MAIL_CMD, MAIL_EVT, OAUTH_EVT)  # consumed or published here, owned elsewhere
+USED_STREAMS = (MAIL_CMD, MAIL_EVT, OAUTH_EVT, POLICY_EVT)  # read or written here, owned elsewhere
 
 
 @dataclass
@@ -48,6 +56,7 @@ class Container:
     revoker: NatsGrantRevoker
     ledger: PostgresSendLedger
     scheduler: PollScheduler
+    policy: NatsPolicyService
     results: PendingTestResults = field(default_factory=PendingTestResults)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -100,8 +109,11 @@ def assemble(
         interval=settings.poll_interval_seconds,
         tick=settings.poll_tick_seconds,
     )
+    policy = NatsPolicyService(
+        bus, settings.policy_timeout_seconds, settings.policy_effective_timeout_seconds
+    )
     container = Container(
-        settings, pool, broker, sealer, repo, bus, relay, keys, revoker, ledger, scheduler
+        settings, pool, broker, sealer, repo, bus, relay, keys, revoker, ledger, scheduler, policy
     )
     nats_entrypoints.register(broker, container)
     serve_health_rpc(broker, SERVICE, container.readiness)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from mailbridge.config_api import handlers_org
 from mailbridge.config_api.domain import status as transitions
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import (
@@ -17,16 +18,16 @@ from mailbridge.config_api.domain.email_config import (
     ImapConfigIn,
     StatusRecord,
     StoredConfig,
+    inherits_org_app,
     public_settings,
     secret_of,
 )
-from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
 from mailbridge.config_api.domain.status import MailboxEvent
 from mailbridge.config_api.ports import (
     CommandPublisher,
     ConfigRepository,
     GrantRevoker,
-    SendLedger,
+    PolicyService,
     TestResults,
 )
 from mailbridge.shared.clock import Clock
@@ -42,10 +43,7 @@ from mailbridge.shared.messages import (
     GrantAuthorized,
     LastError,
     MailboxStatus,
-    MessageSendFailed,
-    MessageSent,
     Provider,
-    SendMessage,
     ServerEndpoint,
     StatusChanged,
     TestConnection,
@@ -66,10 +64,20 @@ async def register_agent(
 
 
 async def get_email_config(
-    agent_id: str, *, repo: ConfigRepository, principal: Principal
+    agent_id: str, *, repo: ConfigRepository, principal: Principal, policy: PolicyService
 ) -> EmailConfigView:
-    config, status = await _load_owned(agent_id, repo, principal)
-    return EmailConfigView.of(agent_id, config, status)
+    _, view = await agent_and_email_config(agent_id, repo=repo, principal=principal, policy=policy)
+    return view
+
+
+async def agent_and_email_config(
+    agent_id: str, *, repo: ConfigRepository, principal: Principal, policy: PolicyService
+) -> tuple[AgentIn, EmailConfigView]:
+    """The agent (its org and client org: whose events its live feed follows) and the config as
+    shown, with the org OAuth app and client org banners when policy answers in time."""
+    agent, config, status = await load_agent(agent_id, repo, principal)
+    view = EmailConfigView.of(agent_id, config, status)
+    return agent, await handlers_org.with_banners(view, agent, config, policy=policy)
 
 
 async def save_email_config(
@@ -79,9 +87,14 @@ async def save_email_config(
     repo: ConfigRepository,
     sealer: Sealer,
     principal: Principal,
+    policy: PolicyService,
     expected_version: int | None = None,
 ) -> EmailConfigView:
-    previous, status = await _load_owned(agent_id, repo, principal)
+    """Save; an OAuth config without an app of its own is refused unless its org shares one."""
+    agent, previous, status = await load_agent(agent_id, repo, principal)
+    if inherits_org_app(body):
+        provider = Provider(body.provider)
+        await handlers_org.require_org_app(agent_id, agent, provider, policy=policy)
     config = _next_config(agent_id, body, previous, sealer)
     new_status = StatusRecord(status=transitions.status_after_save(config.provider))
     saved_event = EmailConfigSaved(
@@ -99,6 +112,8 @@ def _next_config(
     secret = secret_of(body)
     if secret is not None:
         sealed: str | None = sealer.seal(secret.get_secret_value(), agent_id)
+    elif inherits_org_app(body):
+        sealed = None  # the org's app has its own secret; the agent's old one goes with its app
     else:
         same_provider = previous is not None and previous.provider is provider
         sealed = previous.sealed_secret if same_provider and previous is not None else None
@@ -123,7 +138,7 @@ async def delete_email_config(
     expected_version: int | None = None,
 ) -> EmailConfigView:
     """Disconnect: secrets erased with the row, grant revoked where there is one."""
-    config, status = await _load_owned(agent_id, repo, principal)
+    _, config, status = await load_agent(agent_id, repo, principal)
     cleared = StatusRecord()
     events: list[Event] = [EmailConfigDeleted(agent_id=agent_id)]
     events += _status_events(agent_id, status, cleared)
@@ -144,7 +159,7 @@ async def run_connection_test(
     timeout: float,
 ) -> ConnectionTested:
     """Ask a mail-worker to test the mailbox and wait for its answer; record it as the status."""
-    config, _ = await _load_owned(agent_id, repo, principal)
+    _, config, _ = await load_agent(agent_id, repo, principal)
     if config is None:
         raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
     command = TestConnection(agent_id=agent_id, expires_at=clock.now() + timedelta(seconds=timeout))
@@ -209,9 +224,10 @@ def _status_events(agent_id: str, before: StatusRecord, after: StatusRecord) -> 
 async def get_credentials(
     agent_id: str, *, repo: ConfigRepository, sealer: Sealer
 ) -> CredentialsReply:
-    """Open the sealed secret for the mail-worker (answered over NATS only)."""
-    config, _ = await repo.load(agent_id)
-    if config is None or config.email is None:
+    """Open the sealed secret for the mail-worker (answered over NATS only), with the agent's
+    org and client org, which policy checks each send against."""
+    agent, config, _ = await repo.load_owned(agent_id)
+    if agent is None or config is None or config.email is None:
         return CredentialsReply(agent_id=agent_id, error=ErrorInfo.of(ErrorCode.NOT_CONFIGURED))
     password = sealer.open(config.sealed_secret, agent_id) if config.sealed_secret else None
     settings = config.settings
@@ -222,19 +238,21 @@ async def get_credentials(
         password=password,
         imap=ServerEndpoint(**settings["imap"]) if "imap" in settings else None,
         smtp=ServerEndpoint(**settings["smtp"]) if "smtp" in settings else None,
+        org_id=agent.org_id,
+        client_org_id=agent.client_org_id,
     )
     return CredentialsReply(agent_id=agent_id, credentials=credentials)
 
 
-async def _load_owned(
+async def load_agent(
     agent_id: str, repo: ConfigRepository, principal: Principal
-) -> tuple[StoredConfig | None, StatusRecord]:
-    """The agent's config and status, in one query; another org's agent is answered exactly
+) -> tuple[AgentIn, StoredConfig | None, StatusRecord]:
+    """The agent, its config and status, in one query; another org's agent is answered exactly
     like a missing one (404, never 403)."""
-    org, config, status = await repo.load_owned(agent_id)
-    if org is None or not principal.can_access(org):
+    agent, config, status = await repo.load_owned(agent_id)
+    if agent is None or not principal.can_access(agent.org_id):
         raise MailbridgeError(ErrorCode.NOT_FOUND, f"No agent {agent_id!r}.")
-    return config, status
+    return agent, config, status
 
 
 async def record_mailbox_event(
@@ -259,55 +277,3 @@ async def test_after_authorization(
     config, _ = await repo.load(event.agent_id)
     if config is not None:
         await commands.publish(TestConnection(agent_id=event.agent_id))
-
-
-async def submit_message(
-    agent_id: str,
-    message: OutgoingMessageIn,
-    idempotency_key: str | None,
-    *,
-    repo: ConfigRepository,
-    ledger: SendLedger,
-    principal: Principal,
-) -> str:
-    """Queue a send; the same Idempotency-Key returns the first send's command id."""
-    config, _ = await _load_owned(agent_id, repo, principal)
-    if config is None:
-        raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
-    command = SendMessage(agent_id=agent_id, **message.model_dump())
-    command_id, fingerprint = await ledger.open(command, idempotency_key, message.fingerprint())
-    if fingerprint != message.fingerprint():
-        raise MailbridgeError(
-            ErrorCode.INVALID_INPUT, "Idempotency-Key reused for another message."
-        )
-    return command_id
-
-
-async def get_send(
-    agent_id: str,
-    command_id: str,
-    *,
-    repo: ConfigRepository,
-    ledger: SendLedger,
-    principal: Principal,
-) -> SendView:
-    await _load_owned(agent_id, repo, principal)
-    found = await ledger.find(agent_id, command_id)
-    if found is None:
-        raise MailbridgeError(ErrorCode.NOT_FOUND, f"No send {command_id!r}.")
-    return found
-
-
-async def record_send_outcome(
-    event: MessageSent | MessageSendFailed,
-    *,
-    repo: ConfigRepository,
-    ledger: SendLedger,
-    clock: Clock,
-) -> None:
-    if isinstance(event, MessageSent):
-        await ledger.settle(event.command_id, SendStatus.SENT, event.message_id, None)
-        return
-    # the badge first: a client that sees the send failed then sees why on the badge too
-    await record_mailbox_event(event, repo=repo, clock=clock)
-    await ledger.settle(event.command_id, SendStatus(event.outcome.value), None, event.error)

@@ -8,7 +8,16 @@ from typing import Protocol
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.shared.errors import ErrorInfo
-from mailbridge.shared.messages import ConnectionTested, Event, Message, SendMessage
+from mailbridge.shared.messages import (
+    ConnectionTested,
+    EffectivePolicy,
+    Event,
+    GetEffectivePolicy,
+    Message,
+    PolicyDocumentReply,
+    SendMessage,
+)
+from mailbridge.shared.messages.policy import ClientOrgRequest, OrgRequest
 
 StatusDecision = Callable[
     [StoredConfig | None, StatusRecord], tuple[StatusRecord, list[Event]] | None
@@ -27,8 +36,8 @@ class ConfigRepository(Protocol):
 
     async def load_owned(
         self, agent_id: str
-    ) -> tuple[str | None, StoredConfig | None, StatusRecord]:
-        """The agent's org (None: no such agent), config and status."""
+    ) -> tuple[AgentIn | None, StoredConfig | None, StatusRecord]:
+        """The agent (None: no such agent) with its org and client org, its config and status."""
         ...
 
     async def save(
@@ -84,3 +93,16 @@ class TestResults(Protocol):
     def expect(self, command_id: str) -> None: ...
 
     async def wait(self, command_id: str, timeout: float) -> ConnectionTested | None: ...
+
+
+class PolicyService(Protocol):
+    """Asks the policy service, which alone stores org OAuth apps and client orgs. Both raise
+    ``PolicyUnavailable`` when policy does not answer (no responders, or not in time)."""
+
+    async def document(self, request: OrgRequest | ClientOrgRequest) -> PolicyDocumentReply:
+        """Read, store or delete an org's email config or a client org."""
+        ...
+
+    async def effective(self, request: GetEffectivePolicy) -> EffectivePolicy:
+        """The OAuth app and client org rules that apply to one agent (quick: banners wait)."""
+        ...

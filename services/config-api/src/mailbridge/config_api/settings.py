@@ -16,3 +16,7 @@ class ConfigApiSettings(DatabaseSettings):
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     poll_interval_seconds: float = Field(default=60.0, gt=0, le=600)
     poll_tick_seconds: float = Field(default=5.0, gt=0)
+    policy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    policy_effective_timeout_seconds: float = Field(
+        default=1.0, gt=0, le=10, description="how long a config read waits for its banners"
+    )

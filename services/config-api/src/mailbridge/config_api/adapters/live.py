@@ -1,18 +1,20 @@
-"""LiveStatusFeed: one agent's status changes and test results, as Server-Sent Events.
+"""LiveStatusFeed: an agent's status changes, test results and policy changes, as SSE.
 
-Each connection reads the two JetStream streams that hold those events (CONFIG_EVT and MAIL_EVT)
-through ephemeral ordered consumers. An event's SSE id is the pair of stream positions after it,
-``"{config_seq}-{mail_seq}"``, so a client that reconnects with ``Last-Event-ID`` resumes exactly
-where it stopped, in both streams. A comment line every ``heartbeat`` seconds keeps proxies from
-closing an idle connection.
+Each connection reads the three JetStream streams that hold those events (CONFIG_EVT, MAIL_EVT and
+POLICY_EVT) through ephemeral ordered consumers, one per stream. An event's SSE id is the stream
+positions after it, ``"{config_seq}-{mail_seq}-{policy_seq}"``, so a client that reconnects with
+``Last-Event-ID`` resumes exactly where it stopped, in every stream; a position the id does not
+have (an id from before the policy stream was followed) resumes from now. A comment line every
+``heartbeat`` seconds keeps proxies from closing an idle connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from nats.aio.client import Client
@@ -20,34 +22,75 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from mailbridge.shared.messages import ConnectionTested, Message, StatusChanged
-from mailbridge.shared.streams import CONFIG_EVT, MAIL_EVT, StreamDefinition
+from mailbridge.shared.messages import ClientOrgChanged, ConnectionTested, OrgChanged, StatusChanged
+from mailbridge.shared.streams import CONFIG_EVT, MAIL_EVT, POLICY_EVT, StreamDefinition
 
-_CURSOR = re.compile(r"^(\d{1,18})-(\d{1,18})$")
-FEEDS: tuple[tuple[StreamDefinition, type[Message], str], ...] = (
-    (CONFIG_EVT, StatusChanged, "status"),
-    (MAIL_EVT, ConnectionTested, "test_result"),
+_CURSOR = re.compile(r"^\d{1,18}(-\d{1,18}){1,2}$")
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Whose events one connection shows: the agent's own, its org's and its client org's."""
+
+    agent_id: str
+    org_id: str
+    client_org_id: str | None = None
+
+    def policy_subjects(self) -> list[str]:
+        subjects = [OrgChanged.subject_for(self.org_id)]
+        if self.client_org_id is not None:
+            subjects.append(ClientOrgChanged.subject_for(self.client_org_id))
+        return subjects
+
+    def in_org(self, msg: Msg) -> bool:
+        """A client org id is unique only within its org: another org's namesake is not ours."""
+        try:
+            return bool(json.loads(msg.data)["org_id"] == self.org_id)
+        except (ValueError, TypeError, KeyError):
+            return False
+
+
+@dataclass(frozen=True)
+class Feed:
+    stream: StreamDefinition
+    event: str  # the SSE event name
+    subjects: Callable[[Audience], list[str]]
+    org_scoped: bool = False  # its payloads name an org, which must be the agent's
+
+    def shows(self, msg: Msg, audience: Audience) -> bool:
+        return not self.org_scoped or audience.in_org(msg)
+
+
+FEEDS: tuple[Feed, ...] = (
+    Feed(CONFIG_EVT, "status", lambda who: [StatusChanged.subject_for(who.agent_id)]),
+    Feed(MAIL_EVT, "test_result", lambda who: [ConnectionTested.subject_for(who.agent_id)]),
+    Feed(POLICY_EVT, "policy", Audience.policy_subjects, org_scoped=True),
 )
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """The last stream sequence a client has seen, per stream (same order as ``FEEDS``)."""
+    """The last stream sequence a client has seen, per stream (same order as ``FEEDS``); a
+    parsed cursor may be short of the later streams, which ``completed`` fills with now."""
 
-    positions: tuple[int, int]
+    positions: tuple[int, ...]
 
     def render(self) -> str:
-        return f"{self.positions[0]}-{self.positions[1]}"
+        return "-".join(map(str, self.positions))
 
     def advanced(self, feed: int, sequence: int) -> Cursor:
         positions = list(self.positions)
         positions[feed] = sequence
-        return Cursor((positions[0], positions[1]))
+        return Cursor(tuple(positions))
+
+    def completed(self, now: Cursor) -> Cursor:
+        return Cursor(self.positions + now.positions[len(self.positions) :])
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor | None:
-        match = _CURSOR.match(text or "")
-        return cls((int(match.group(1)), int(match.group(2)))) if match else None
+        if not _CURSOR.match(text or ""):
+            return None
+        return cls(tuple(int(part) for part in (text or "").split("-")))
 
 
 def sse(data: str, *, event: str, event_id: str | None = None) -> str:
@@ -59,49 +102,56 @@ class LiveStatusFeed:
     def __init__(self, nc: Client, heartbeat_seconds: float) -> None:
         self._nc, self._heartbeat = nc, heartbeat_seconds
 
-    async def events(self, agent_id: str, resume: Cursor | None, first: str) -> AsyncIterator[str]:
+    async def events(
+        self, audience: Audience, resume: Cursor | None, first: str
+    ) -> AsyncIterator[str]:
         """``first`` (the current snapshot), then every new event, then heartbeats while idle."""
-        cursor = resume or await self._now()
+        cursor = await self._start(resume)
         queue: asyncio.Queue[tuple[int, Msg]] = asyncio.Queue(maxsize=1000)
         subscriptions = [
-            await self._follow(feed, message.subject_for(agent_id), stream, cursor, queue)
-            for feed, (stream, message, _) in enumerate(FEEDS)
+            await self._follow(index, feed.subjects(audience), feed.stream, cursor, queue)
+            for index, feed in enumerate(FEEDS)
         ]
         try:
             yield first
             while True:
                 try:
-                    feed, msg = await asyncio.wait_for(queue.get(), self._heartbeat)
+                    index, msg = await asyncio.wait_for(queue.get(), self._heartbeat)
                 except TimeoutError:
                     yield ": heartbeat\n\n"
                     continue
-                cursor = cursor.advanced(feed, msg.metadata.sequence.stream)
-                yield sse(msg.data.decode(), event=FEEDS[feed][2], event_id=cursor.render())
+                feed = FEEDS[index]
+                cursor = cursor.advanced(index, msg.metadata.sequence.stream)
+                if feed.shows(msg, audience):
+                    yield sse(msg.data.decode(), event=feed.event, event_id=cursor.render())
         finally:
             for subscription in subscriptions:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
 
-    async def _now(self) -> Cursor:
+    async def _start(self, resume: Cursor | None) -> Cursor:
+        if resume is not None and len(resume.positions) == len(FEEDS):
+            return resume
         js = self._nc.jetstream()
-        infos = [await js.stream_info(stream.name) for stream, _, _ in FEEDS]
-        return Cursor((infos[0].state.last_seq, infos[1].state.last_seq))
+        now = Cursor(tuple([(await js.stream_info(f.stream.name)).state.last_seq for f in FEEDS]))
+        return resume.completed(now) if resume is not None else now
 
     async def _follow(
         self,
-        feed: int,
-        subject: str,
+        index: int,
+        subjects: list[str],
         stream: StreamDefinition,
         cursor: Cursor,
         queue: asyncio.Queue[tuple[int, Msg]],
     ) -> JetStreamContext.PushSubscription:
         async def deliver(msg: Msg) -> None:
-            await queue.put((feed, msg))
+            await queue.put((index, msg))
 
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=cursor.positions[feed] + 1,
+            opt_start_seq=cursor.positions[index] + 1,
+            filter_subjects=subjects if len(subjects) > 1 else None,
         )
         return await self._nc.jetstream().subscribe(
-            subject, stream=stream.name, cb=deliver, ordered_consumer=True, config=config
+            subjects[0], stream=stream.name, cb=deliver, ordered_consumer=True, config=config
         )

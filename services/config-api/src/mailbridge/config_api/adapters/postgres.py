@@ -51,11 +51,14 @@ class PostgresConfigRepository:
 
     async def load_owned(
         self, agent_id: str
-    ) -> tuple[str | None, StoredConfig | None, StatusRecord]:
+    ) -> tuple[AgentIn | None, StoredConfig | None, StatusRecord]:
         row = await self._pool.fetchrow(_LOAD, agent_id)
         if row is None:
             return None, None, StatusRecord()
-        return row["org_id"], _config_of(agent_id, row), _status_of(row)
+        agent = AgentIn.model_construct(
+            org_id=row["org_id"], client_org_id=row["client_org_id"], name=row["name"]
+        )  # as stored: validated when it was registered
+        return agent, _config_of(agent_id, row), _status_of(row)
 
     async def save(
         self,
@@ -121,7 +124,8 @@ class PostgresConfigRepository:
 
 
 _LOAD = (
-    "SELECT a.org_id, c.provider, c.email, c.settings, c.sealed_secret, c.version,"
+    "SELECT a.org_id, a.client_org_id, a.name,"
+    " c.provider, c.email, c.settings, c.sealed_secret, c.version,"
     " s.status, s.last_error, s.last_test"
     " FROM config_api.agents a"
     " LEFT JOIN config_api.email_configs c USING (agent_id)"

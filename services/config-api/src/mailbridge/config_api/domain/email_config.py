@@ -19,7 +19,15 @@ from pydantic import (
     model_validator,
 )
 
-from mailbridge.shared.messages import LastError, MailboxStatus, Provider, ServerEndpoint
+from mailbridge.shared.messages import (
+    ClientOrgBanner,
+    EffectivePolicy,
+    LastError,
+    MailboxStatus,
+    OrgAppBanner,
+    Provider,
+    ServerEndpoint,
+)
 from mailbridge.shared.presets import BY_ID
 
 _HOSTNAME = re.compile(
@@ -95,14 +103,43 @@ def _settings_of(endpoint: ServerEndpoint | None) -> ServerSettings | None:
     return ServerSettings.model_validate(endpoint.model_dump())
 
 
+_OWN_APP = "the agent's own OAuth app; omit client_id, secret and tenant to use the org's app"
+_SECRET = "write-only; omitted keeps the stored one"
+
+
+def _own_app_is_whole(client_id: str | None, *details: object) -> None:
+    """A secret or tenant belongs to the agent's own app, which then needs its client id."""
+    if client_id is None and any(detail is not None for detail in details):
+        raise ValueError("client_id is required with the app's client_secret or tenant_id")
+
+
 class MicrosoftConfigIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "microsoft",
+                    "email": "support@contoso.com",
+                    "client_id": "00000000-0000-0000-0000-000000000001",
+                    "client_secret": "secret-value",
+                    "tenant_id": "contoso.onmicrosoft.com",
+                },
+                {"provider": "microsoft", "email": "support@contoso.com"},
+            ]
+        },
+    )
 
     provider: Literal["microsoft"]
     email: EmailStr | None = None
-    client_id: str | None = Field(default=None, max_length=200)
-    client_secret: SecretStr | None = Field(default=None, max_length=1024)
+    client_id: str | None = Field(default=None, max_length=200, description=_OWN_APP)
+    client_secret: SecretStr | None = Field(default=None, max_length=1024, description=_SECRET)
     tenant_id: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _whole_app(self) -> MicrosoftConfigIn:
+        _own_app_is_whole(self.client_id, self.client_secret, self.tenant_id)
+        return self
 
 
 class GoogleConfigIn(BaseModel):
@@ -110,8 +147,13 @@ class GoogleConfigIn(BaseModel):
 
     provider: Literal["google"]
     email: EmailStr | None = None
-    client_id: str | None = Field(default=None, max_length=200)
-    client_secret: SecretStr | None = Field(default=None, max_length=1024)
+    client_id: str | None = Field(default=None, max_length=200, description=_OWN_APP)
+    client_secret: SecretStr | None = Field(default=None, max_length=1024, description=_SECRET)
+
+    @model_validator(mode="after")
+    def _whole_app(self) -> GoogleConfigIn:
+        _own_app_is_whole(self.client_id, self.client_secret)
+        return self
 
 
 EmailConfigIn = Annotated[
@@ -129,6 +171,11 @@ def secret_of(body: ImapConfigIn | MicrosoftConfigIn | GoogleConfigIn) -> Secret
     if isinstance(body, ImapConfigIn):
         return body.password
     return body.client_secret
+
+
+def inherits_org_app(body: ImapConfigIn | MicrosoftConfigIn | GoogleConfigIn) -> bool:
+    """An OAuth config without an app of its own: its flows use the org's shared app."""
+    return not isinstance(body, ImapConfigIn) and body.client_id is None
 
 
 class StoredConfig(BaseModel):
@@ -166,6 +213,13 @@ class EmailConfigView(BaseModel):
     last_error: LastError | None = None
     last_test: dict[str, Any] | None = None
     warnings: list[str] = Field(default_factory=list)
+    org_oauth_app: OrgAppBanner | None = Field(
+        default=None,
+        description="the OAuth app the agent's flows use: its own, or the org's (`inherited`)",
+    )
+    client_org: ClientOrgBanner | None = Field(
+        default=None, description="the agent's client organization, its restrictions as warnings"
+    )
 
     @classmethod
     def of(
@@ -184,6 +238,17 @@ class EmailConfigView(BaseModel):
                 "has_password": has_secret and config.provider is Provider.IMAP,
                 "has_client_secret": has_secret and config.provider is not Provider.IMAP,
                 "warnings": _warnings(config),
+            }
+        )
+
+    def with_policy(self, effective: EffectivePolicy) -> EmailConfigView:
+        """The banners of what policy says applies to the agent, its warnings after ours."""
+        app = effective.oauth_app
+        return self.model_copy(
+            update={
+                "org_oauth_app": OrgAppBanner.model_validate(app) if app else None,
+                "client_org": effective.client_org,
+                "warnings": list(dict.fromkeys([*self.warnings, *effective.warnings])),
             }
         )
 

@@ -23,9 +23,16 @@ from mailbridge.config_api.domain.status import last_error_after_test
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
     CheckResult,
+    ClientOrgBanner,
+    ClientOrgChanged,
+    ClientOrgView,
     ConnectionTested,
     MailboxStatus,
+    OrgAppBanner,
+    OrgEmailConfigView,
+    OrgOAuthApp,
     Provider,
+    Restrictions,
     StatusChanged,
 )
 from mailbridge.shared.presets import BY_ID, PRESETS
@@ -86,6 +93,51 @@ IN_ERROR = CONNECTED.model_copy(
 )
 NOT_CONNECTED = EmailConfigView(agent_id=AGENT_ID, status=MailboxStatus.NOT_CONNECTED)
 
+ORG_ID, CLIENT_ORG_ID = "acme", "acme-emea"
+MICROSOFT_APP = OrgOAuthApp(
+    client_id="00000000-0000-0000-0000-000000000001",
+    tenant_id="contoso.onmicrosoft.com",
+    has_client_secret=True,
+    updated_at=AT,
+)
+ORG_CONFIG = OrgEmailConfigView(org_id=ORG_ID, microsoft=MICROSOFT_APP)
+ORG_CONFIG_EMPTY = OrgEmailConfigView(org_id=ORG_ID)
+_RESTRICTION_WARNINGS = [
+    "Only recipients at acme.com or *.acme-partners.com",
+    "Sends limited to 50 per day",
+]
+CLIENT_ORG = ClientOrgView(
+    org_id=ORG_ID,
+    client_org_id=CLIENT_ORG_ID,
+    name="Acme EMEA",
+    email_domain="acme.com",
+    restrictions=Restrictions(
+        allowed_recipients=["acme.com", "*.acme-partners.com"], max_per_day=50
+    ),
+    warnings=_RESTRICTION_WARNINGS,
+    updated_at=AT,
+)
+INHERITED_APP = EmailConfigView(
+    agent_id=AGENT_ID,
+    provider=Provider.MICROSOFT,
+    email="support@acme.com",
+    version=1,
+    status=MailboxStatus.AWAITING_AUTHORIZATION,
+    org_oauth_app=OrgAppBanner(
+        provider=Provider.MICROSOFT,
+        client_id=MICROSOFT_APP.client_id,
+        tenant_id=MICROSOFT_APP.tenant_id,
+        inherited=True,
+    ),
+    client_org=ClientOrgBanner(
+        client_org_id=CLIENT_ORG_ID,
+        name=CLIENT_ORG.name,
+        email_domain=CLIENT_ORG.email_domain,
+        warnings=_RESTRICTION_WARNINGS,
+    ),
+    warnings=_RESTRICTION_WARNINGS,
+)
+
 PRESET_LIST = [p.model_dump(mode="json") for p in (PRESETS[0], BY_ID["gmail"], BY_ID["fastmail"])]
 
 QUEUED = SendView(command_id="cmd_01JHK5B2QX", status=SendStatus.QUEUED)
@@ -108,9 +160,13 @@ _WENT_WRONG = StatusChanged(
     event_id="evt_01JHK6D1SN",
     occurred_at=AT,
 )
+_CLIENT_ORG_CHANGED = ClientOrgChanged(
+    org_id=ORG_ID, client_org_id=CLIENT_ORG_ID, event_id="evt_01JHK6F4TB", occurred_at=AT
+)
 EVENT_STREAM = (
     sse(CONNECTED.model_dump_json(), event="snapshot")
-    + sse(_WENT_WRONG.model_dump_json(), event="status", event_id="12-7")
+    + sse(_WENT_WRONG.model_dump_json(), event="status", event_id="12-7-3")
+    + sse(_CLIENT_ORG_CHANGED.model_dump_json(), event="policy", event_id="12-7-4")
     + ": heartbeat\n\n"
 )
 

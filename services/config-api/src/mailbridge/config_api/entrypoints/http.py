@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from mailbridge.config_api import handlers
-from mailbridge.config_api.adapters.live import Cursor, LiveStatusFeed, sse
+from mailbridge.config_api import handlers, handlers_send
+from mailbridge.config_api.adapters.live import Audience, Cursor, LiveStatusFeed, sse
 from mailbridge.config_api.bootstrap import Container
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import (
@@ -36,7 +36,8 @@ IfMatch = Annotated[
     Header(description="an ETag from GET; `*` for any version"),
 ]
 CommandId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,200}$")]
-AgentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-:@+=]{1,200}$", examples=[examples.AGENT_ID])]
+ID_PATTERN = r"^[A-Za-z0-9_\-:@+=]{1,200}$"  # what a NATS subject's id token may be
+AgentId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.AGENT_ID])]
 
 
 async def container(request: Request) -> Container:  # async: no threadpool hop per request
@@ -78,6 +79,7 @@ async def put_agent(agent_id: AgentId, agent: AgentIn, deps: Deps, caller: Calle
             **json_answer(
                 "The configuration without secrets.",
                 examples.CONNECTED,
+                examples.INHERITED_APP,
                 examples.IN_ERROR,
                 examples.NOT_CONNECTED,
             ),
@@ -89,8 +91,12 @@ async def put_agent(agent_id: AgentId, agent: AgentIn, deps: Deps, caller: Calle
 async def get_email_config(
     agent_id: AgentId, deps: Deps, caller: Caller, response: Response
 ) -> EmailConfigView:
-    """The config without secrets, the status badge, the last error and the last test."""
-    view = await handlers.get_email_config(agent_id, repo=deps.repo, principal=caller)
+    """The config without secrets, the status badge, the last error and the last test, and the
+    banners: the OAuth app the agent uses (`inherited` from its org or not) and its client org.
+    When the policy service does not answer within a second, the banners are null."""
+    view = await handlers.get_email_config(
+        agent_id, repo=deps.repo, principal=caller, policy=deps.policy
+    )
     response.headers["ETag"] = versions.etag(view.version)
     return view
 
@@ -107,7 +113,7 @@ async def get_email_config(
             ),
             "headers": ETAG,
         },
-        **problems(401, 404, 412, 422),
+        **problems(401, 404, 412, 422, 503),
     },
 )
 async def put_email_config(
@@ -118,13 +124,16 @@ async def put_email_config(
     response: Response,
     if_match: IfMatch = None,
 ) -> EmailConfigView:
-    """Save; an omitted secret keeps the stored one. ``If-Match`` guards against lost updates."""
+    """Save; an omitted secret keeps the stored one. ``If-Match`` guards against lost updates.
+    A Microsoft or Google config without an app of its own uses its org's shared app (422 when the
+    org has none for that provider)."""
     view = await handlers.save_email_config(
         agent_id,
         body,
         repo=deps.repo,
         sealer=deps.sealer,
         principal=caller,
+        policy=deps.policy,
         expected_version=versions.parse_if_match(if_match),
     )
     response.headers["ETag"] = versions.etag(view.version)
@@ -238,13 +247,17 @@ LastEventId = Annotated[str | None, Header(description="resume after this SSE ev
 async def email_config_events(
     agent_id: AgentId, deps: Deps, caller: Caller, last_event_id: LastEventId = None
 ) -> StreamingResponse:
-    """Server-Sent Events: a ``snapshot``, then ``status`` changes and ``test_result``s as they
-    happen. Reconnect with ``Last-Event-ID`` to resume without missing one."""
-    view = await handlers.get_email_config(agent_id, repo=deps.repo, principal=caller)
+    """Server-Sent Events: a ``snapshot``, then ``status`` changes, ``test_result``s and ``policy``
+    changes (the org's OAuth apps, the client org) as they happen. Reconnect with
+    ``Last-Event-ID`` to resume without missing one."""
+    agent, view = await handlers.agent_and_email_config(
+        agent_id, repo=deps.repo, principal=caller, policy=deps.policy
+    )
     first = sse(view.model_dump_json(), event="snapshot")
     feed = LiveStatusFeed(deps.broker.connection, deps.settings.sse_heartbeat_seconds)
+    audience = Audience(agent_id, agent.org_id, agent.client_org_id)
     return StreamingResponse(
-        feed.events(agent_id, Cursor.parse(last_event_id), first),
+        feed.events(audience, Cursor.parse(last_event_id), first),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -274,7 +287,7 @@ async def send_message(
     idempotency_key: IdempotencyKey = None,
 ) -> SendView:
     """Send (or reply, with ``in_reply_to``) through a mail-worker; follow it with GET."""
-    command_id = await handlers.submit_message(
+    command_id = await handlers_send.submit_message(
         agent_id, message, idempotency_key, repo=deps.repo, ledger=deps.ledger, principal=caller
     )
     return SendView(command_id=command_id, status=SendStatus.QUEUED)
@@ -297,7 +310,7 @@ async def get_message(
     agent_id: AgentId, command_id: CommandId, deps: Deps, caller: Caller
 ) -> SendView:
     """``queued``, ``sent``, ``failed``, ``blocked`` or ``unknown`` (never retried blindly)."""
-    return await handlers.get_send(
+    return await handlers_send.get_send(
         agent_id, command_id, repo=deps.repo, ledger=deps.ledger, principal=caller
     )
 

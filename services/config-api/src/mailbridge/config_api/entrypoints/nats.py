@@ -12,7 +12,7 @@ from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
 from faststream.nats.subscriber.usecases import LogicSubscriber
 
-from mailbridge.config_api import handlers
+from mailbridge.config_api import handlers, handlers_send
 from mailbridge.shared.messages import (
     ConnectionTested,
     GetCredentials,
@@ -59,11 +59,11 @@ def register(broker: NatsBroker, c: Container) -> None:
 
     @_durable(broker, MessageSent, MAIL_EVT, "message-sent")
     async def message_sent(event: MessageSent) -> None:
-        await handlers.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
+        await handlers_send.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
 
     @_durable(broker, MessageSendFailed, MAIL_EVT, "send-failed")
     async def message_send_failed(event: MessageSendFailed) -> None:
-        await handlers.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
+        await handlers_send.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
 
     @_durable(broker, GrantAuthorized, OAUTH_EVT, "grant-authorized")
     async def grant_authorized(event: GrantAuthorized) -> None:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailbridge.config_api.domain.errors import ExplainedError, PolicyUnavailable
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_INPUT: 422,
     ErrorCode.WORKER_UNAVAILABLE: 504,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
+    ErrorCode.INTERNAL: 500,
 }
 
 
@@ -77,7 +79,8 @@ def problem(status: int, info: ErrorInfo, **extra: object) -> JSONResponse:
 
 async def _on_mailbridge_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MailbridgeError)
-    status = _STATUS.get(exc.code, 400)
+    given = exc.status if isinstance(exc, ExplainedError) else None
+    status = given or _STATUS.get(exc.code, 400)
     response = problem(status, exc.info())
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -128,7 +131,7 @@ _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
         {},
     ),
     404: (
-        "No such agent or send, or one of another org (never 403).",
+        "No such agent, send or client org, or one of another org (never 403).",
         ErrorInfo.of(ErrorCode.NOT_FOUND, "No agent 'agent-42'."),
         {},
     ),
@@ -154,6 +157,11 @@ _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
                 }
             ]
         },
+    ),
+    503: (
+        "The policy service did not answer (it keeps org OAuth apps and client orgs).",
+        PolicyUnavailable().info(),
+        {},
     ),
     504: (
         "No mail-worker answered within the test timeout.",

@@ -1,0 +1,118 @@
+"""config-api's org routes: an org's shared OAuth apps and its client organizations, which the
+policy service stores; config-api checks the key and forwards each request over NATS."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+
+from mailbridge.config_api import handlers_org
+from mailbridge.config_api.entrypoints import examples
+from mailbridge.config_api.entrypoints.auth import Caller
+from mailbridge.config_api.entrypoints.examples import json_answer
+from mailbridge.config_api.entrypoints.http import ID_PATTERN, Deps
+from mailbridge.config_api.entrypoints.problems import responses as problems
+from mailbridge.shared.messages import (
+    ClientOrgIn,
+    ClientOrgView,
+    OrgEmailConfigIn,
+    OrgEmailConfigView,
+)
+
+OrgId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.ORG_ID])]
+ClientOrgId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.CLIENT_ORG_ID])]
+
+router = APIRouter(prefix="/bridge/orgs/{org_id}", tags=["orgs"])
+
+ERRORS = problems(401, 404, 422, 503)
+DELETED: dict[int | str, dict[str, Any]] = {204: {"description": "Deleted."}}
+
+
+@router.get(
+    "/email-config",
+    summary="Read an org's shared OAuth apps",
+    responses={
+        200: json_answer(
+            "The org's apps, secrets never shown; null where the org shares none.",
+            examples.ORG_CONFIG,
+            examples.ORG_CONFIG_EMPTY,
+        ),
+        **ERRORS,
+    },
+)
+async def get_org_email_config(org_id: OrgId, deps: Deps, caller: Caller) -> OrgEmailConfigView:
+    """The Microsoft and Google apps the org's agents inherit when they have none of their own."""
+    return await handlers_org.get_org_config(org_id, principal=caller, policy=deps.policy)
+
+
+@router.put(
+    "/email-config",
+    summary="Set an org's shared OAuth apps",
+    responses={200: json_answer("The org's apps as stored.", examples.ORG_CONFIG), **ERRORS},
+)
+async def put_org_email_config(
+    org_id: OrgId, body: OrgEmailConfigIn, deps: Deps, caller: Caller
+) -> OrgEmailConfigView:
+    """One app per provider; a provider left out is removed, an omitted secret kept."""
+    return await handlers_org.put_org_config(org_id, body, principal=caller, policy=deps.policy)
+
+
+@router.delete(
+    "/email-config",
+    summary="Remove an org's shared OAuth apps",
+    status_code=204,
+    response_class=Response,
+    responses={**DELETED, **ERRORS},
+)
+async def delete_org_email_config(org_id: OrgId, deps: Deps, caller: Caller) -> Response:
+    """Agents that inherited an app have none until they get their own or the org a new one."""
+    await handlers_org.delete_org_config(org_id, principal=caller, policy=deps.policy)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/client-orgs/{client_org_id}",
+    summary="Read a client organization",
+    responses={
+        200: json_answer("The client org and its restrictions.", examples.CLIENT_ORG),
+        **ERRORS,
+    },
+)
+async def get_client_org(
+    org_id: OrgId, client_org_id: ClientOrgId, deps: Deps, caller: Caller
+) -> ClientOrgView:
+    """Name, email domain, restrictions, and each restriction as a warning line."""
+    return await handlers_org.get_client_org(
+        org_id, client_org_id, principal=caller, policy=deps.policy
+    )
+
+
+@router.put(
+    "/client-orgs/{client_org_id}",
+    summary="Create or replace a client organization",
+    responses={200: json_answer("The client org as stored.", examples.CLIENT_ORG), **ERRORS},
+)
+async def put_client_org(
+    org_id: OrgId, client_org_id: ClientOrgId, body: ClientOrgIn, deps: Deps, caller: Caller
+) -> ClientOrgView:
+    """Agents registered with this ``client_org_id`` send only within its restrictions."""
+    return await handlers_org.put_client_org(
+        org_id, client_org_id, body, principal=caller, policy=deps.policy
+    )
+
+
+@router.delete(
+    "/client-orgs/{client_org_id}",
+    summary="Delete a client organization",
+    status_code=204,
+    response_class=Response,
+    responses={**DELETED, **ERRORS},
+)
+async def delete_client_org(
+    org_id: OrgId, client_org_id: ClientOrgId, deps: Deps, caller: Caller
+) -> Response:
+    await handlers_org.delete_client_org(
+        org_id, client_org_id, principal=caller, policy=deps.policy
+    )
+    return Response(status_code=204)

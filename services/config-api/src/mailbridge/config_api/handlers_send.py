@@ -1,0 +1,63 @@
+"""config-api's HTTP sends: queued under an Idempotency-Key, settled by the workers' events."""
+
+from __future__ import annotations
+
+from mailbridge.config_api.domain.api_keys import Principal
+from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
+from mailbridge.config_api.handlers import load_agent, record_mailbox_event
+from mailbridge.config_api.ports import ConfigRepository, SendLedger
+from mailbridge.shared.clock import Clock
+from mailbridge.shared.errors import ErrorCode, MailbridgeError
+from mailbridge.shared.messages import MessageSendFailed, MessageSent, SendMessage
+
+
+async def submit_message(
+    agent_id: str,
+    message: OutgoingMessageIn,
+    idempotency_key: str | None,
+    *,
+    repo: ConfigRepository,
+    ledger: SendLedger,
+    principal: Principal,
+) -> str:
+    """Queue a send; the same Idempotency-Key returns the first send's command id."""
+    _, config, _ = await load_agent(agent_id, repo, principal)
+    if config is None:
+        raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
+    command = SendMessage(agent_id=agent_id, **message.model_dump())
+    command_id, fingerprint = await ledger.open(command, idempotency_key, message.fingerprint())
+    if fingerprint != message.fingerprint():
+        raise MailbridgeError(
+            ErrorCode.INVALID_INPUT, "Idempotency-Key reused for another message."
+        )
+    return command_id
+
+
+async def get_send(
+    agent_id: str,
+    command_id: str,
+    *,
+    repo: ConfigRepository,
+    ledger: SendLedger,
+    principal: Principal,
+) -> SendView:
+    await load_agent(agent_id, repo, principal)
+    found = await ledger.find(agent_id, command_id)
+    if found is None:
+        raise MailbridgeError(ErrorCode.NOT_FOUND, f"No send {command_id!r}.")
+    return found
+
+
+async def record_send_outcome(
+    event: MessageSent | MessageSendFailed,
+    *,
+    repo: ConfigRepository,
+    ledger: SendLedger,
+    clock: Clock,
+) -> None:
+    if isinstance(event, MessageSent):
+        await ledger.settle(event.command_id, SendStatus.SENT, event.message_id, None)
+        return
+    # the badge first: a client that sees the send failed then sees why on the badge too
+    await record_mailbox_event(event, repo=repo, clock=clock)
+    await ledger.settle(event.command_id, SendStatus(event.outcome.value), None, event.error)

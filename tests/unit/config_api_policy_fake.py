@@ -1,0 +1,96 @@
+"""A fake of config-api's policy port: the policy service in memory."""
+
+from __future__ import annotations
+
+from mailbridge.config_api.domain.errors import PolicyUnavailable
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
+from mailbridge.shared.messages import (
+    ClientOrgBanner,
+    ClientOrgIn,
+    ClientOrgView,
+    DeleteClientOrg,
+    DeleteOrgConfig,
+    EffectivePolicy,
+    GetEffectivePolicy,
+    OrgEmailConfigIn,
+    OrgEmailConfigView,
+    OrgOAuthApp,
+    PolicyDocumentReply,
+    PutClientOrg,
+    PutOrgConfig,
+    Request,
+)
+from mailbridge.shared.messages.policy import ClientOrgRequest, OrgRequest
+
+
+class FakePolicyService:
+    """policy in memory: org apps and client orgs; ``down`` makes it answer nothing at all."""
+
+    def __init__(self) -> None:
+        self.org_apps: dict[str, dict[str, OrgOAuthApp]] = {}
+        self.client_orgs: dict[tuple[str, str], ClientOrgView] = {}
+        self.asked: list[Request] = []
+        self.down = False
+
+    async def document(self, request: OrgRequest | ClientOrgRequest) -> PolicyDocumentReply:
+        self._answering(request)
+        if isinstance(request, OrgRequest):
+            return self._org_document(request)
+        key = (request.org_id, request.client_org_id)
+        if isinstance(request, PutClientOrg):
+            body = ClientOrgIn.model_validate(request.body)
+            self.client_orgs[key] = ClientOrgView(org_id=key[0], client_org_id=key[1], **dict(body))
+        found = self.client_orgs.pop(key, None) if isinstance(request, DeleteClientOrg) else None
+        found = found or self.client_orgs.get(key)
+        if found is None:
+            return PolicyDocumentReply(error=ErrorInfo.of(ErrorCode.NOT_FOUND, "No such one."))
+        return PolicyDocumentReply(document=found.model_dump(mode="json"))
+
+    def _org_document(self, request: OrgRequest) -> PolicyDocumentReply:
+        if isinstance(request, PutOrgConfig):
+            body = OrgEmailConfigIn.model_validate(request.body)
+            given = {"microsoft": body.microsoft, "google": body.google}
+            self.org_apps[request.org_id] = {
+                provider: OrgOAuthApp(
+                    client_id=app.client_id,
+                    tenant_id=getattr(app, "tenant_id", None),
+                    has_client_secret=app.client_secret is not None,
+                )
+                for provider, app in given.items()
+                if app is not None
+            }
+        if isinstance(request, DeleteOrgConfig):
+            self.org_apps.pop(request.org_id, None)
+            return PolicyDocumentReply()
+        apps = self.org_apps.get(request.org_id, {})
+        view = OrgEmailConfigView(org_id=request.org_id, **apps)
+        return PolicyDocumentReply(document=view.model_dump(mode="json"))
+
+    async def effective(self, request: GetEffectivePolicy) -> EffectivePolicy:
+        self._answering(request)
+        client_org = self.client_orgs.get((request.org_id, request.client_org_id or ""))
+        banner = ClientOrgBanner(**client_org.model_dump()) if client_org else None
+        return EffectivePolicy(
+            agent_id=request.agent_id,
+            oauth_app=self._app_for(request),
+            client_org=banner,
+            warnings=banner.warnings if banner else [],
+        )
+
+    def _app_for(self, request: GetEffectivePolicy) -> dict[str, object] | None:
+        provider = request.provider
+        if request.agent_client_id and provider is not None:
+            return {"provider": provider, "client_id": request.agent_client_id, "inherited": False}
+        app = self.org_apps.get(request.org_id, {}).get(provider.value if provider else "")
+        if app is None:
+            return None
+        return {
+            "provider": provider,
+            **app.model_dump(include={"client_id", "tenant_id"}),
+            "inherited": True,
+        }
+
+    def _answering(self, request: Request) -> None:
+        if self.down:
+            raise PolicyUnavailable()
+        self.asked.append(request)
