@@ -92,8 +92,12 @@ class Restrictions(BaseModel):
         max_length=500,
         description="addresses (bob@acme.com), domains (acme.com) or subdomains (*.acme.com)",
     )
-    max_per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
-    max_per_day: int | None = Field(default=None, ge=0, le=10_000_000)
+    max_per_hour: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="sends per agent in any 60 minutes"
+    )
+    max_per_day: int | None = Field(
+        default=None, ge=0, le=10_000_000, description="sends per agent in any 24 hours"
+    )
 
     @field_validator("allowed_recipients")
     @classmethod
