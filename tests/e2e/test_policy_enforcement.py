@@ -154,6 +154,29 @@ async def test_only_allowed_recipients_ever_reach_rcpt_to(
     assert not maillog.mentions(mail_stack.postfix_log, EVIL)
 
 
+async def test_policy_counts_its_refusals_for_operators(
+    system: RunningSystem, nc: Client, restricted_agent: tuple[Agent, str], outcomes: Outcomes
+) -> None:
+    metrics_url = policy_health(system).replace("/readyz", "/metrics")
+    before = refusals_counted(httpx.get(metrics_url).text)
+    command = send_command(restricted_agent[0].agent_id, Row("refused", [EVIL], None))
+    await publish(nc, command)
+    await outcomes.of([command.command_id])
+    assert refusals_counted(httpx.get(metrics_url).text) == before + 1
+
+
+def policy_health(system: RunningSystem) -> str:
+    spec = next(s for s in system.supervisor.services if s.name == "policy")
+    assert spec.ready_url is not None
+    return spec.ready_url
+
+
+def refusals_counted(metrics: str) -> float:
+    name = 'mailbridge_policy_send_decisions_total{decision="recipient_not_allowed"}'
+    line = next((line for line in metrics.splitlines() if line.startswith(name)), f"{name} 0")
+    return float(line.rsplit(" ", 1)[1])
+
+
 async def test_a_sender_outside_the_client_orgs_domain_is_refused(
     api: httpx.AsyncClient, nc: Client, restricted_agent: tuple[Agent, str], outcomes: Outcomes
 ) -> None:

@@ -23,6 +23,7 @@ import asyncpg
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from mailbridge.config_api import bootstrap as config_api
 from mailbridge.config_api.app import create_app
@@ -34,7 +35,12 @@ from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from mailbridge.policy.bootstrap import SERVICE as POLICY
 from mailbridge.policy.settings import PolicySettings
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
-from mailbridge.shared.runtime import DatabaseService, build_broker, serve_health_rpc
+from mailbridge.shared.runtime import (
+    DatabaseService,
+    ServiceResources,
+    build_broker,
+    serve_health_rpc,
+)
 from mailbridge.shared.schemas import Schema, incompatibilities, render
 from mailbridge.shared.settings import DatabaseSettings
 
@@ -119,7 +125,7 @@ def _database_service_broker(
         raise RuntimeError("the contract generator does not run services")
 
     broker = build_broker(settings, provider)
-    service.register(broker, _unconnected_pool(), _sealer())
+    service.register(ServiceResources(broker, _unconnected_pool(), _sealer(), CollectorRegistry()))
     serve_health_rpc(broker, service.name, not_running)
     return broker
 

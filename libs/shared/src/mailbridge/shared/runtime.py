@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 from faststream.nats import NatsBroker
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from mailbridge.shared.crypto import Sealer, parse_keys
 from mailbridge.shared.health import HealthServer, ReadinessCheck
@@ -66,6 +67,7 @@ async def run_service(
     *,
     before_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> None:
     """Connect, prepare (streams), start subscribers and the health port; on SIGTERM/SIGINT stop
     in order: health, broker (draining in-flight messages), then the service's own resources."""
@@ -77,7 +79,7 @@ async def run_service(
     if before_start is not None:
         await before_start()
     await broker.start()
-    health = HealthServer(settings.health_host, settings.health_port, readiness)
+    health = HealthServer(settings.health_host, settings.health_port, readiness, registry)
     if settings.health_port:
         await health.start()
     log.info("service ready")
@@ -94,7 +96,17 @@ async def nats_ready(broker: NatsBroker) -> dict[str, bool]:
     return {"nats": bool(connection is not None and connection.is_connected)}
 
 
-Registrar = Callable[[NatsBroker, asyncpg.Pool, Sealer], None]
+@dataclass(frozen=True)
+class ServiceResources:
+    """What a database service's composition root builds its adapters and subscribers from."""
+
+    broker: NatsBroker
+    pool: asyncpg.Pool
+    sealer: Sealer
+    registry: CollectorRegistry  # its Prometheus metrics, served at the health port's /metrics
+
+
+Registrar = Callable[[ServiceResources], None]
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,7 @@ class DatabaseService:
     migrations: Path
     owned_streams: tuple[StreamDefinition, ...]
     used_streams: tuple[StreamDefinition, ...] = ()  # others' streams it consumes (made if missing)
-    register: Registrar = field(default=lambda broker, pool, sealer: None)
+    register: Registrar = field(default=lambda resources: None)
 
     async def serve(self, settings: DatabaseSettings) -> None:
         sealer = Sealer(parse_keys(settings.sealing_keys.get_secret_value()))
@@ -127,8 +139,10 @@ class DatabaseService:
             streams = self.owned_streams + self.used_streams
             await ensure_streams(broker.connection.jetstream(), streams)
 
-        self.register(broker, pool, sealer)
+        registry = CollectorRegistry()
+        self.register(ServiceResources(broker, pool, sealer, registry))
         serve_health_rpc(broker, self.name, readiness)
         await run_service(
-            broker, settings, readiness, before_start=prepare_streams, on_stop=pool.close
-        )
+            broker, settings, readiness,
+            before_start=prepare_streams, on_stop=pool.close, registry=registry,
+        )  # fmt: skip

@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-from faststream.nats import NatsBroker
-
 from mailbridge.policy.adapters.postgres import PostgresClientOrgs, PostgresOrgApps
 from mailbridge.policy.adapters.quota import PostgresSendQuota
 from mailbridge.policy.entrypoints import nats
+from mailbridge.policy.entrypoints.metrics import PolicyMetrics
 from mailbridge.policy.ports import ClientOrgs, EventPublisher, OrgApps, SendQuota
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.crypto import Sealer
-from mailbridge.shared.runtime import DatabaseService
+from mailbridge.shared.runtime import DatabaseService, ServiceResources
 from mailbridge.shared.streams import MAIL_EVT, POLICY_EVT
 
 
@@ -25,20 +23,23 @@ class Container:
     quota: SendQuota
     events: EventPublisher
     sealer: Sealer
+    metrics: PolicyMetrics
 
 
-def build_container(broker: NatsBroker, pool: asyncpg.Pool, sealer: Sealer) -> Container:
+def build_container(resources: ServiceResources) -> Container:
+    pool = resources.pool
     return Container(
         apps=PostgresOrgApps(pool),
         client_orgs=PostgresClientOrgs(pool),
         quota=PostgresSendQuota(pool),
-        events=NatsBus(broker),
-        sealer=sealer,
+        events=NatsBus(resources.broker),
+        sealer=resources.sealer,
+        metrics=PolicyMetrics(resources.registry),
     )
 
 
-def register(broker: NatsBroker, pool: asyncpg.Pool, sealer: Sealer) -> None:
-    nats.register(broker, build_container(broker, pool, sealer))
+def register(resources: ServiceResources) -> None:
+    nats.register(resources.broker, build_container(resources))
 
 
 SERVICE = DatabaseService(

@@ -249,12 +249,15 @@ async def authorize_send(
     return SendAuthorization(allowed=True, reservation_id=reservation.reservation_id)
 
 
-async def release_after_failure(event: MessageSendFailed, *, quota: SendQuota) -> None:
-    """A send that failed for good gives its unit of quota back; ``unknown`` may have been sent."""
-    if event.outcome is SendOutcome.FAILED and await quota.release(
-        event.agent_id, event.command_id
-    ):
+async def release_after_failure(event: MessageSendFailed, *, quota: SendQuota) -> bool:
+    """A send that failed for good gives its unit of quota back; ``unknown`` may have been sent.
+    True when a reservation was released."""
+    if event.outcome is not SendOutcome.FAILED:
+        return False
+    released = await quota.release(event.agent_id, event.command_id)
+    if released:
         log.info("released the reservation of %s", event.command_id)
+    return released
 
 
 # Helpers --------------------------------------------------------------------------------------

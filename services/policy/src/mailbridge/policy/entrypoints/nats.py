@@ -6,6 +6,7 @@ reservation is released even if policy was down when the send failed.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from faststream import AckPolicy as HandlerAck
@@ -45,7 +46,9 @@ def register(broker: NatsBroker, c: Container) -> None:
 
     @broker.subscriber(AuthorizeSend.subscription(), queue=QUEUE)
     async def send_authorize(request: AuthorizeSend) -> str:
+        started = time.perf_counter()
         reply = await handlers.authorize_send(request, client_orgs=c.client_orgs, quota=c.quota)
+        c.metrics.decided(reply, time.perf_counter() - started)
         return reply.model_dump_json()
 
     @broker.subscriber(
@@ -57,7 +60,8 @@ def register(broker: NatsBroker, c: Container) -> None:
         ack_policy=HandlerAck.NACK_ON_ERROR,
     )
     async def send_failed(event: MessageSendFailed) -> None:
-        await handlers.release_after_failure(event, quota=c.quota)
+        if await handlers.release_after_failure(event, quota=c.quota):
+            c.metrics.released.inc()
 
 
 def _register_org_config(broker: NatsBroker, c: Container) -> None:
