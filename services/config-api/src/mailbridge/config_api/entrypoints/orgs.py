@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from mailbridge.config_api import handlers_org
 from mailbridge.config_api.entrypoints import examples
@@ -23,6 +24,27 @@ from mailbridge.shared.messages import (
 OrgId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.ORG_ID])]
 ClientOrgId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.CLIENT_ORG_ID])]
 
+
+def strictly(model: type[BaseModel]) -> BeforeValidator:
+    """Refuse what the schema refuses, where pydantic's lax mode would convert (``false`` for an
+    integer limit would read as 0): the body must validate strictly before it is read as usual."""
+
+    def check(raw: object) -> object:
+        try:
+            model.model_validate(raw, strict=True)
+        except ValidationError as exc:
+            raise ValueError("; ".join(_located(error) for error in exc.errors())) from None
+        return raw
+
+    return BeforeValidator(check)
+
+
+def _located(error: Any) -> str:
+    return f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
+
+
+OrgAppsBody = Annotated[OrgEmailConfigIn, strictly(OrgEmailConfigIn)]
+ClientOrgBody = Annotated[ClientOrgIn, strictly(ClientOrgIn)]
 router = APIRouter(prefix="/bridge/orgs/{org_id}", tags=["orgs"])
 
 ERRORS = problems(401, 404, 422, 503)
@@ -52,7 +74,7 @@ async def get_org_email_config(org_id: OrgId, deps: Deps, caller: Caller) -> Org
     responses={200: json_answer("The org's apps as stored.", examples.ORG_CONFIG), **ERRORS},
 )
 async def put_org_email_config(
-    org_id: OrgId, body: OrgEmailConfigIn, deps: Deps, caller: Caller
+    org_id: OrgId, body: OrgAppsBody, deps: Deps, caller: Caller
 ) -> OrgEmailConfigView:
     """One app per provider; a provider left out is removed, an omitted secret kept."""
     return await handlers_org.put_org_config(org_id, body, principal=caller, policy=deps.policy)
@@ -94,7 +116,7 @@ async def get_client_org(
     responses={200: json_answer("The client org as stored.", examples.CLIENT_ORG), **ERRORS},
 )
 async def put_client_org(
-    org_id: OrgId, client_org_id: ClientOrgId, body: ClientOrgIn, deps: Deps, caller: Caller
+    org_id: OrgId, client_org_id: ClientOrgId, body: ClientOrgBody, deps: Deps, caller: Caller
 ) -> ClientOrgView:
     """Agents registered with this ``client_org_id`` send only within its restrictions."""
     return await handlers_org.put_client_org(
