@@ -7,14 +7,12 @@ import logging
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter
 
 from mailbridge.config_api import handlers, handlers_org
 from mailbridge.config_api.adapters.live import Cursor
 from mailbridge.config_api.domain.api_keys import Principal
-from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigIn
+from mailbridge.config_api.domain.email_config import AgentIn
 from mailbridge.config_api.domain.errors import ExplainedError, PolicyUnavailable
-from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
     ClientOrgIn,
@@ -26,10 +24,8 @@ from mailbridge.shared.messages import (
 )
 from tests.unit.config_api_policy_fake import FakePolicyService
 from tests.unit.fakes import FakeConfigRepository
+from tests.unit.test_config_api_handlers import BODY, OPERATOR, SEALER
 
-SEALER = Sealer(parse_keys(generate_key_spec("k1")))
-BODY = TypeAdapter(EmailConfigIn)
-OPERATOR = Principal("op", None)
 ACME_KEY = Principal("k-acme", "acme")
 OTHER_KEY = Principal("k-other", "globex")
 ORG_APP = {

@@ -159,9 +159,7 @@ async def run_connection_test(
     timeout: float,
 ) -> ConnectionTested:
     """Ask a mail-worker to test the mailbox and wait for its answer; record it as the status."""
-    _, config, _ = await load_agent(agent_id, repo, principal)
-    if config is None:
-        raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
+    await load_configured(agent_id, repo, principal)
     command = TestConnection(agent_id=agent_id, expires_at=clock.now() + timedelta(seconds=timeout))
     results.expect(command.command_id)
     await commands.publish(command)
@@ -242,6 +240,16 @@ async def get_credentials(
         client_org_id=agent.client_org_id,
     )
     return CredentialsReply(agent_id=agent_id, credentials=credentials)
+
+
+async def load_configured(
+    agent_id: str, repo: ConfigRepository, principal: Principal
+) -> StoredConfig:
+    """The agent's config; 409 ``not_configured`` when it has none yet."""
+    _, config, _ = await load_agent(agent_id, repo, principal)
+    if config is None:
+        raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
+    return config
 
 
 async def load_agent(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
-from mailbridge.config_api.handlers import load_agent, record_mailbox_event
+from mailbridge.config_api.handlers import load_agent, load_configured, record_mailbox_event
 from mailbridge.config_api.ports import ConfigRepository, SendLedger
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.errors import ErrorCode, MailbridgeError
@@ -21,9 +21,7 @@ async def submit_message(
     principal: Principal,
 ) -> str:
     """Queue a send; the same Idempotency-Key returns the first send's command id."""
-    _, config, _ = await load_agent(agent_id, repo, principal)
-    if config is None:
-        raise MailbridgeError(ErrorCode.NOT_CONFIGURED)
+    await load_configured(agent_id, repo, principal)
     command = SendMessage(agent_id=agent_id, **message.model_dump())
     command_id, fingerprint = await ledger.open(command, idempotency_key, message.fingerprint())
     if fingerprint != message.fingerprint():
