@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.bootstrap import Container
-from mailbridge.config_api.entrypoints import http, observability, orgs, problems
+from mailbridge.config_api.entrypoints import health, http, observability, orgs, problems
 
 DESCRIPTION = """
 The HTTP gateway of mailbridge: register agents, save their email configuration (secrets are
@@ -41,7 +41,7 @@ def create_app(
     )
     app.include_router(http.router)
     app.include_router(orgs.router)
-    app.include_router(http.health)
+    app.include_router(health.router)
     problems.install(app)
     observability.install(app)
     return app

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from mailbridge.config_api import handlers, handlers_send
 from mailbridge.config_api.adapters.live import Audience, Cursor, LiveStatusFeed, sse
@@ -313,39 +313,3 @@ async def get_message(
     return await handlers_send.get_send(
         agent_id, command_id, repo=deps.repo, ledger=deps.ledger, principal=caller
     )
-
-
-health = APIRouter(tags=["health"])
-
-
-class Readiness(BaseModel):
-    """``ready`` and one boolean per dependency (``nats``, ``database``)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    ready: bool
-    __pydantic_extra__: dict[str, bool] = Field(init=False)
-
-
-@health.get(
-    "/healthz",
-    summary="Liveness",
-    responses={200: json_answer("The process answers.", {"status": "ok"})},
-)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@health.get(
-    "/readyz",
-    summary="Readiness: NATS and PostgreSQL reachable",
-    response_model=None,
-    responses={
-        200: {"model": Readiness, **json_answer("Ready.", examples.READY)},
-        503: {"model": Readiness, **json_answer("Not ready.", examples.NOT_READY)},
-    },
-)
-async def readyz(deps: Deps) -> JSONResponse:
-    checks = await deps.readiness()
-    ready = all(checks.values())
-    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
