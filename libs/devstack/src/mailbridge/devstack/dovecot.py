@@ -34,6 +34,12 @@ INTERNAL_USER = "dovecot"
 LOGIN_USER = "dovenull"
 _DOVEADM_TIMEOUT = 30.0
 _MESSAGES = re.compile(r"(?:^|\s)messages=(\d+)(?:\s|$)")
+# Room for several mail-workers, each keeping pooled sessions for many accounts (the
+# exactly-once test runs 3 workers over 50 accounts): with TLS, every IMAP session holds an
+# imap-login process (its TLS proxy) beside its imap process. Dovecot's defaults are 100
+# processes per service and 10 sessions per user and client address.
+PROCESS_LIMIT = 1000
+USER_IP_CONNECTIONS = 50
 
 
 class DoveadmError(RuntimeError):
@@ -130,6 +136,8 @@ disable_plaintext_auth = yes
 auth_mechanisms = plain login
 # Development speed: answer failed logins at once, no per-IP penalty (see anvil below).
 auth_failure_delay = 0
+default_process_limit = {PROCESS_LIMIT}
+default_client_limit = {4 * PROCESS_LIMIT}
 
 postmaster_address = postmaster@{domain}
 mail_location = maildir:~/Maildir
@@ -164,6 +172,10 @@ namespace inbox {{
     special_use = \\Trash
     auto = subscribe
   }}
+}}
+
+protocol imap {{
+  mail_max_userip_connections = {USER_IP_CONNECTIONS}
 }}
 
 service imap-login {{

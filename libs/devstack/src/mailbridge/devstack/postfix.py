@@ -22,6 +22,9 @@ from mailbridge.devstack.certs import CertificatePaths
 from mailbridge.devstack.debian import find_binary
 
 _BACKDATE_SECONDS = 60
+# Room for several mail-workers' pooled SMTP sessions (one smtpd process each); Postfix's default
+# is 100, beyond which connections wait unanswered in the listen queue.
+PROCESS_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ inet_protocols = ipv4
 smtp_dns_support_level = disabled
 lmtp_dns_support_level = disabled
 smtpd_peername_lookup = no
+default_process_limit = {PROCESS_LIMIT}
 biff = no
 append_dot_mydomain = no
 notify_classes =
