@@ -14,7 +14,8 @@ derives it from the command id, so a resend would show as a second copy of the s
   ledger's atomic claim before DATA lets only one of them send.
 
 The stack is this module's own (NATS server, database): a shared consumer would let another
-test's workers take our commands, and the ack wait is changed on the server for the kill tests.
+test's workers take our commands. Its workers run with a shorter ack wait than the default
+(``MAILBRIDGE_ACK_WAIT_SECONDS``), so the kill tests wait less for redeliveries.
 """
 
 from __future__ import annotations
@@ -48,26 +49,21 @@ from tests.e2e.workers import (
     AckTap,
     Proxy,
     connect,
+    consumer_ack_wait,
     ensure_running,
     kill,
     ledger_state,
     message_ids_in,
     pending_seq,
-    raise_dovecot_process_limit,
-    raise_postfix_process_limit,
-    set_ack_wait,
+    restart_with_ack_wait,
     worker_replicas,
 )
 
 WORKERS = 3
-DEFAULT_ACK_WAIT = 60.0  # entrypoints/commands.py ACK_WAIT_SECONDS, as the workers create it
-# The tests wait for redeliveries, so the ack wait is set shorter on this module's server; still
-# longer than the workers' in-progress heartbeat (IN_PROGRESS_SECONDS = 20), so a live send is
-# never redelivered under it.
-SCALE_ACK_WAIT = 30.0  # a command whose handler raised (no ack, no nak) waits one ack wait
-KILL_ACK_WAIT = 25.0
+# The workers' MAILBRIDGE_ACK_WAIT_SECONDS (60 by default): a killed worker's commands come back
+# after it; a live send says it is in progress every third of it, so it is never redelivered.
+ACK_WAIT = 25.0
 ORG = "org-exactly-once"
-MTA_PROCESS_LIMIT = 400
 
 
 @dataclass
@@ -93,31 +89,6 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def mail_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailStack]:
-    """A Dovecot + Postfix pair of this module's, with room for every worker's sessions.
-
-    Each replica keeps idle SMTP and IMAP sessions per account it sent for (adapters/sessions.py):
-    three replicas and fifty accounts hold 150 and more connections open to each server, and the
-    devstack's Postfix and Dovecot serve at most 100 at once (``default_process_limit``; with TLS
-    each IMAP session keeps an imap-login process). Beyond that, SMTP connections wait in the
-    listen queue until the worker's 15 s connect timeout and are retried, and IMAP connections
-    (the copies in Sent) are dropped. That measures the devstack's servers, not exactly-once:
-    here both may run 400 processes per service.
-    """
-    stack = MailStack(tmp_path_factory.mktemp("eo-mail"))
-    try:
-        stack.start()
-    except Exception as exc:
-        pytest.fail(f"the local mail stack (Dovecot + Postfix) could not start:\n{exc}")
-    try:
-        raise_postfix_process_limit(stack, MTA_PROCESS_LIMIT)
-        raise_dovecot_process_limit(stack, MTA_PROCESS_LIMIT)
-        yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture(scope="module")
 def stack(
     postgres_dsn: str, mail_stack: MailStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
@@ -132,10 +103,10 @@ def stack(
         nats_url, database_url, generate_key_spec("eo"), mail_stack.endpoints.ca_file, "WARNING"
     )
     every = {s.name: s for s in services(infra, http_port=port, poll_interval=600.0)}
-    workers = worker_replicas(every["mail-worker"], WORKERS)
+    workers = worker_replicas(every["mail-worker"], WORKERS, ack_wait=ACK_WAIT)
     log_file = directory / "services.log"
     sink = log_file.open("w")
-    supervisor = Supervisor([every["config-api"], *workers], sink=sink)
+    supervisor = Supervisor([every["config-api"], every["policy"], *workers], sink=sink)
     try:
         with supervisor:
             try:
@@ -382,7 +353,7 @@ async def test_two_thousand_sends_through_three_workers_arrive_exactly_once(
 ) -> None:
     report = Report()
     ensure_running(stack.supervisor, stack.workers)
-    await set_ack_wait(bus, SCALE_ACK_WAIT)
+    assert await consumer_ack_wait(bus) == ACK_WAIT  # the workers' setting, applied
     prepared = time.monotonic()
     boxes = await mailboxes(api, mail_stack, SCALE_MAILBOXES)
     report(f"{len(boxes)} mailboxes with configs saved in {time.monotonic() - prepared:.1f}s")
@@ -464,7 +435,6 @@ async def test_a_worker_killed_midway_loses_and_duplicates_nothing(
 ) -> None:
     report = Report()
     ensure_running(stack.supervisor, stack.workers)
-    await set_ack_wait(bus, KILL_ACK_WAIT)
     victim = stack.workers[1]
     try:
         boxes = await mailboxes(api, mail_stack, KILL_MAILBOXES)
@@ -488,11 +458,10 @@ async def test_a_worker_killed_midway_loses_and_duplicates_nothing(
         in_flight = await _in_flight(bus)
         await asyncio.to_thread(kill, stack.supervisor, victim)
         killed_at = time.monotonic() - began
-        counts = await wait_settled(db, ids, timeout=KILL_ACK_WAIT * 4 + 60, stack=stack)
+        counts = await wait_settled(db, ids, timeout=ACK_WAIT * 4 + 60, stack=stack)
         settled = time.monotonic()
         await tap.stop()
     finally:
-        await set_ack_wait(bus, DEFAULT_ACK_WAIT)
         await asyncio.to_thread(ensure_running, stack.supervisor, stack.workers)
 
     statuses = await http_statuses(api, sends)
@@ -561,7 +530,6 @@ async def test_a_kill_before_during_or_after_the_data_never_sends_twice(
     )
     smtp_hold.mode, imap_hold.mode = "hold", "hold"
     smtp_slow.throttle = 64 * 1024
-    await set_ack_wait(bus, KILL_ACK_WAIT)
     try:
         (before_box,) = await mailboxes(api, mail_stack, 1, smtp_port=await smtp_hold.start())
         (after_box,) = await mailboxes(api, mail_stack, 1, imap_port=await imap_hold.start())
@@ -609,7 +577,7 @@ async def test_a_kill_before_during_or_after_the_data_never_sends_twice(
 
         sends = [before, after, during]
         ids = [s.command_id for s in sends]
-        counts = await wait_settled(db, ids, timeout=KILL_ACK_WAIT * 3 + 30, stack=stack)
+        counts = await wait_settled(db, ids, timeout=ACK_WAIT * 3 + 30, stack=stack)
         statuses = await http_statuses(api, sends)
         outcomes = {s.subject: statuses[s.command_id]["status"] for s in sends}
         await wait_delivered(mail_stack, {recipients["a"]: 1, recipients["b"]: 1}, timeout=30)
@@ -630,7 +598,6 @@ async def test_a_kill_before_during_or_after_the_data_never_sends_twice(
     finally:
         for proxy in (smtp_hold, imap_hold, smtp_slow):
             await proxy.stop()
-        await set_ack_wait(bus, DEFAULT_ACK_WAIT)
         await asyncio.to_thread(ensure_running, supervisor, stack.workers)
 
 
@@ -651,13 +618,12 @@ async def test_a_worker_stalled_past_the_ack_wait_does_not_send_again(
     stalls (SIGSTOP: a VM pause, a stop-the-world pause, a starved event loop) while it waits
     for the greeting. Its ack wait passes, worker B gets the command, sends it, and the ledger
     says ``sent``. Then A resumes within its SMTP timeout: nothing tells it the command was
-    taken over, so it goes on to DATA and the message arrives twice.
+    taken over, so it would go on to DATA and the message would arrive twice.
 
-    The ack wait is 3 s here so that the stall fits inside A's 15 s SMTP timeout; with the
-    default 60 s the same happens whenever two deliveries of one command overlap before the
-    first reaches DATA (a heartbeat gap longer than the ack wait). What would prevent it: an
-    exclusive claim instead of get-then-put, e.g. ``KeyValue.create(command_id, data_started)``
-    (fails when the key exists) before DATA, and ``update(..., last=revision)`` for ``sent``.
+    A and B restart with an ack wait of 3 s, so that the stall fits inside A's 15 s SMTP
+    timeout; with the default 60 s the same happens whenever two deliveries of one command
+    overlap before the first reaches DATA (a heartbeat gap longer than the ack wait). What
+    prevents it: the ledger's create-only claim right before DATA, which only one of them wins.
     """
     report = Report()
     supervisor = stack.supervisor
@@ -679,8 +645,9 @@ async def test_a_worker_stalled_past_the_ack_wait_does_not_send_again(
         os.kill(pid, signal.SIGCONT)
         stopped.discard(pid)
 
-    await set_ack_wait(bus, PAUSE_ACK_WAIT)
     try:
+        await asyncio.to_thread(restart_with_ack_wait, supervisor, [first, second], PAUSE_ACK_WAIT)
+        assert await consumer_ack_wait(bus) == PAUSE_ACK_WAIT
         (sender,) = await mailboxes(api, mail_stack, 1, smtp_port=await smtp.start())
         (recipient,) = await mailboxes(api, mail_stack, 1)
         stop(second)
@@ -719,5 +686,5 @@ async def test_a_worker_stalled_past_the_ack_wait_does_not_send_again(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
         await smtp.stop()
-        await set_ack_wait(bus, DEFAULT_ACK_WAIT)
+        await asyncio.to_thread(restart_with_ack_wait, supervisor, [first, second], ACK_WAIT)
         await asyncio.to_thread(ensure_running, supervisor, stack.workers)

@@ -15,10 +15,9 @@ import imaplib
 import json
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.parser import BytesHeaderParser
 from typing import Any
 
@@ -26,23 +25,25 @@ import httpx
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from mailbridge.devstack.certs import client_ssl_context
-from mailbridge.devstack.debian import find_binary
 from mailbridge.devstack.environment import HOST
-from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
+from mailbridge.devstack.mailstack import MailStackEndpoints
 from mailbridge.devstack.processes import free_port
 from mailbridge.devstack.supervisor import ServiceProcess, Supervisor
 
 CONSUMER = "mail-worker"  # MailWorkerSettings.consumer_durable
+ACK_WAIT_VARIABLE = "MAILBRIDGE_ACK_WAIT_SECONDS"  # MailWorkerSettings.ack_wait_seconds
 STREAM = "MAIL_CMD"
 LEDGER_BUCKET = "MAIL_SEND_LEDGER"
 
 
-def worker_replicas(template: ServiceProcess, count: int) -> list[ServiceProcess]:
-    """``count`` mail-workers like ``template``, each named ``{name}-{n}`` with a health port."""
+def worker_replicas(
+    template: ServiceProcess, count: int, *, ack_wait: float
+) -> list[ServiceProcess]:
+    """``count`` mail-workers like ``template``, each named ``{name}-{n}`` with a health port,
+    all with the ack wait ``MAILBRIDGE_ACK_WAIT_SECONDS``."""
     replicas = []
     for number in range(1, count + 1):
         port = free_port()
@@ -50,6 +51,7 @@ def worker_replicas(template: ServiceProcess, count: int) -> list[ServiceProcess
             **template.env,
             "MAILBRIDGE_HEALTH_HOST": HOST,
             "MAILBRIDGE_HEALTH_PORT": str(port),
+            ACK_WAIT_VARIABLE: str(ack_wait),
         }
         replicas.append(
             ServiceProcess(
@@ -57,6 +59,17 @@ def worker_replicas(template: ServiceProcess, count: int) -> list[ServiceProcess
             )
         )
     return replicas
+
+
+def restart_with_ack_wait(supervisor: Supervisor, names: list[str], seconds: float) -> None:
+    """Stop the named workers, then start them with another ack wait: a worker that starts writes
+    its setting to the shared consumer, and keeps its in-progress heartbeat at a third of it."""
+    for index, spec in enumerate(supervisor.services):
+        if spec.name in names:
+            supervisor.stop_service(spec.name)
+            env = {**spec.env, ACK_WAIT_VARIABLE: str(seconds)}
+            supervisor.services[index] = replace(spec, env=env)
+    ensure_running(supervisor, names)
 
 
 def ensure_running(supervisor: Supervisor, names: list[str], timeout: float = 60.0) -> None:
@@ -93,16 +106,11 @@ def kill(supervisor: Supervisor, name: str) -> int:
 # the shared consumer
 
 
-async def set_ack_wait(nc: Client, seconds: float) -> ConsumerConfig:
-    """Change the ack wait of the workers' durable consumer on the server (an editable field;
-    a worker that starts later binds to the existing consumer and keeps it)."""
-    js = nc.jetstream()
-    info = await js.consumer_info(STREAM, CONSUMER)
-    config = info.config
-    config.ack_wait = seconds
-    updated = await js.add_consumer(STREAM, config=config)
-    assert updated.config.ack_wait == seconds, updated.config
-    return updated.config
+async def consumer_ack_wait(nc: Client) -> float:
+    """The ack wait of the workers' durable consumer, as the server applies it."""
+    info = await nc.jetstream().consumer_info(STREAM, CONSUMER)
+    assert info.config.ack_wait is not None
+    return float(info.config.ack_wait)
 
 
 def _ack_tokens(subject: str) -> tuple[int, int] | None:
@@ -275,50 +283,6 @@ class Proxy:
                 await writer.drain()
                 if upstream:
                     self.bytes_up += len(chunk)
-
-
-# ---------------------------------------------------------------------------------------------
-# the MTA
-
-
-def raise_postfix_process_limit(mail_stack: MailStack, limit: int) -> None:
-    """``default_process_limit`` of the stack's Postfix, applied by a reload (new smtpd processes
-    are spawned under it). The configuration directory is the devstack's layout."""
-    config_dir = str(mail_stack.data_dir / "postfix" / "etc")
-    postconf = find_binary("postconf") or "postconf"
-    postfix = find_binary("postfix") or "postfix"
-    subprocess.run(
-        [postconf, "-c", config_dir, "-e", f"default_process_limit={limit}"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    subprocess.run(
-        [postfix, "-c", config_dir, "reload"], check=True, capture_output=True, timeout=30
-    )
-    shown = subprocess.run(
-        [postconf, "-c", config_dir, "-h", "default_process_limit"],
-        check=True, capture_output=True, text=True, timeout=30,
-    ).stdout.strip()  # fmt: skip
-    assert shown == str(limit), shown
-
-
-def raise_dovecot_process_limit(mail_stack: MailStack, limit: int) -> None:
-    """``default_process_limit`` of the stack's Dovecot (with TLS each IMAP session keeps an
-    imap-login process as its proxy), applied by ``doveadm reload``."""
-    config = mail_stack.data_dir / "dovecot" / "dovecot.conf"
-    text = config.read_text()
-    marker = "# raised by tests/e2e/workers.py\n"
-    if marker not in text:
-        settings = f"default_process_limit = {limit}\ndefault_client_limit = {limit * 10}\n"
-        config.write_text(text + marker + settings)
-    doveadm = find_binary("doveadm") or "doveadm"
-    subprocess.run(
-        [doveadm, "-c", str(config), "reload"], check=True, capture_output=True, timeout=30
-    )
-    shown = subprocess.run(
-        [doveadm, "-c", str(config), "config", "-h", "default_process_limit"],
-        check=True, capture_output=True, text=True, timeout=30,
-    ).stdout.strip()  # fmt: skip
-    assert shown == str(limit), shown
 
 
 # ---------------------------------------------------------------------------------------------
