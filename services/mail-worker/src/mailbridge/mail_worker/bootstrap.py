@@ -16,8 +16,9 @@ from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
 from mailbridge.mail_worker.adapters.kv import JsonBucket, open_bucket
 from mailbridge.mail_worker.adapters.ledger import BUCKET as LEDGER_BUCKET
 from mailbridge.mail_worker.adapters.ledger import WEEK_SECONDS, NatsKvSendLedger
-from mailbridge.mail_worker.adapters.network import AddressGuard, tls_context
+from mailbridge.mail_worker.adapters.network import AddressGuard, Network, tls_context
 from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
+from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.entrypoints import commands
 from mailbridge.mail_worker.ports import CursorStore, PollLimits, SendLedger, SendPolicy
@@ -137,11 +138,10 @@ def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None =
         provider = setup_telemetry(SERVICE, settings)
     broker = build_broker(settings, provider)
     bus = NatsBus(broker)
-    tls = tls_context(settings.tls_ca_file)
-    guard = AddressGuard(
-        allow_internal=settings.allow_private_hosts, timeout=settings.connect_timeout_seconds
-    )
     timeout = settings.connect_timeout_seconds
+    guard = AddressGuard(allow_internal=settings.allow_private_hosts, timeout=timeout)
+    network = Network(guard, tls_context(settings.tls_ca_file), timeout)
+    sessions = SessionLimits(HostBudget(settings.max_sessions_per_host))
     worker = Worker(
         settings=settings,
         broker=broker,
@@ -149,8 +149,8 @@ def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None =
         credentials=CachedCredentials(
             NatsCredentialsSource(bus, settings.credentials_timeout_seconds)
         ),
-        mailbox=AioimaplibMailboxReader(tls=tls, guard=guard, timeout=timeout),
-        smtp=AiosmtplibSmtp(tls=tls, guard=guard, timeout=timeout),
+        mailbox=AioimaplibMailboxReader(network, sessions),
+        smtp=AiosmtplibSmtp(network, sessions),
         policy=NatsSendPolicy(bus, settings.policy_timeout_seconds),
         limits=PollLimits(settings.poll_backlog, settings.poll_batch, settings.max_message_bytes),
     )

@@ -31,6 +31,12 @@ class MailWorkerSettings(ServiceSettings):
         " says so (in progress) every third of it",
     )
     concurrency: int = Field(default=16, ge=1, le=256, description="commands handled at once")
+    max_sessions_per_host: int = Field(
+        default=64,
+        ge=1,
+        description="IMAP and SMTP connections this worker keeps open to one host at most;"
+        " idle ones are closed to make room, and beyond it a command waits",
+    )
     poll_backlog: int = Field(default=10, ge=0, description="messages shown on a first poll")
     poll_batch: int = Field(default=50, ge=1, description="messages fetched per poll at most")
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)

@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aioimaplib
 
-from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
-from mailbridge.mail_worker.adapters.sessions import SessionPool, account_key
+from mailbridge.mail_worker.adapters.network import Network, connection_error
+from mailbridge.mail_worker.adapters.sessions import (
+    SessionKey,
+    SessionLimits,
+    SessionPool,
+    account_key,
+)
 from mailbridge.mail_worker.domain.classify import classify_imap_login_failure, refusal
 from mailbridge.mail_worker.ports import FetchedBatch, FirstUid, InboxCounts
-from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
+from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 DEFAULT_SENT = "Sent"
@@ -27,19 +33,12 @@ _STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAG
 
 
 class AioimaplibMailboxReader:
-    def __init__(
-        self,
-        *,
-        tls: ssl.SSLContext,
-        guard: AddressGuard,
-        timeout: float,
-        idle_seconds: float = 30.0,
-    ) -> None:
-        self._tls, self._guard, self._timeout = tls, guard, timeout
-        self._pool: SessionPool[aioimaplib.IMAP4] = SessionPool(
-            alive=_answers_noop, close=_logout, idle_seconds=idle_seconds
+    def __init__(self, network: Network, sessions: SessionLimits) -> None:
+        self._network, self._budget = network, sessions.budget
+        self._pool: SessionPool[aioimaplib.IMAP4] = sessions.pool(
+            alive=_answers_noop, close=_logout
         )
-        self._sent_folders: dict[str, str] = {}
+        self._sent_folders: dict[SessionKey, str] = {}
 
     async def close(self) -> None:
         await self._pool.close_all()
@@ -78,17 +77,17 @@ class AioimaplibMailboxReader:
 
     @asynccontextmanager
     async def _fresh(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
-        client = await self._login(credentials)
-        try:
-            yield client
-        finally:
-            await _logout(client)
+        async with self._budget.slot(_endpoint(credentials).host):
+            client = await self._login(credentials)
+            try:
+                yield client
+            finally:
+                await _logout(client)
 
     async def _login(self, credentials: Credentials) -> aioimaplib.IMAP4:
         endpoint = _endpoint(credentials)
         assert credentials.password is not None
-        await self._guard.check(endpoint.host, endpoint.port)
-        client = await self._connect(endpoint.host, endpoint.port, endpoint.security)
+        client = await self._connect(endpoint)
         response = await client.login(
             credentials.username or credentials.email, credentials.password.get_secret_value()
         )
@@ -99,17 +98,55 @@ class AioimaplibMailboxReader:
             raise refusal(code, "IMAP login was refused.")
         return client
 
-    async def _connect(self, host: str, port: int, security: str) -> aioimaplib.IMAP4:
-        if security != "ssl":
+    async def _connect(self, endpoint: ServerEndpoint) -> aioimaplib.IMAP4:
+        """Implicit TLS on a connection to the address the guard checked."""
+        if endpoint.security != "ssl":
             raise PermanentError(ErrorCode.INVALID_INPUT, "IMAP requires implicit TLS (ssl).")
+        sock = await self._network.guard.connect(endpoint.host, endpoint.port)
+        client = _PinnedImap4Ssl(sock, endpoint.host, self._network)
         try:
-            client = aioimaplib.IMAP4_SSL(host, port, ssl_context=self._tls, timeout=self._timeout)
-            await asyncio.wait_for(client.wait_hello_from_server(), self._timeout)
-        except MailbridgeError:
-            raise
+            await asyncio.wait_for(client.wait_hello_from_server(), self._network.timeout)
         except (OSError, TimeoutError) as exc:
-            raise connection_error(exc, host, port) from exc
+            client.abandon()
+            raise connection_error(exc, endpoint.host, endpoint.port) from exc
         return client
+
+
+class _PinnedImap4Ssl(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has no types
+    """aioimaplib's IMAP4_SSL, but over a socket already connected to the checked address: the
+    TLS handshake names (SNI) and verifies ``host``, which is never looked up again."""
+
+    def __init__(self, sock: socket.socket, host: str, network: Network) -> None:
+        self._sock = sock
+        port = sock.getpeername()[1]
+        super().__init__(host, port, timeout=network.timeout, ssl_context=network.tls)
+
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: object = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """Called by ``IMAP4.__init__``: the same protocol, on ``sock`` instead of (host, port)."""
+        local_loop = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = aioimaplib.IMAP4ClientProtocol(local_loop, conn_lost_cb)
+        connecting = local_loop.create_connection(
+            lambda: self.protocol,
+            sock=self._sock,
+            ssl=ssl_context,
+            server_hostname=host,
+            ssl_handshake_timeout=self.timeout,
+        )
+        self._client_task = local_loop.create_task(connecting)
+
+    def abandon(self) -> None:
+        """Drop the connection of a client that never became usable (no greeting, no TLS)."""
+        transport = getattr(self.protocol, "transport", None)
+        if transport is not None:
+            transport.abort()
+        self._sock.close()
 
 
 def _endpoint(credentials: Credentials) -> ServerEndpoint:

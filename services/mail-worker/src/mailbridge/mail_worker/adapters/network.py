@@ -3,6 +3,11 @@
 TLS is always verified (system CAs, plus an operator-provided CA file). A host that resolves to a
 loopback, private, link-local or CGNAT address is refused unless the operator allows it, so a user
 cannot point mailbridge at the inside of its own network.
+
+The guard resolves a host once and connects to one of exactly the addresses it checked: the
+protocol clients get a connected socket and never look the name up again, so a DNS answer that
+changes between the check and the connection (DNS rebinding) cannot move it. TLS still names
+(SNI) and verifies the configured host name, not the address.
 """
 
 from __future__ import annotations
@@ -11,11 +16,16 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailbridge.shared.errors import ErrorCode, RetryableError
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""A host and port → its addresses (the system's resolver; a fake in tests)."""
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -39,30 +49,73 @@ def is_internal(address: str) -> bool:
     )
 
 
+async def system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
 class AddressGuard:
-    def __init__(self, *, allow_internal: bool, timeout: float) -> None:
+    def __init__(
+        self, *, allow_internal: bool, timeout: float, resolver: Resolver = system_resolver
+    ) -> None:
         self._allow_internal = allow_internal
         self._timeout = timeout
+        self._resolve = resolver
 
-    async def check(self, host: str, port: int) -> None:
-        """Resolve ``host``; refuse it when any address is internal and that is not allowed."""
-        if self._allow_internal:
-            return
-        for address in await self._resolve(host, port):
-            if is_internal(address):
-                raise RetryableError(ErrorCode.HOST_NOT_ALLOWED, f"{host} resolves to {address}.")
-
-    async def _resolve(self, host: str, port: int) -> list[str]:
-        loop = asyncio.get_running_loop()
+    async def connect(self, host: str, port: int) -> socket.socket:
+        """A TCP connection to one of the addresses ``host`` resolved to, all of them checked."""
+        addresses = await self.check(host, port)
         try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self._timeout
-            )
-        except socket.gaierror as exc:
+            return await _connect_any(addresses, port, self._timeout)
+        except (OSError, TimeoutError) as exc:
+            raise connection_error(exc, host, port) from exc
+
+    async def check(self, host: str, port: int) -> list[str]:
+        """Resolve ``host`` once; refuse it when any address is internal and that is not allowed.
+        Answers the addresses: the only ones a connection may then go to."""
+        addresses = await self._resolved(host, port)
+        for address in addresses:
+            if not self._allow_internal and is_internal(address):
+                raise RetryableError(ErrorCode.HOST_NOT_ALLOWED, f"{host} resolves to {address}.")
+        return addresses
+
+    async def _resolved(self, host: str, port: int) -> list[str]:
+        try:
+            addresses = await asyncio.wait_for(self._resolve(host, port), self._timeout)
+        except (socket.gaierror, UnicodeError) as exc:
             raise RetryableError(ErrorCode.DNS_FAILED, f"{host} could not be resolved.") from exc
         except TimeoutError as exc:
             raise RetryableError(ErrorCode.DNS_FAILED, f"resolving {host} timed out.") from exc
-        return [str(info[4][0]) for info in infos]
+        if not addresses:
+            raise RetryableError(ErrorCode.DNS_FAILED, f"{host} has no address.")
+        return addresses
+
+
+async def _connect_any(addresses: list[str], port: int, timeout: float) -> socket.socket:
+    """The first of ``addresses`` that accepts, tried in order (as the system would)."""
+    loop = asyncio.get_running_loop()
+    failure: OSError | TimeoutError = ConnectionRefusedError()
+    for address in addresses:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, (address, port)), timeout)
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            failure = exc
+            continue
+        return sock
+    raise failure
+
+
+@dataclass(frozen=True)
+class Network:
+    """What the IMAP and SMTP clients connect with: the guard, verified TLS, one timeout."""
+
+    guard: AddressGuard
+    tls: ssl.SSLContext
+    timeout: float
 
 
 def connection_error(exc: BaseException, host: str, port: int) -> RetryableError:

@@ -7,13 +7,13 @@ starts is known: a failure before it is retryable, a lost connection after it is
 
 from __future__ import annotations
 
-import ssl
+import socket
 from collections.abc import Awaitable
 
 import aiosmtplib
 
-from mailbridge.mail_worker.adapters.network import AddressGuard, connection_error
-from mailbridge.mail_worker.adapters.sessions import SessionPool, account_key
+from mailbridge.mail_worker.adapters.network import Network, connection_error
+from mailbridge.mail_worker.adapters.sessions import SessionLimits, SessionPool, account_key
 from mailbridge.mail_worker.domain.classify import (
     classify_smtp_auth_failure,
     classify_smtp_reply,
@@ -26,23 +26,15 @@ from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 
 class AiosmtplibSmtp:
-    def __init__(
-        self,
-        *,
-        tls: ssl.SSLContext,
-        guard: AddressGuard,
-        timeout: float,
-        idle_seconds: float = 30.0,
-    ) -> None:
-        self._tls, self._guard, self._timeout = tls, guard, timeout
-        self._pool: SessionPool[aiosmtplib.SMTP] = SessionPool(
-            alive=_answers_noop, close=_quit, idle_seconds=idle_seconds
-        )
+    def __init__(self, network: Network, sessions: SessionLimits) -> None:
+        self._network, self._budget = network, sessions.budget
+        self._pool: SessionPool[aiosmtplib.SMTP] = sessions.pool(alive=_answers_noop, close=_quit)
 
     async def check_auth(self, credentials: Credentials) -> None:
         """Always a fresh connection and login: that is what a test is for."""
-        client = await self._open(credentials)
-        await _quit(client)
+        async with self._budget.slot(_endpoint(credentials).host):
+            client = await self._open(credentials)
+            await _quit(client)
 
     async def close(self) -> None:
         await self._pool.close_all()
@@ -68,27 +60,30 @@ class AiosmtplibSmtp:
             return accepted
 
     async def _open(self, credentials: Credentials) -> aiosmtplib.SMTP:
-        """A connected, logged-in client (TLS verified, the host checked by the guard)."""
+        """A connected, logged-in client: connected to the address the guard checked, TLS
+        verified against the host name."""
         endpoint = _endpoint(credentials)
-        await self._guard.check(endpoint.host, endpoint.port)
-        client = self._client(endpoint)
-        await self._connect(client, endpoint)
+        sock = await self._network.guard.connect(endpoint.host, endpoint.port)
+        client = self._client(endpoint, sock)
         try:
+            await self._connect(client, endpoint)
             await _login(client, credentials)
         except BaseException:
             client.close()
+            sock.close()
             raise
         return client
 
-    def _client(self, endpoint: ServerEndpoint) -> aiosmtplib.SMTP:
+    def _client(self, endpoint: ServerEndpoint, sock: socket.socket) -> aiosmtplib.SMTP:
+        """On ``sock``; ``hostname`` is what TLS names (SNI) and verifies, never looked up."""
         implicit = endpoint.security == "ssl"
         return aiosmtplib.SMTP(
             hostname=endpoint.host,
-            port=endpoint.port,
+            sock=sock,
             use_tls=implicit,
             start_tls=not implicit,
-            tls_context=self._tls,
-            timeout=self._timeout,
+            tls_context=self._network.tls,
+            timeout=self._network.timeout,
         )
 
     async def _connect(self, client: aiosmtplib.SMTP, endpoint: ServerEndpoint) -> None:
