@@ -122,13 +122,21 @@ async def send_message(
 
     A command seen before answers from the ledger and is never resent: ``sent`` republishes its
     result; ``data_started`` (a crash or lost connection after the data began) is ``unknown``.
+    The ledger is read while the send is prepared and authorized (a redelivery is rare, the round
+    trip is not); nothing goes to the SMTP server before it answered.
     """
-    seen = await ledger.get(command.command_id)
-    if seen is not None:
-        return [_from_ledger(command, seen)]
-    account = await credentials.get(command.agent_id)
-    outgoing = mime.build(command, sender=account.email, now=clock.now())
-    await _authorize(policy, command, account, outgoing)
+    seen = asyncio.ensure_future(ledger.get(command.command_id))
+    try:
+        account, outgoing = await _prepared(command, credentials, policy, clock)
+    except MailbridgeError:
+        if (entry := await seen) is not None:  # sent before: its outcome, not this refusal
+            return [_from_ledger(command, entry)]
+        raise
+    except BaseException:
+        seen.cancel()
+        raise
+    if (entry := await seen) is not None:
+        return [_from_ledger(command, entry)]
     started = LedgerEntry(LedgerState.DATA_STARTED, outgoing.message_id)
     try:
         accepted = await submitter.submit(
@@ -140,9 +148,20 @@ async def send_message(
     except OutcomeUnknownError:
         return [_unknown(command)]
     sent = LedgerEntry(LedgerState.SENT, outgoing.message_id, tuple(accepted))
-    await ledger.put(command.command_id, sent)
-    await _keep_a_copy(sent_folder, account, outgoing)
+    await asyncio.gather(
+        ledger.put(command.command_id, sent), _keep_a_copy(sent_folder, account, outgoing)
+    )  # the event is published once both are done: the ledger says sent before anyone hears it
     return [_sent(command, sent)]
+
+
+async def _prepared(
+    command: SendMessage, credentials: CredentialsSource, policy: SendPolicy, clock: Clock
+) -> tuple[Credentials, mime.Outgoing]:
+    """The account and the message, authorized by policy."""
+    account = await credentials.get(command.agent_id)
+    outgoing = mime.build(command, sender=account.email, now=clock.now())
+    await _authorize(policy, command, account, outgoing)
+    return account, outgoing
 
 
 async def _claim(ledger: SendLedger, command_id: str, started: LedgerEntry) -> None:
