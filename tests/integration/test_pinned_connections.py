@@ -18,12 +18,12 @@ from pydantic import SecretStr
 
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
-from mailbridge.mail_worker.adapters.network import AddressGuard, Network, tls_context
+from mailbridge.mail_worker.adapters.network import AddressGuard, Network, Resolver, tls_context
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.domain import mime
 from mailbridge.shared.clock import SystemClock
-from mailbridge.shared.errors import ErrorCode, RetryableError
+from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, SendMessage, ServerEndpoint
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def credentials(mail_endpoints: MailStackEndpoints, address: str, host: str) -> 
     )
 
 
-def network(mail_endpoints: MailStackEndpoints, resolver: RebindingResolver) -> Network:
+def network(mail_endpoints: MailStackEndpoints, resolver: Resolver) -> Network:
     guard = AddressGuard(allow_internal=True, timeout=10, resolver=resolver)
     return Network(guard, tls_context(mail_endpoints.ca_file), 10)
 
@@ -147,3 +147,26 @@ async def test_a_name_the_certificate_does_not_carry_fails_tls_at_the_right_addr
 
     assert failed.value.code is ErrorCode.TLS_FAILED
     assert resolver.lookups == ["elsewhere.example"]
+
+
+async def test_a_refused_login_leaves_nothing_that_breaks_the_next_connections(
+    mail_endpoints: MailStackEndpoints, account: str
+) -> None:
+    """A refused session's socket is closed with its transport, never before: a descriptor freed
+    early is handed to the next socket while the old transport still claims it."""
+
+    async def loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    guard = AddressGuard(allow_internal=True, timeout=10, resolver=loopback)
+    net = Network(guard, tls_context(mail_endpoints.ca_file), 10)
+    smtp, reader = AiosmtplibSmtp(net, sessions()), AioimaplibMailboxReader(net, sessions())
+    good = credentials(mail_endpoints, account, "localhost")
+    bad = good.model_copy(update={"password": SecretStr("wrong")})
+    for _ in range(3):
+        with pytest.raises(PermanentError):
+            await smtp.check_auth(bad)
+        with pytest.raises(PermanentError):
+            await reader.inbox_counts(bad)
+        await smtp.check_auth(good)
+        assert (await reader.inbox_counts(good)).total >= 0

@@ -103,7 +103,7 @@ class AioimaplibMailboxReader:
         if endpoint.security != "ssl":
             raise PermanentError(ErrorCode.INVALID_INPUT, "IMAP requires implicit TLS (ssl).")
         sock = await self._network.guard.connect(endpoint.host, endpoint.port)
-        client = _PinnedImap4Ssl(sock, endpoint.host, self._network)
+        client = _PinnedImap4Ssl(sock, endpoint, self._network)
         try:
             await asyncio.wait_for(client.wait_hello_from_server(), self._network.timeout)
         except (OSError, TimeoutError) as exc:
@@ -116,10 +116,11 @@ class _PinnedImap4Ssl(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has
     """aioimaplib's IMAP4_SSL, but over a socket already connected to the checked address: the
     TLS handshake names (SNI) and verifies ``host``, which is never looked up again."""
 
-    def __init__(self, sock: socket.socket, host: str, network: Network) -> None:
+    def __init__(self, sock: socket.socket, endpoint: ServerEndpoint, network: Network) -> None:
         self._sock = sock
-        port = sock.getpeername()[1]
-        super().__init__(host, port, timeout=network.timeout, ssl_context=network.tls)
+        super().__init__(
+            endpoint.host, endpoint.port, timeout=network.timeout, ssl_context=network.tls
+        )
 
     def create_client(
         self,
@@ -142,11 +143,16 @@ class _PinnedImap4Ssl(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has
         self._client_task = local_loop.create_task(connecting)
 
     def abandon(self) -> None:
-        """Drop the connection of a client that never became usable (no greeting, no TLS)."""
+        """Drop the connection of a client that never became usable (no greeting, no TLS).
+
+        The socket belongs to asyncio once the connection is being made: it closes it with the
+        transport, or when the connection attempt is cancelled. Closing it here as well would
+        free its descriptor while a transport still holds the number."""
         transport = getattr(self.protocol, "transport", None)
         if transport is not None:
             transport.abort()
-        self._sock.close()
+        elif not self._client_task.done():
+            self._client_task.cancel()
 
 
 def _endpoint(credentials: Credentials) -> ServerEndpoint:

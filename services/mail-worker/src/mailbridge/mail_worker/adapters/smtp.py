@@ -64,13 +64,16 @@ class AiosmtplibSmtp:
         verified against the host name."""
         endpoint = _endpoint(credentials)
         sock = await self._network.guard.connect(endpoint.host, endpoint.port)
-        client = self._client(endpoint, sock)
         try:
+            client = self._client(endpoint, sock)
+        except BaseException:
+            sock.close()
+            raise
+        try:  # the socket is the transport's from here on: closing the client closes it
             await self._connect(client, endpoint)
             await _login(client, credentials)
         except BaseException:
             client.close()
-            sock.close()
             raise
         return client
 
