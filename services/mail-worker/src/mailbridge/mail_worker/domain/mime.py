@@ -44,6 +44,11 @@ class Outgoing:
     recipients: list[str]
 
     def as_bytes(self) -> bytes:
+        """Serialized once: the same bytes go to DATA and to the Sent copy."""
+        return self._bytes
+
+    @functools.cached_property
+    def _bytes(self) -> bytes:
         return self.message.as_bytes(policy=_POLICY)
 
 
