@@ -53,7 +53,10 @@ def register(
         ),
         ack_policy=HandlerAck.MANUAL,
     )
-    async def on_command(msg: NatsMessage) -> None:
+    async def on_command() -> None:
+        # Not a ``msg: NatsMessage`` parameter: fast_depends resolves Context() parameters with a
+        # synchronous function, which it runs in a worker thread, one thread hop per command.
+        msg: NatsMessage = broker.context.get_local("message")
         subject = msg.raw_message.subject
         handler = routes.get(route_key(subject))
         if handler is None:
