@@ -36,7 +36,7 @@ from mailbridge.devstack.supervisor import Supervisor
 from mailbridge.shared import subjects
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
-from mailbridge.shared.messages import ConnectionTested, EmailConfigSaved
+from mailbridge.shared.messages import ConnectionTested, EmailConfigSaved, PutOrgConfig
 from mailbridge.shared.streams import ALL_STREAMS
 from tests.e2e.databases import admin
 from tests.e2e.mailboxes import imap_config
@@ -51,12 +51,17 @@ SECRETS = {
     "closed-port imap password": f"{CANARY}-closed",
     "microsoft client secret": f"{CANARY}-ms~Q8.secret",
     "google client secret": f"{CANARY}-GOCSPX-google",
+    "org microsoft secret": f"{CANARY}-org~ms.secret",
+    "org google secret": f"{CANARY}-org-GOCSPX",
 }
 # a quote and a backslash: IMAP LOGIN sends it escaped, which a naive log scrubber misses. A
 # canary of its own: the form a naive log scrubber misses (aioimaplib's, once).
 QUOTED_TOKEN = new_id().replace("_", "").lower()
 QUOTED_PASSWORD = f'canary-{QUOTED_TOKEN}-q"uo\\te'
 MESSAGE = {"to": ["Ada <ada@example.com>"], "subject": "Hello", "text": "Hi Ada"}
+# The gateway forwards an org app's secret to policy, its owner, in a core NATS request (never a
+# stream): the one other place a secret may cross (SPEC §5 allows rpc only).
+ORG_APP_WRITES = PutOrgConfig.subscription().removesuffix("*")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,6 +196,9 @@ class Wiretap:
     async def on_message(self, msg: Msg) -> None:
         self.messages.append(msg)
 
+    def org_app_writes(self) -> int:
+        return sum(1 for m in self.messages if m.subject.startswith(ORG_APP_WRITES))
+
     def credentials_replies(self) -> set[str]:
         """Reply inboxes of credentials requests: the one place a secret may cross (SPEC §5)."""
         return {
@@ -234,6 +242,7 @@ class Evidence:
     streams: Searched
     dump: Searched
     credentials_replies: int
+    org_app_writes: int
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +264,8 @@ async def evidence(leak_stack: LeakStack, mail_stack: MailStack) -> Evidence:
     dump.add("pg_dump", _pg_dump(leak_stack.database_url))
     streams = await _stream_messages(leak_stack.nats_url)
     replies = len(tap.credentials_replies())
-    return Evidence(agents, responses, logs, _core_traffic(tap), streams, dump, replies)
+    traffic = _core_traffic(tap)
+    return Evidence(agents, responses, logs, traffic, streams, dump, replies, tap.org_app_writes())
 
 
 def _no_leaks(found: list[str]) -> None:
@@ -287,6 +297,7 @@ def test_secrets_cross_nats_only_in_credentials_replies(evidence: Evidence) -> N
     assert any(evidence.agents["imap"] in where for where in subjects_seen), "the tap saw nothing"
     assert any(where.startswith("NATS cmd.mail.") for where in subjects_seen)
     assert evidence.credentials_replies > 0, "no credentials request was seen"
+    assert evidence.org_app_writes > 0, "no org app was written"
     _no_leaks(evidence.traffic.leaks())
 
 
@@ -310,7 +321,7 @@ async def _drive_every_path(api: Api, stack: LeakStack, mail_stack: MailStack) -
     key = stack.operator_key
     mail = mail_stack.endpoints
     agents = {name: new_id("agent") for name in ("imap", "quoted", "wrong", "closed")}
-    agents |= {"microsoft": new_id("agent"), "google": new_id("agent")}
+    agents |= {"microsoft": new_id("agent"), "google": new_id("agent"), "inherits": new_id("agent")}
     for agent_id in agents.values():
         answer = await api.call("PUT", f"/bridge/agents/{agent_id}", key=key, json={"org_id": ORG})
         assert answer.status_code == 200, answer.text
@@ -341,6 +352,7 @@ async def _drive_every_path(api: Api, stack: LeakStack, mail_stack: MailStack) -
     await _live_feed(api, path, key)
     await _without_a_worker(api, path, key, stack)
     await _oauth_apps(api, agents["microsoft"], agents["google"], key)
+    await _org_apps(api, agents["inherits"], stack)
 
     deleted = await api.call("DELETE", path, key=key)
     assert deleted.status_code == 200, deleted.text
@@ -562,6 +574,43 @@ async def _oauth_apps(api: Api, microsoft_agent: str, google_agent: str, key: st
     assert shown.json()["has_client_secret"] is False
 
 
+async def _org_apps(api: Api, inheriting_agent: str, stack: LeakStack) -> None:
+    """The org's shared apps: secrets written once, through the gateway to policy, never shown."""
+    key, path = stack.operator_key, f"/bridge/orgs/{ORG}/email-config"
+    microsoft = {
+        "client_id": "00000000-0000-0000-0000-0000000000aa",
+        "client_secret": SECRETS["org microsoft secret"],
+        "tenant_id": "contoso.example",
+    }
+    google = {
+        "client_id": "org.apps.googleusercontent.com",
+        "client_secret": SECRETS["org google secret"],
+    }
+    saved = await api.call("PUT", path, key=key, json={"microsoft": microsoft, "google": google})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["microsoft"]["has_client_secret"] is True
+    secret = microsoft["client_secret"]
+    for bad in (
+        {"microsoft": {**microsoft, "tenant_id": secret + "!"}},
+        {"microsoft": {**microsoft, "extra": secret}},
+        {"microsoft": {**microsoft, "client_secret": [secret]}},
+        {"google": {**google, "client_id": secret * 20}},
+        {"google": google, "other": secret},
+    ):
+        answer = await api.call("PUT", path, key=key, json=bad)
+        assert answer.status_code == 422, (bad, answer.text)
+    kept = {"microsoft": {**microsoft, "client_secret": None}, "google": google}
+    assert (await api.call("PUT", path, key=key, json=kept)).status_code == 200
+    for method, body in (("GET", None), ("PUT", kept), ("DELETE", None)):
+        answer = await api.call(method, path, key=stack.other_org_key, json=body)
+        assert answer.status_code == 404, (method, answer.text)
+    agent_path = f"/bridge/agents/{inheriting_agent}/email-config"
+    inherits = {"provider": "microsoft", "email": "ops@contoso.example"}
+    assert (await api.call("PUT", agent_path, key=key, json=inherits)).status_code == 200
+    banner = (await api.call("GET", agent_path, key=key)).json()["org_oauth_app"]
+    assert (banner["inherited"], banner["client_id"]) == (True, microsoft["client_id"]), banner
+
+
 # ---------------------------------------------------------------------------------------------
 # the places searched
 
@@ -579,7 +628,7 @@ def _core_traffic(tap: Wiretap) -> Searched:
     allowed = tap.credentials_replies()
     searched = Searched()
     for m in tap.messages:
-        if m.subject in allowed:
+        if m.subject in allowed or m.subject.startswith(ORG_APP_WRITES):
             continue
         searched.add(f"NATS {m.subject}", _message_text(m.subject, m.headers, m.data))
     return searched
