@@ -81,3 +81,10 @@ async def delivered(
         ) < count:
             await asyncio.sleep(0.1)
     return found
+
+
+async def settled(api: httpx.AsyncClient, path: str) -> dict[str, Any]:
+    async with asyncio.timeout(30):
+        while (found := (await api.get(path)).json())["status"] == "queued":
+            await asyncio.sleep(0.1)
+    return dict(found)

@@ -24,7 +24,14 @@ from mailbridge.devstack.supervisor import Supervisor
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import MessageSendFailed, MessageSent, SendMessage
 from tests.e2e.conftest import RunningSystem
-from tests.e2e.mailboxes import Agent, agent_with_mailbox, delivered, new_recipient
+from tests.e2e.mailboxes import (
+    Agent,
+    agent_with_mailbox,
+    delivered,
+    imap_config,
+    new_recipient,
+    settled,
+)
 from tests.e2e.workers import worker_replicas
 
 ORG = "org-e2e"
@@ -165,6 +172,37 @@ async def test_policy_counts_its_refusals_for_operators(
     assert refusals_counted(httpx.get(metrics_url).text) == before + 1
 
 
+async def test_a_send_that_fails_for_good_gives_its_unit_of_quota_back(
+    api: httpx.AsyncClient, system: RunningSystem, nc: Client, mail_stack: MailStack
+) -> None:
+    agent = await agent_with_mailbox(api, mail_stack, saved_password="not-the-password")
+    client_org_id = new_id("client")
+    limit = {"name": "Acme", "restrictions": {"max_per_hour": 1}}
+    (
+        await api.put(f"/bridge/orgs/{ORG}/client-orgs/{client_org_id}", json=limit)
+    ).raise_for_status()
+    link = {"org_id": ORG, "client_org_id": client_org_id}
+    (await api.put(f"/bridge/agents/{agent.agent_id}", json=link)).raise_for_status()
+    path = f"/bridge/agents/{agent.agent_id}/messages"
+    metrics_url = policy_health(system).replace("/readyz", "/metrics")
+    released = counted(httpx.get(metrics_url).text, "mailbridge_policy_reservations_released_total")
+
+    first = await api.post(path, json={"to": ["a@allowed.example"], "subject": "1", "text": "x"})
+    assert (await settled(api, f"{path}/{first.json()['command_id']}"))["status"] == "failed"
+    async with asyncio.timeout(30):  # policy hears the failure on MAIL_EVT and releases
+        while (
+            counted(httpx.get(metrics_url).text, "mailbridge_policy_reservations_released_total")
+            <= released
+        ):
+            await asyncio.sleep(0.1)
+    config = imap_config(mail_stack.endpoints, agent.address, agent.password)
+    (await api.put(f"/bridge/agents/{agent.agent_id}/email-config", json=config)).raise_for_status()
+    second = await api.post(path, json={"to": ["a@allowed.example"], "subject": "2", "text": "x"})
+    assert (await settled(api, f"{path}/{second.json()['command_id']}"))["status"] == "sent"
+    third = await api.post(path, json={"to": ["a@allowed.example"], "subject": "3", "text": "x"})
+    assert (await settled(api, f"{path}/{third.json()['command_id']}"))["status"] == "blocked"
+
+
 def policy_health(system: RunningSystem) -> str:
     spec = next(s for s in system.supervisor.services if s.name == "policy")
     assert spec.ready_url is not None
@@ -172,9 +210,15 @@ def policy_health(system: RunningSystem) -> str:
 
 
 def refusals_counted(metrics: str) -> float:
-    name = 'mailbridge_policy_send_decisions_total{decision="recipient_not_allowed"}'
-    line = next((line for line in metrics.splitlines() if line.startswith(name)), f"{name} 0")
-    return float(line.rsplit(" ", 1)[1])
+    return counted(
+        metrics, 'mailbridge_policy_send_decisions_total{decision="recipient_not_allowed"}'
+    )
+
+
+def counted(metrics: str, series: str) -> float:
+    """A series' value in a Prometheus text exposition (0 when absent)."""
+    line = next((line for line in metrics.splitlines() if line.startswith(series + " ")), None)
+    return float(line.rsplit(" ", 1)[1]) if line else 0.0
 
 
 async def test_a_sender_outside_the_client_orgs_domain_is_refused(

@@ -3,24 +3,15 @@ Dovecot, with the copy in Sent and the outcome back on the HTTP ledger."""
 
 from __future__ import annotations
 
-import asyncio
 from email import message_from_bytes
 from email.message import Message
-from typing import Any
 
 import aioimaplib
 import httpx
 
 from mailbridge.devstack.certs import client_ssl_context
 from mailbridge.devstack.mailstack import MailStack
-from tests.e2e.mailboxes import agent_with_mailbox, delivered, new_recipient
-
-
-async def settled(api: httpx.AsyncClient, path: str) -> dict[str, Any]:
-    async with asyncio.timeout(30):
-        while (found := (await api.get(path)).json())["status"] == "queued":
-            await asyncio.sleep(0.1)
-    return dict(found)
+from tests.e2e.mailboxes import agent_with_mailbox, delivered, new_recipient, settled
 
 
 async def headers_of_first(mail_stack: MailStack, address: str, password: str) -> Message:
