@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from email import message_from_bytes
 
 import pytest
@@ -180,3 +181,48 @@ def test_an_unparseable_recipient_is_refused_before_connecting() -> None:
     with pytest.raises(PermanentError) as refused:
         mime.build(command(to=["a@b@c"]), sender="agent@example.com", now=FixedClock().now())
     assert refused.value.code is ErrorCode.INVALID_INPUT
+
+
+# The ledger is read while a send is prepared and authorized, not before: a redelivery still
+# answers from it, whatever the preparation says, and nothing reaches SMTP before it answered.
+
+LIMIT_REACHED = ErrorInfo.of(ErrorCode.SEND_LIMIT_REACHED)
+
+
+async def test_a_sent_command_refused_on_redelivery_is_still_sent_not_blocked() -> None:
+    ledger, cmd = MemoryLedger(), command(command_id="cmd_again")
+    first = await send(cmd, FakeSubmitter(), ledger)
+    again = await send(cmd, FakeSubmitter(), ledger, policy=FakePolicy(LIMIT_REACHED))
+    assert isinstance(first[0], MessageSent) and isinstance(again[0], MessageSent)
+    assert again[0].message_id == first[0].message_id
+
+
+async def test_a_started_command_refused_on_redelivery_stays_unknown() -> None:
+    ledger, submitter, cmd = MemoryLedger(), FakeSubmitter(), command(command_id="cmd_started")
+    ledger.entries[cmd.command_id] = LedgerEntry(LedgerState.DATA_STARTED, "<m@example.com>")
+    events = await send(cmd, submitter, ledger, policy=FakePolicy(LIMIT_REACHED))
+    assert isinstance(events[0], MessageSendFailed) and events[0].outcome is SendOutcome.UNKNOWN
+    assert submitter.submitted == []
+
+
+class SlowLedger(MemoryLedger):
+    """Answers ``get`` only when released, so the test sees what happens meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def get(self, command_id: str) -> LedgerEntry | None:
+        await self.release.wait()
+        return await super().get(command_id)
+
+
+async def test_nothing_reaches_smtp_before_the_ledger_answered() -> None:
+    ledger, submitter, policy = SlowLedger(), FakeSubmitter(), FakePolicy()
+    sending = asyncio.create_task(send(command(), submitter, ledger, policy=policy))
+    await asyncio.sleep(0.01)
+    assert len(policy.asked) == 1  # prepared and authorized while the ledger is read
+    assert submitter.submitted == []
+    ledger.release.set()
+    assert isinstance((await sending)[0], MessageSent)
+    assert len(submitter.submitted) == 1
