@@ -32,12 +32,15 @@ from tests.e2e.mailboxes import (
     new_recipient,
     settled,
 )
+from tests.e2e.metrics import counted, metrics_of
 from tests.e2e.workers import worker_replicas
 
 ORG = "org-e2e"
 RULES = ["allowed.example", "bücher.example", "boss@partner.example"]
 EVIL = f"evil-{new_id()[:10]}@x.io"  # unique per run, so the MTA log can be searched for it
 IDN_ASCII = "xn--bcher-kva.example"
+REFUSALS = 'mailbridge_policy_send_decisions_total{decision="recipient_not_allowed"}'
+RELEASED = "mailbridge_policy_reservations_released_total"
 
 
 @dataclass(frozen=True)
@@ -164,12 +167,11 @@ async def test_only_allowed_recipients_ever_reach_rcpt_to(
 async def test_policy_counts_its_refusals_for_operators(
     system: RunningSystem, nc: Client, restricted_agent: tuple[Agent, str], outcomes: Outcomes
 ) -> None:
-    metrics_url = policy_health(system).replace("/readyz", "/metrics")
-    before = refusals_counted(httpx.get(metrics_url).text)
+    before = counted(await metrics_of(system, "policy"), REFUSALS)
     command = send_command(restricted_agent[0].agent_id, Row("refused", [EVIL], None))
     await publish(nc, command)
     await outcomes.of([command.command_id])
-    assert refusals_counted(httpx.get(metrics_url).text) == before + 1
+    assert counted(await metrics_of(system, "policy"), REFUSALS) == before + 1
 
 
 async def test_a_send_that_fails_for_good_gives_its_unit_of_quota_back(
@@ -184,16 +186,12 @@ async def test_a_send_that_fails_for_good_gives_its_unit_of_quota_back(
     link = {"org_id": ORG, "client_org_id": client_org_id}
     (await api.put(f"/bridge/agents/{agent.agent_id}", json=link)).raise_for_status()
     path = f"/bridge/agents/{agent.agent_id}/messages"
-    metrics_url = policy_health(system).replace("/readyz", "/metrics")
-    released = counted(httpx.get(metrics_url).text, "mailbridge_policy_reservations_released_total")
+    released = counted(await metrics_of(system, "policy"), RELEASED)
 
     first = await api.post(path, json={"to": ["a@allowed.example"], "subject": "1", "text": "x"})
     assert (await settled(api, f"{path}/{first.json()['command_id']}"))["status"] == "failed"
     async with asyncio.timeout(30):  # policy hears the failure on MAIL_EVT and releases
-        while (
-            counted(httpx.get(metrics_url).text, "mailbridge_policy_reservations_released_total")
-            <= released
-        ):
+        while counted(await metrics_of(system, "policy"), RELEASED) <= released:
             await asyncio.sleep(0.1)
     config = imap_config(mail_stack.endpoints, agent.address, agent.password)
     (await api.put(f"/bridge/agents/{agent.agent_id}/email-config", json=config)).raise_for_status()
@@ -201,24 +199,6 @@ async def test_a_send_that_fails_for_good_gives_its_unit_of_quota_back(
     assert (await settled(api, f"{path}/{second.json()['command_id']}"))["status"] == "sent"
     third = await api.post(path, json={"to": ["a@allowed.example"], "subject": "3", "text": "x"})
     assert (await settled(api, f"{path}/{third.json()['command_id']}"))["status"] == "blocked"
-
-
-def policy_health(system: RunningSystem) -> str:
-    spec = next(s for s in system.supervisor.services if s.name == "policy")
-    assert spec.ready_url is not None
-    return spec.ready_url
-
-
-def refusals_counted(metrics: str) -> float:
-    return counted(
-        metrics, 'mailbridge_policy_send_decisions_total{decision="recipient_not_allowed"}'
-    )
-
-
-def counted(metrics: str, series: str) -> float:
-    """A series' value in a Prometheus text exposition (0 when absent)."""
-    line = next((line for line in metrics.splitlines() if line.startswith(series + " ")), None)
-    return float(line.rsplit(" ", 1)[1]) if line else 0.0
 
 
 async def test_a_sender_outside_the_client_orgs_domain_is_refused(

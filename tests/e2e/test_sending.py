@@ -11,7 +11,11 @@ import httpx
 
 from mailbridge.devstack.certs import client_ssl_context
 from mailbridge.devstack.mailstack import MailStack
+from tests.e2e.conftest import RunningSystem
 from tests.e2e.mailboxes import agent_with_mailbox, delivered, new_recipient, settled
+from tests.e2e.metrics import counted, metrics_of
+
+SENDS_ACKED = 'mailbridge_worker_commands_total{command="send",result="ack"}'
 
 
 async def headers_of_first(mail_stack: MailStack, address: str, password: str) -> Message:
@@ -33,8 +37,9 @@ async def headers_of_first(mail_stack: MailStack, address: str, password: str) -
 
 
 async def test_a_sent_message_arrives_once_with_a_copy_in_sent(
-    api: httpx.AsyncClient, mail_stack: MailStack
+    api: httpx.AsyncClient, mail_stack: MailStack, system: RunningSystem
 ) -> None:
+    sends_acked = counted(await metrics_of(system, "mail-worker"), SENDS_ACKED)
     agent = await agent_with_mailbox(api, mail_stack)
     recipient, _ = await new_recipient(mail_stack)
     path = f"/bridge/agents/{agent.agent_id}/messages"
@@ -47,6 +52,7 @@ async def test_a_sent_message_arrives_once_with_a_copy_in_sent(
     assert outcome["status"] == "sent", outcome
     assert await delivered(mail_stack, recipient) == 1
     assert await delivered(mail_stack, agent.address, "Sent") == 1
+    assert counted(await metrics_of(system, "mail-worker"), SENDS_ACKED) == sends_acked + 1
 
 
 async def test_a_reply_is_threaded(api: httpx.AsyncClient, mail_stack: MailStack) -> None:

@@ -17,6 +17,7 @@ async def serve(settings: MailWorkerSettings) -> None:
         worker.readiness,
         before_start=worker.prepare_streams,
         on_stop=worker.close,
+        registry=worker.metrics.registry,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from faststream.nats import NatsBroker
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.adapters.credentials import CachedCredentials, NatsCredentialsSource
@@ -21,6 +22,7 @@ from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.entrypoints import commands
+from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.ports import CursorStore, PollLimits, SendLedger, SendPolicy
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
@@ -52,6 +54,7 @@ class Worker:
     smtp: AiosmtplibSmtp
     policy: SendPolicy
     limits: PollLimits
+    metrics: WorkerMetrics
     ledger: SendLedger | None = None  # opened once connected (NATS KV buckets)
     cursors: CursorStore | None = None
     clock: Clock = field(default_factory=SystemClock)
@@ -153,13 +156,14 @@ def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None =
         smtp=AiosmtplibSmtp(network, sessions),
         policy=NatsSendPolicy(bus, settings.policy_timeout_seconds),
         limits=PollLimits(settings.poll_backlog, settings.poll_batch, settings.max_message_bytes),
+        metrics=WorkerMetrics(CollectorRegistry()),
     )
     routes = {
         commands.route_of(TestConnection): worker.run_test,
         commands.route_of(SendMessage): worker.run_send,
         commands.route_of(PollMailbox): worker.run_poll,
     }
-    commands.register(broker, settings, routes)
+    commands.register(broker, settings, routes, worker.metrics)
     serve_health_rpc(broker, SERVICE, worker.readiness)
     _forget_changed_credentials(broker, worker.credentials)
     return worker

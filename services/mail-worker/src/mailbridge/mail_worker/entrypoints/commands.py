@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from faststream import AckPolicy as HandlerAck
@@ -19,6 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import PermanentError, RetryableError
@@ -38,7 +40,10 @@ def route_key(subject: str) -> str:
 
 
 def register(
-    broker: NatsBroker, settings: MailWorkerSettings, routes: Mapping[str, CommandHandler]
+    broker: NatsBroker,
+    settings: MailWorkerSettings,
+    routes: Mapping[str, CommandHandler],
+    metrics: WorkerMetrics,
 ) -> None:
     @broker.subscriber(
         MAIL_CMD.subjects[0],
@@ -63,7 +68,9 @@ def register(
             log.error("no handler for %s; terminating it", subject)
             await msg.reject()
             return
-        await _settle(msg, handler, subject, settings)
+        started = time.perf_counter()
+        result = await _settle(msg, handler, subject, settings)
+        metrics.settled(route_key(subject), result, time.perf_counter() - started)
 
 
 async def apply_consumer_settings(js: JetStreamContext, settings: MailWorkerSettings) -> None:
@@ -88,7 +95,8 @@ async def apply_consumer_settings(js: JetStreamContext, settings: MailWorkerSett
 
 async def _settle(
     msg: NatsMessage, handler: CommandHandler, subject: str, settings: MailWorkerSettings
-) -> None:
+) -> str:
+    """Run the handler and settle the delivery; answers how: ``ack``, ``retry`` or ``term``."""
     last = msg.raw_message.metadata.num_delivered >= settings.max_deliver
     keepalive = asyncio.create_task(_keep_in_progress(msg, settings.ack_wait_seconds / 3))
     try:
@@ -98,13 +106,15 @@ async def _settle(
         delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
         log.warning("retrying %s in %.0fs: %s", subject, delay, exc.code)
         await msg.nack(delay=delay)
+        return "retry"
     except (PermanentError, ValidationError) as exc:
         log.error("terminating %s: %s", subject, exc)
         await msg.reject()
-    else:
-        await msg.ack()
+        return "term"
     finally:
         keepalive.cancel()
+    await msg.ack()
+    return "ack"
 
 
 async def _keep_in_progress(msg: NatsMessage, every: float) -> None:

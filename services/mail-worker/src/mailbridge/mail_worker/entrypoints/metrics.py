@@ -1,0 +1,34 @@
+"""The mail-worker's Prometheus metrics: commands handled, by kind and by how they were settled."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.commands = Counter(
+            "mailbridge_worker_commands",
+            "Commands settled, by kind (test, send, poll) and result (ack, retry, term)",
+            ["command", "result"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "mailbridge_worker_command_seconds",
+            "Time to handle one command delivery",
+            ["command"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+
+    def settled(self, route: str, result: str, seconds: float) -> None:
+        command = kind_of(route)
+        self.commands.labels(command=command, result=result).inc()
+        self.seconds.labels(command=command).observe(seconds)
+
+
+def kind_of(route: str) -> str:
+    """``cmd.mail.message.send.v1`` → ``send``; anything else → ``unknown``."""
+    tokens = route.split(".")
+    return tokens[3] if len(tokens) == 5 and tokens[0] == "cmd" else "unknown"
