@@ -205,6 +205,19 @@ async def test_an_oauth_config_without_its_own_app_shows_the_org_app_as_inherite
     )
 
 
+async def test_the_save_answer_shows_the_banners_a_get_would() -> None:
+    repo, policy = FakeConfigRepository(), FakePolicyService()
+    await agent(repo, None)
+    await handlers_org.put_org_config(
+        "acme", OrgEmailConfigIn.model_validate(ORG_APP), principal=OPERATOR, policy=policy
+    )
+
+    saved = await save(repo, {"provider": "microsoft", "email": "ops@acme.com"}, policy)
+
+    assert saved.org_oauth_app is not None and saved.org_oauth_app.inherited is True
+    assert saved == await shown(repo, policy)
+
+
 async def test_an_oauth_config_with_its_own_app_shows_it_as_not_inherited() -> None:
     repo, policy = FakeConfigRepository(), FakePolicyService()
     own = {"provider": "google", "client_id": "own-id", "client_secret": "own-secret"}

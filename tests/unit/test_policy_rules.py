@@ -107,3 +107,16 @@ def test_an_address_outside_the_domain_is_warned_about() -> None:
 def test_an_allowlist_entry_that_is_not_an_address_or_domain_is_refused_at_save() -> None:
     with pytest.raises(ValueError, match="allowed_recipients"):
         Restrictions(allowed_recipients=["not a domain!"])
+
+
+@pytest.mark.parametrize(
+    ("rules_given", "line"),
+    [
+        (["acme.com"], "Only recipients at acme.com"),
+        (["acme.com", "*.acme.eu", "cfo@bank.com"],
+         "Only recipients at acme.com or *.acme.eu, or the address cfo@bank.com"),
+        (["a@x.com", "b@y.com"], "Only sends to a@x.com or b@y.com"),
+    ],
+)  # fmt: skip
+def test_an_allowlist_reads_as_one_sentence(rules_given: list[str], line: str) -> None:
+    assert rules.warnings(None, Restrictions(allowed_recipients=rules_given)) == [line]

@@ -102,7 +102,8 @@ async def save_email_config(
     )
     events: list[Event] = [saved_event, *_status_events(agent_id, status, new_status)]
     stored = await repo.save(config, new_status, events, expected_version)
-    return EmailConfigView.of(agent_id, stored, new_status)
+    view = EmailConfigView.of(agent_id, stored, new_status)
+    return await handlers_org.with_banners(view, agent, stored, policy=policy)  # as a GET shows it
 
 
 def _next_config(

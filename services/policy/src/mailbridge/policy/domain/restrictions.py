@@ -101,9 +101,23 @@ def domain_warning(email_domain: str | None, email: str | None) -> list[str]:
 
 
 def _recipients_line(entries: list[str]) -> str:
-    shown = entries[:_SHOWN_RULES]
-    more = len(entries) - len(shown)
-    listed = ", ".join(shown) + (f" and {more} more" if more else "")
-    if all("@" not in entry for entry in entries):
-        return f"Only recipients at {listed}"
-    return f"Only these recipients: {listed}"
+    """``Only recipients at acme.com or *.acme.eu, or the address cfo@bank.com``."""
+    domains = [entry for entry in entries if "@" not in entry]
+    addresses = [entry for entry in entries if "@" in entry]
+    if not domains:
+        return f"Only sends to {_listed(addresses)}"
+    parts = []
+    if domains:
+        parts.append(f"at {_listed(domains)}")
+    if addresses:
+        noun = "the address" if len(addresses) == 1 else "the addresses"
+        parts.append(f"{noun} {_listed(addresses)}")
+    return "Only recipients " + ", or ".join(parts)
+
+
+def _listed(items: list[str]) -> str:
+    shown = items[:_SHOWN_RULES]
+    more = len(items) - len(shown)
+    if more:
+        return ", ".join(shown) + f" and {more} more"
+    return " or ".join(shown) if len(shown) <= 2 else ", ".join(shown[:-1]) + " or " + shown[-1]
