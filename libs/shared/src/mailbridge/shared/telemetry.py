@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
-from opentelemetry import trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
@@ -67,3 +69,24 @@ def build_tracer_provider(service: str, *, console: bool = False) -> TracerProvi
 
 def nats_middleware(provider: TracerProvider) -> NatsTelemetryMiddleware:
     return NatsTelemetryMiddleware(tracer_provider=provider)
+
+
+def trace_carrier() -> dict[str, str]:
+    """The current trace as W3C headers (``traceparent``, ``tracestate``), to store with work that
+    is published later; empty outside a trace."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def continued_trace(carrier: dict[str, str] | None) -> Iterator[None]:
+    """Run the block as part of the trace stored in ``carrier`` (see ``trace_carrier``)."""
+    if not carrier:
+        yield
+        return
+    token = context.attach(propagate.extract(carrier))
+    try:
+        yield
+    finally:
+        context.detach(token)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 
 import asyncpg
 
 from mailbridge.shared.background import BackgroundLoop
 from mailbridge.shared.bus import NatsBus
+from mailbridge.shared.telemetry import continued_trace
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +58,20 @@ class OutboxRelay(BackgroundLoop):
     async def publish_pending(self) -> int:
         async with self._pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(
-                "SELECT id, subject, payload FROM config_api.outbox WHERE published_at IS NULL"
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id, subject, payload, trace_context FROM config_api.outbox"
+                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 BATCH,
             )
             for row in rows:
-                await self._bus.publish_raw(row["subject"], row["payload"], f"outbox-{row['id']}")
+                await self._publish(row)
             await connection.execute(
                 "UPDATE config_api.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
         return len(rows)
+
+    async def _publish(self, row: asyncpg.Record) -> None:
+        """As part of the trace of the request that wrote the row (its publish span a child)."""
+        carrier = json.loads(row["trace_context"]) if row["trace_context"] else None
+        with continued_trace(carrier):
+            await self._bus.publish_raw(row["subject"], row["payload"], f"outbox-{row['id']}")

@@ -17,6 +17,7 @@ from mailbridge.config_api.ports import StatusDecision
 from mailbridge.shared.crypto import Sealer, SealingError
 from mailbridge.shared.messages import EmailConfigSaved, Event, LastError, Message
 from mailbridge.shared.postgres import Connection
+from mailbridge.shared.telemetry import trace_carrier
 
 SCHEMA = "config_api"
 
@@ -172,10 +173,12 @@ async def _write_status(connection: Connection, agent_id: str, status: StatusRec
 
 
 async def write_outbox(connection: Connection, messages: Sequence[Message]) -> None:
-    """Queue messages for the relay, inside the caller's transaction."""
+    """Queue messages for the relay, inside the caller's transaction, with the caller's trace."""
+    carrier = trace_carrier()
+    trace = json.dumps(carrier) if carrier else None
     await connection.executemany(
-        "INSERT INTO config_api.outbox (subject, payload) VALUES ($1, $2)",
-        [(m.nats_subject(), m.model_dump_json(by_alias=True)) for m in messages],
+        "INSERT INTO config_api.outbox (subject, payload, trace_context) VALUES ($1, $2, $3)",
+        [(m.nats_subject(), m.model_dump_json(by_alias=True), trace) for m in messages],
     )
 
 
