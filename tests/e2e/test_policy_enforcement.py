@@ -22,7 +22,7 @@ from mailbridge.devstack import maillog
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.supervisor import Supervisor
 from mailbridge.shared.ids import new_id
-from mailbridge.shared.messages import MessageSendFailed, MessageSent, SendMessage
+from mailbridge.shared.messages import AgentUpdated, MessageSendFailed, MessageSent, SendMessage
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.mailboxes import (
     Agent,
@@ -199,6 +199,28 @@ async def test_a_send_that_fails_for_good_gives_its_unit_of_quota_back(
     assert (await settled(api, f"{path}/{second.json()['command_id']}"))["status"] == "sent"
     third = await api.post(path, json={"to": ["a@allowed.example"], "subject": "3", "text": "x"})
     assert (await settled(api, f"{path}/{third.json()['command_id']}"))["status"] == "blocked"
+
+
+async def test_linking_an_agent_to_a_client_org_restricts_its_very_next_send(
+    api: httpx.AsyncClient, nc: Client, mail_stack: MailStack
+) -> None:
+    agent = await agent_with_mailbox(api, mail_stack)
+    path = f"/bridge/agents/{agent.agent_id}/messages"
+    first = await api.post(path, json={"to": [EVIL], "subject": "free", "text": "x"})
+    assert (await settled(api, f"{path}/{first.json()['command_id']}"))["status"] == "sent"
+
+    client_org_id = new_id("client")
+    rules = {"name": "Acme", "restrictions": {"allowed_recipients": RULES}}
+    (
+        await api.put(f"/bridge/orgs/{ORG}/client-orgs/{client_org_id}", json=rules)
+    ).raise_for_status()
+    updated = await nc.subscribe(AgentUpdated.subject_for(agent.agent_id))
+    link = {"org_id": ORG, "client_org_id": client_org_id}
+    (await api.put(f"/bridge/agents/{agent.agent_id}", json=link)).raise_for_status()
+    await updated.next_msg(timeout=30)  # the workers hear it too, and forget the old link
+
+    second = await api.post(path, json={"to": [EVIL], "subject": "bound", "text": "x"})
+    assert (await settled(api, f"{path}/{second.json()['command_id']}"))["status"] == "blocked"
 
 
 async def test_a_sender_outside_the_client_orgs_domain_is_refused(

@@ -29,7 +29,7 @@ async def test_a_status_change_is_published_once_from_the_outbox(
     await ensure_streams(js, ALL_STREAMS)
     agent_id = new_id("agent")
     repo = PostgresConfigRepository(pool)
-    await repo.upsert_agent(agent_id, AgentIn(org_id="o1"))
+    await repo.upsert_agent(agent_id, AgentIn(org_id="o1"), [])
     change = StatusChanged(
         agent_id=agent_id, status=MailboxStatus.CONNECTED, previous=MailboxStatus.CONFIGURED
     )

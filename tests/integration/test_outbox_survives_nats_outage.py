@@ -75,7 +75,7 @@ async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 async def _save_a_config(repo: PostgresConfigRepository) -> EmailConfigSaved:
-    await repo.upsert_agent("agent-outage", AgentIn(org_id="o1"))
+    await repo.upsert_agent("agent-outage", AgentIn(org_id="o1"), [])
     config = StoredConfig(
         agent_id="agent-outage", provider=Provider.IMAP, email="a@example.com",
         settings={}, sealed_secret=None, version=1,

@@ -35,8 +35,9 @@ class FakeConfigRepository:
         self.statuses: dict[str, StatusRecord] = {}
         self.outbox: list[Event] = []
 
-    async def upsert_agent(self, agent_id: str, agent: AgentIn) -> None:
+    async def upsert_agent(self, agent_id: str, agent: AgentIn, events: list[Event]) -> None:
         self.agents[agent_id] = agent
+        self.outbox.extend(events)
 
     async def agent_org(self, agent_id: str) -> str | None:
         agent = self.agents.get(agent_id)

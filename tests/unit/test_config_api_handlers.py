@@ -10,7 +10,7 @@ from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigIn
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
-from mailbridge.shared.messages import EmailConfigSaved, MailboxStatus, StatusChanged
+from mailbridge.shared.messages import AgentUpdated, EmailConfigSaved, MailboxStatus, StatusChanged
 from tests.unit.config_api_policy_fake import FakePolicyService
 from tests.unit.fakes import (
     AnsweringResults,
@@ -59,7 +59,7 @@ async def test_saving_an_imap_config_seals_the_password_and_shows_configured() -
     sealed = repo.configs["a1"].sealed_secret
     assert sealed is not None
     assert SEALER.open(sealed, "a1") == "app-pw"
-    assert [type(e) for e in repo.outbox] == [EmailConfigSaved, StatusChanged]
+    assert [type(e) for e in repo.outbox] == [AgentUpdated, EmailConfigSaved, StatusChanged]
 
 
 async def test_an_omitted_password_keeps_the_stored_one() -> None:

@@ -34,6 +34,7 @@ from mailbridge.shared.clock import Clock
 from mailbridge.shared.crypto import Sealer
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
+    AgentUpdated,
     ConnectionTested,
     Credentials,
     CredentialsReply,
@@ -60,7 +61,8 @@ async def register_agent(
         raise MailbridgeError(
             ErrorCode.INVALID_INPUT, "This key cannot register agents of that org."
         )
-    await repo.upsert_agent(agent_id, agent)
+    updated = AgentUpdated(agent_id=agent_id, **agent.model_dump())
+    await repo.upsert_agent(agent_id, agent, [updated])  # workers drop what they cached of it
 
 
 async def get_email_config(

@@ -29,6 +29,7 @@ from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
 from mailbridge.shared.errors import PermanentError, RetryableError
 from mailbridge.shared.messages import (
+    AgentUpdated,
     EmailConfigDeleted,
     EmailConfigSaved,
     PollMailbox,
@@ -123,7 +124,8 @@ class Worker:
 
 
 def _forget_changed_credentials(broker: NatsBroker, cache: CachedCredentials) -> None:
-    """Every replica hears a saved or deleted config (no queue group) and drops its entry."""
+    """Every replica hears a saved or deleted config and a re-linked agent (no queue group) and
+    drops its entry, so the next send reads the new link that policy checks it against."""
 
     @broker.subscriber(EmailConfigSaved.subscription())
     async def config_saved(event: EmailConfigSaved) -> None:
@@ -132,6 +134,10 @@ def _forget_changed_credentials(broker: NatsBroker, cache: CachedCredentials) ->
     @broker.subscriber(EmailConfigDeleted.subscription())
     async def config_deleted(event: EmailConfigDeleted) -> None:
         cache.forget(event.agent_id)
+
+    @broker.subscriber(AgentUpdated.subscription())
+    async def agent_updated(event: AgentUpdated) -> None:
+        cache.forget(event.agent_id)  # its org or client org, which policy checks sends against
 
 
 def build_worker(settings: MailWorkerSettings, provider: TracerProvider | None = None) -> Worker:

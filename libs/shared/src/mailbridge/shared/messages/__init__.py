@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from mailbridge.shared.messages.base import Command, Event, Message, Reply, Request
 from mailbridge.shared.messages.config import (
+    AgentUpdated,
     Credentials,
     CredentialsReply,
     EmailConfigDeleted,
@@ -84,6 +85,7 @@ SUBJECT_MESSAGES: tuple[type[Message], ...] = (
     EmailConfigSaved,
     EmailConfigDeleted,
     StatusChanged,
+    AgentUpdated,
     GrantAuthorized,
     GrantRefreshFailed,
     GrantRevoked,
@@ -124,6 +126,7 @@ __all__ = [
     "REPLY_MESSAGES",
     "SUBJECT_MESSAGES",
     "AccessTokenReply",
+    "AgentUpdated",
     "Attachment",
     "AttachmentInfo",
     "AuthorizeSend",

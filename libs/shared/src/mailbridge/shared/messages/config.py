@@ -50,6 +50,17 @@ class EmailConfigSaved(Event):
     version: int
 
 
+class AgentUpdated(Event):
+    """An agent was registered or changed: which org and client org govern its mail now."""
+
+    subject_template = subjects.EVT_AGENT_UPDATED
+
+    agent_id: str
+    org_id: str
+    client_org_id: str | None = None
+    name: str | None = None
+
+
 class EmailConfigDeleted(Event):
     subject_template = subjects.EVT_EMAIL_CONFIG_DELETED
 

@@ -29,16 +29,19 @@ class PostgresConfigRepository:
         self._pool = pool
         self._on_outbox_write = on_outbox_write
 
-    async def upsert_agent(self, agent_id: str, agent: AgentIn) -> None:
-        await self._pool.execute(
-            "INSERT INTO config_api.agents (agent_id, org_id, client_org_id, name)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id) DO UPDATE SET"
-            " org_id = $2, client_org_id = $3, name = $4, updated_at = now()",
-            agent_id,
-            agent.org_id,
-            agent.client_org_id,
-            agent.name,
-        )
+    async def upsert_agent(self, agent_id: str, agent: AgentIn, events: list[Event]) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "INSERT INTO config_api.agents (agent_id, org_id, client_org_id, name)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id) DO UPDATE SET"
+                " org_id = $2, client_org_id = $3, name = $4, updated_at = now()",
+                agent_id,
+                agent.org_id,
+                agent.client_org_id,
+                agent.name,
+            )
+            await write_outbox(connection, events)
+        self._on_outbox_write()
 
     async def agent_org(self, agent_id: str) -> str | None:
         org: str | None = await self._pool.fetchval(
