@@ -233,6 +233,11 @@ async def authorize_send(
         return SendAuthorization(allowed=True)
     client_org = await _client_org_of(request.org_id, request.client_org_id, client_orgs)
     if client_org is None:
+        if request.client_org_id is not None:  # linked to one that does not exist (any more)
+            log.warning(
+                "agent %s names client org %s of %s, which does not exist: no restrictions",
+                request.agent_id, request.client_org_id, request.org_id,
+            )  # fmt: skip
         return SendAuthorization(allowed=True)
     refusal = rules.recipient_refusal(
         client_org.restrictions, request.recipients
