@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from mailbridge.shared.addresses import (
     AddressError,
-    Recipient,
     RecipientRule,
     allowed_by,
     parse_one,
@@ -56,10 +55,9 @@ def sender_refusal(email_domain: str | None, sender: str) -> ErrorInfo | None:
 
 def sender_in_domain(email_domain: str, sender: str) -> bool:
     try:
-        address: Recipient = parse_one(sender)
+        return parse_one(sender).domain == email_domain
     except AddressError:
         return False
-    return address.domain == email_domain
 
 
 def quota_refusal(restrictions: Restrictions, used: WindowCounts) -> ErrorInfo | None:
@@ -72,10 +70,6 @@ def quota_refusal(restrictions: Restrictions, used: WindowCounts) -> ErrorInfo |
             detail = f"{count} of {limit} sends used in the last {window}."
             return ErrorInfo.of(ErrorCode.SEND_LIMIT_REACHED, detail)
     return None
-
-
-def has_limits(restrictions: Restrictions) -> bool:
-    return restrictions.max_per_hour is not None or restrictions.max_per_day is not None
 
 
 def warnings(email_domain: str | None, restrictions: Restrictions) -> list[str]:
