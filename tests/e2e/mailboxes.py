@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from nats.js import JetStreamContext
 
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.shared.ids import new_id
+from mailbridge.shared.messages import Message
 
 
 def imap_config(mail: MailStackEndpoints, address: str, password: str) -> dict[str, Any]:
@@ -88,3 +90,9 @@ async def settled(api: httpx.AsyncClient, path: str) -> dict[str, Any]:
         while (found := (await api.get(path)).json())["status"] == "queued":
             await asyncio.sleep(0.1)
     return dict(found)
+
+
+async def publish(js: JetStreamContext, message: Message) -> None:
+    """As a service publishes: to its stream, with ``Nats-Msg-Id`` for JetStream's dedupe."""
+    headers = {"Nats-Msg-Id": message.dedupe_id()}
+    await js.publish(message.nats_subject(), message.model_dump_json().encode(), headers=headers)

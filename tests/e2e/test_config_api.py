@@ -20,21 +20,22 @@ from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import (
     GrantRevoked,
-    Message,
     MessageSendFailed,
     MessageSent,
     Provider,
     SendOutcome,
 )
 from tests.e2e.conftest import RunningSystem
-from tests.e2e.mailboxes import Agent, agent_with_mailbox, imap_config, run_test, shown_config
+from tests.e2e.mailboxes import (
+    Agent,
+    agent_with_mailbox,
+    imap_config,
+    publish,
+    run_test,
+    shown_config,
+)
 
 MESSAGE = {"to": ["Ada <ada@example.com>"], "subject": "Hello", "text": "Hi Ada"}
-
-
-async def publish(js: JetStreamContext, event: Message) -> None:
-    """What a mail-worker or the oauth-broker would publish."""
-    await js.publish(event.nats_subject(), event.model_dump_json().encode(), stream=None)
 
 
 async def eventually(check: Any, timeout: float = 10.0) -> Any:

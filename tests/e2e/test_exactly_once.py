@@ -38,12 +38,12 @@ from nats.aio.client import Client
 
 from mailbridge.devstack.environment import Infrastructure, create_api_key, services
 from mailbridge.devstack.mailstack import MailStack
-from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.devstack.processes import free_port
 from mailbridge.devstack.supervisor import Supervisor
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
-from tests.e2e.databases import admin
+from tests.e2e.databases import own_infrastructure
+from tests.e2e.mailboxes import Agent as Mailbox
 from tests.e2e.mailboxes import imap_config
 from tests.e2e.workers import (
     AckTap,
@@ -93,11 +93,14 @@ def stack(
     postgres_dsn: str, mail_stack: MailStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("exactly-once")
-    nats_server = EmbeddedNats(directory / "nats")
-    nats_url = nats_server.start()
-    database = new_id("eodb").lower()
-    asyncio.run(admin(postgres_dsn, f'CREATE DATABASE "{database}"'))
-    database_url = postgres_dsn.rsplit("/", 1)[0] + "/" + database
+    with own_infrastructure(postgres_dsn, directory / "nats", "eodb") as (nats_url, database_url):
+        yield from _running_stack(nats_url, database_url, mail_stack, directory)
+
+
+def _running_stack(
+    nats_url: str, database_url: str, mail_stack: MailStack, directory: Path
+) -> Iterator[Stack]:
+    """config-api, policy and the worker replicas, their logs in one file of ``directory``."""
     port = free_port()
     infra = Infrastructure(
         nats_url, database_url, generate_key_spec("eo"), mail_stack.endpoints.ca_file, "WARNING"
@@ -105,9 +108,8 @@ def stack(
     every = {s.name: s for s in services(infra, http_port=port, poll_interval=600.0)}
     workers = worker_replicas(every["mail-worker"], WORKERS, ack_wait=ACK_WAIT)
     log_file = directory / "services.log"
-    sink = log_file.open("w")
-    supervisor = Supervisor([every["config-api"], every["policy"], *workers], sink=sink)
-    try:
+    with log_file.open("w") as sink:
+        supervisor = Supervisor([every["config-api"], every["policy"], *workers], sink=sink)
         with supervisor:
             try:
                 supervisor.wait_ready(timeout=60)
@@ -122,10 +124,6 @@ def stack(
                 workers=[w.name for w in workers],
                 log_file=log_file,
             )
-    finally:
-        sink.close()
-        nats_server.stop()
-        asyncio.run(admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -155,13 +153,6 @@ async def db(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
 
 # ---------------------------------------------------------------------------------------------
 # mailboxes, sends and what came of them
-
-
-@dataclass(frozen=True)
-class Mailbox:
-    agent_id: str
-    address: str
-    password: str
 
 
 @dataclass(frozen=True)

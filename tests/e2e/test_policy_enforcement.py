@@ -30,6 +30,7 @@ from tests.e2e.mailboxes import (
     delivered,
     imap_config,
     new_recipient,
+    publish,
     settled,
 )
 from tests.e2e.metrics import counted, metrics_of
@@ -119,13 +120,6 @@ async def outcomes(nc: Client, restricted_agent: tuple[Agent, str]) -> AsyncIter
         await subscription.unsubscribe()
 
 
-async def publish(nc: Client, command: SendMessage) -> None:
-    headers = {"Nats-Msg-Id": command.dedupe_id()}
-    await nc.jetstream().publish(
-        command.nats_subject(), command.model_dump_json().encode(), headers=headers
-    )
-
-
 def send_command(agent_id: str, row: Row) -> SendMessage:
     return SendMessage(
         agent_id=agent_id, to=row.to, cc=row.cc, bcc=row.bcc, subject=row.name, text="policy"
@@ -146,7 +140,7 @@ async def test_only_allowed_recipients_ever_reach_rcpt_to(
     agent = restricted_agent[0]
     commands = [send_command(agent.agent_id, row) for row in TABLE]
     for command in commands:
-        await publish(nc, command)
+        await publish(nc.jetstream(), command)
     events = await outcomes.of([c.command_id for c in commands])
 
     for row, event in zip(TABLE, events, strict=True):
@@ -169,7 +163,7 @@ async def test_policy_counts_its_refusals_for_operators(
 ) -> None:
     before = counted(await metrics_of(system, "policy"), REFUSALS)
     command = send_command(restricted_agent[0].agent_id, Row("refused", [EVIL], None))
-    await publish(nc, command)
+    await publish(nc.jetstream(), command)
     await outcomes.of([command.command_id])
     assert counted(await metrics_of(system, "policy"), REFUSALS) == before + 1
 
@@ -231,7 +225,7 @@ async def test_a_sender_outside_the_client_orgs_domain_is_refused(
     path = f"/bridge/orgs/{ORG}/client-orgs/{client_org_id}"
     (await api.put(path, json=body)).raise_for_status()
     command = send_command(agent.agent_id, Row("from outside", ["a@allowed.example"], None))
-    await publish(nc, command)
+    await publish(nc.jetstream(), command)
     (event,) = await outcomes.of([command.command_id])
     assert isinstance(event, MessageSendFailed)
     assert (event.outcome, event.error.code) == ("blocked", "domain_not_allowed")
@@ -259,7 +253,7 @@ async def test_thirty_concurrent_sends_with_a_limit_of_ten_deliver_exactly_ten(
         SendMessage(agent_id=agent.agent_id, to=[recipient], subject=f"n{i}", text="limit")
         for i in range(30)
     ]
-    await asyncio.gather(*(publish(nc, command) for command in commands))
+    await asyncio.gather(*(publish(nc.jetstream(), command) for command in commands))
     events = await outcomes.of([c.command_id for c in commands], timeout=120)
 
     sent = [e for e in events if isinstance(e, MessageSent)]

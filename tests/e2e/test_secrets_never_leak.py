@@ -29,7 +29,6 @@ from nats.js.errors import NotFoundError
 
 from mailbridge.devstack.environment import Infrastructure, create_api_key, services
 from mailbridge.devstack.mailstack import MailStack
-from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.devstack.postgres import postgres_bin_dir
 from mailbridge.devstack.processes import free_port
 from mailbridge.devstack.supervisor import Supervisor
@@ -38,7 +37,7 @@ from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import ConnectionTested, EmailConfigSaved, PutOrgConfig
 from mailbridge.shared.streams import ALL_STREAMS
-from tests.e2e.databases import admin
+from tests.e2e.databases import own_infrastructure
 from tests.e2e.mailboxes import imap_config
 
 TEST_TIMEOUT_SECONDS = 8.0
@@ -153,11 +152,13 @@ class LeakStack:
 def leak_stack(
     postgres_dsn: str, mail_stack: MailStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LeakStack]:
-    nats_server = EmbeddedNats(tmp_path_factory.mktemp("leak-nats"))
-    nats_url = nats_server.start()
-    database = new_id("leakdb").lower()
-    asyncio.run(admin(postgres_dsn, f'CREATE DATABASE "{database}"'))
-    database_url = postgres_dsn.rsplit("/", 1)[0] + "/" + database
+    directory = tmp_path_factory.mktemp("leak-nats")
+    with own_infrastructure(postgres_dsn, directory, "leakdb") as (nats_url, database_url):
+        yield from _running_stack(nats_url, database_url, mail_stack)
+
+
+def _running_stack(nats_url: str, database_url: str, mail_stack: MailStack) -> Iterator[LeakStack]:
+    """The four services at DEBUG, their logs captured for the search."""
     logs = io.StringIO()
     port = free_port()
     infra = Infrastructure(
@@ -166,25 +167,21 @@ def leak_stack(
     supervisor = Supervisor(
         services(infra, http_port=port, test_timeout=TEST_TIMEOUT_SECONDS), sink=logs
     )
-    try:
-        with supervisor:
-            try:
-                supervisor.wait_ready(timeout=60)
-            except RuntimeError as exc:
-                raise RuntimeError(f"{exc}\n{logs.getvalue()[-5000:]}") from exc
-            config_api = supervisor.services[0]
-            yield LeakStack(
-                base_url=f"http://127.0.0.1:{port}",
-                supervisor=supervisor,
-                nats_url=nats_url,
-                database_url=database_url,
-                operator_key=create_api_key(config_api, "--operator"),
-                other_org_key=create_api_key(config_api, "--org", "org-other"),
-                logs=logs,
-            )
-    finally:
-        nats_server.stop()
-        asyncio.run(admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    with supervisor:
+        try:
+            supervisor.wait_ready(timeout=60)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{logs.getvalue()[-5000:]}") from exc
+        config_api = supervisor.services[0]
+        yield LeakStack(
+            base_url=f"http://127.0.0.1:{port}",
+            supervisor=supervisor,
+            nats_url=nats_url,
+            database_url=database_url,
+            operator_key=create_api_key(config_api, "--operator"),
+            other_org_key=create_api_key(config_api, "--org", "org-other"),
+            logs=logs,
+        )
 
 
 @dataclass
