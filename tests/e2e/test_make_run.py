@@ -109,7 +109,7 @@ def test_make_run_is_ready_and_the_demo_agent_connects(
 
     result = api.post("/bridge/agents/demo-agent/email-config/test").json()
 
-    assert result["ok"] is True, result
+    assert result.get("ok") is True, result  # a problem answer has no "ok": show it
     assert (result["inbox_total"], result["unread"]) == (2, 1)
     assert api.get("/bridge/agents/demo-agent/email-config").json()["status"] == "connected"
 
