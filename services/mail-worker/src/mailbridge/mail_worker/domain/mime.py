@@ -8,6 +8,7 @@ Bcc recipients go to the envelope only, never into a header.
 from __future__ import annotations
 
 import base64
+import email.errors
 import email.policy
 import email.utils
 import functools
@@ -16,11 +17,16 @@ from datetime import datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 
+from mailbridge.mail_worker.domain import serialized
 from mailbridge.shared.addresses import AddressError, Recipient, parse_recipients
 from mailbridge.shared.errors import ErrorCode, PermanentError
+from mailbridge.shared.headers import (
+    HeaderValueError,
+    check_content_type,
+    check_header_text,
+    check_message_id,
+)
 from mailbridge.shared.messages import SendMessage
-
-_FORBIDDEN = ("\r", "\n", "\0")
 
 
 class _CachedHeaderRegistry(HeaderRegistry):
@@ -62,21 +68,63 @@ def reply_subject(subject: str) -> str:
 
 
 def build(command: SendMessage, *, sender: str, now: datetime) -> Outgoing:
-    """The message and its envelope; refuses CR, LF or NUL in any header before anything is sent."""
-    _refuse_injection(command, sender)
+    """The message and its envelope, or ``invalid_input`` before anything is sent: every header
+    value is checked as the mail library will read it, and the serialized header block is read
+    back and must say exactly what was meant (:mod:`.serialized`)."""
+    _refuse_unsafe_headers(command, sender)
     to, cc, bcc = _parsed(command.to), _parsed(command.cc), _parsed(command.bcc)
     recipients = _envelope_recipients([*to, *cc, *bcc])
     if not recipients:
         raise PermanentError(ErrorCode.INVALID_INPUT, "A message needs at least one recipient.")
-    message = EmailMessage(policy=_POLICY)
     message_id = message_id_for(command.command_id, sender)
+    try:
+        message = _message(command, sender, message_id, now, to, cc)
+        outgoing = Outgoing(message, message_id, sender, recipients)
+        outgoing.as_bytes()
+    except (ValueError, TypeError, LookupError, email.errors.MessageError) as exc:
+        raise PermanentError(
+            ErrorCode.INVALID_INPUT, f"The message cannot be built: {exc}"
+        ) from exc
+    serialized.verify(outgoing.as_bytes(), _intended(command, sender, message_id, to, cc))
+    return outgoing
+
+
+def _intended(
+    command: SendMessage,
+    sender: str,
+    message_id: str,
+    to: list[Recipient],
+    cc: list[Recipient],
+) -> serialized.Intended:
+    headers = {"message-id": message_id, "subject": command.subject}
+    if command.in_reply_to:
+        headers |= {"in-reply-to": command.in_reply_to, "references": command.in_reply_to}
+        headers["subject"] = reply_subject(command.subject)
+    return serialized.Intended(
+        headers=headers,
+        sender=[r.key for r in _parsed([sender])],
+        to=[r.key for r in to],
+        cc=[r.key for r in cc],
+        filenames=[a.filename for a in command.attachments],
+    )
+
+
+def _message(
+    command: SendMessage,
+    sender: str,
+    message_id: str,
+    now: datetime,
+    to: list[Recipient],
+    cc: list[Recipient],
+) -> EmailMessage:
+    message = EmailMessage(policy=_POLICY)
     message["Message-ID"] = message_id
     message["Date"] = email.utils.format_datetime(now)
     message["From"] = sender
     _address_headers(message, to, cc)
     _thread_headers(message, command)
     _body(message, command)
-    return Outgoing(message, message_id, sender, recipients)
+    return message
 
 
 def _address_headers(message: EmailMessage, to: list[Recipient], cc: list[Recipient]) -> None:
@@ -125,8 +173,17 @@ def _parsed(values: list[str]) -> list[Recipient]:
         raise PermanentError(ErrorCode.INVALID_INPUT, str(exc)) from exc
 
 
-def _refuse_injection(command: SendMessage, sender: str) -> None:
-    fields = [sender, command.subject, command.in_reply_to or "", *command.to, *command.cc]
-    fields += [*command.bcc, *(a.filename for a in command.attachments)]
-    if any(c in field for field in fields for c in _FORBIDDEN):
-        raise PermanentError(ErrorCode.INVALID_INPUT, "A header field holds CR, LF or NUL.")
+def _refuse_unsafe_headers(command: SendMessage, sender: str) -> None:
+    fields = {"sender": [sender], "subject": [command.subject], "to": command.to, "cc": command.cc}
+    fields |= {"bcc": command.bcc, "in_reply_to": [command.in_reply_to or ""]}
+    fields |= {"attachment filename": [a.filename for a in command.attachments]}
+    try:
+        for field, values in fields.items():
+            for value in values:
+                check_header_text(value, field)
+        for attachment in command.attachments:
+            check_content_type(attachment.content_type)
+        if command.in_reply_to:
+            check_message_id(command.in_reply_to)
+    except HeaderValueError as exc:
+        raise PermanentError(ErrorCode.INVALID_INPUT, str(exc)) from exc

@@ -1,0 +1,105 @@
+"""Text that becomes a header line, checked as the mail libraries will read it.
+
+A raw check for CR and LF is not enough: the standard library decodes RFC 2047 encoded words
+(``=?utf-8?B?SGVsbG8NCkJjYzogeA==?=``) when a header is assigned and, before CPython's fix for
+gh-121650, serializes the decoded line break as is, which injects a header line. Parameters such
+as an attachment's file name may carry RFC 2231 percent-escapes the same way. So a value is refused
+when it, or any encoded word or RFC 2231 value inside it once decoded, holds a character that breaks
+or controls a line:
+
+- C0 controls but horizontal tab, DEL and the C1 controls (CR, LF and NUL among them);
+- what ``str.splitlines`` treats as a line break (U+2028, U+2029, NEL, VT, FF, FS, GS, RS);
+- lone surrogates, which cannot be encoded at all.
+
+Used at the API (a clear 422 naming the field) and by the mail-worker (commands also arrive on NATS
+from other services), so both refuse the same values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import quopri
+import re
+import urllib.parse
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
+_RFC2231 = re.compile(r"^[\w!#$&+.^`{}~-]*'[\w-]*'(.*)$", re.DOTALL)
+_LINE_BREAKS = "\u2028\u2029"
+_CONTENT_TYPE = re.compile(
+    r"[A-Za-z0-9][\w!#$&^.+-]{0,126}/[A-Za-z0-9][\w!#$&^.+-]{0,126}", re.ASCII
+)
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>", re.ASCII)  # printable ASCII but < and >
+MAX_MESSAGE_ID = 998
+
+
+class HeaderValueError(ValueError):
+    """Text that would break out of its header line; the message names the field."""
+
+
+def check_header_text(value: str, field: str) -> str:
+    """``value`` unchanged when it is safe in a header; else HeaderValueError naming ``field``."""
+    for text in (value, *_decoded_forms(value)):
+        if first_unsafe_character(text) is not None:
+            raise HeaderValueError(f"{field} must not contain control characters or line breaks")
+    return value
+
+
+def check_content_type(value: str) -> str:
+    """``type/subtype`` in the token characters of RFC 6838, nothing else (no parameters)."""
+    if _CONTENT_TYPE.fullmatch(value) is None:
+        raise HeaderValueError(f"not a media type such as text/plain: {value[:100]!r}")
+    return value
+
+
+def check_message_id(value: str) -> str:
+    """One Message-ID, ``<left@right>``, as ``in_reply_to`` names the message answered."""
+    if len(value) > MAX_MESSAGE_ID or _MESSAGE_ID.fullmatch(value) is None:
+        raise HeaderValueError("in_reply_to must be one Message-ID such as <abc@example.com>")
+    return value
+
+
+def first_unsafe_character(text: str) -> str | None:
+    return next((char for char in text if _unsafe(char)), None)
+
+
+def _unsafe(char: str) -> bool:
+    code = ord(char)
+    if char == "\t":
+        return False
+    return (
+        code < 0x20
+        or 0x7F <= code <= 0x9F
+        or char in _LINE_BREAKS
+        or 0xD800 <= code <= 0xDFFF  # a lone surrogate (a pair would be one code point)
+    )
+
+
+def _decoded_forms(value: str) -> list[str]:
+    """Every encoded word of ``value`` decoded, and ``value`` read as an RFC 2231 string."""
+    forms = [_decode_word(*match.groups()) for match in _ENCODED_WORD.finditer(value)]
+    if (rfc2231 := _RFC2231.match(value)) is not None:
+        forms.append(urllib.parse.unquote(rfc2231.group(1), errors="replace"))
+    return forms
+
+
+def _decode_word(charset: str, encoding: str, payload: str) -> str:
+    """The text an encoded word stands for, in its charset (an unknown one as ASCII), followed by
+    the ASCII control bytes among its bytes: whatever the charset, a CR, LF or NUL byte shows."""
+    raw = payload.encode("ascii", errors="replace")
+    try:
+        if encoding in "bB":
+            decoded = base64.b64decode(raw + b"=" * (-len(raw) % 4))
+        else:
+            decoded = quopri.decodestring(raw.replace(b"_", b" "), header=True)
+    except (binascii.Error, ValueError):
+        return ""  # not decodable: the mail library keeps it as literal text, checked as such
+    controls = "".join(chr(byte) for byte in decoded if byte < 0x20 or byte == 0x7F)
+    return _in_charset(decoded, charset) + controls
+
+
+def _in_charset(data: bytes, charset: str) -> str:
+    try:
+        return data.decode(charset.partition("*")[0] or "ascii", errors="replace")
+    except LookupError:
+        return data.decode("ascii", errors="replace")
