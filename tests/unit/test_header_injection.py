@@ -8,7 +8,9 @@ import email.policy
 from email import message_from_bytes
 
 import pytest
+from pydantic import ValidationError
 
+from mailbridge.config_api.domain.outgoing import OutgoingMessageIn
 from mailbridge.mail_worker.domain import mime, serialized
 from mailbridge.shared.errors import ErrorCode, PermanentError
 from mailbridge.shared.headers import HeaderValueError, check_header_text
@@ -136,3 +138,37 @@ def test_a_long_encoded_subject_and_filename_round_trip() -> None:
     parsed = message_from_bytes(built.as_bytes(), policy=email.policy.default)
     assert " ".join(str(parsed["Subject"]).split()) == " ".join(subject.split())
     assert [p.get_filename() for p in parsed.iter_attachments()] == [filename]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ada@example.com.",  # a fully qualified domain
+        '"ada"@example.com',
+        "Ada <ada@example.com>, bob@example.com",
+        "Ada <ada@example.com",  # the angle bracket left open
+        "=[\t@@é,<.",  # once an IndexError deep in the standard library's parser
+        "(@ :).<;",  # once a TypeError
+        f"{ENCODED_B} <ada@example.com>",
+        "a" * 65 + "@example.com",
+    ],
+)
+def test_http_and_nats_accept_the_same_addresses(address: str) -> None:
+    assert _http_refusal(address) == _worker_refusal(address)
+
+
+def _http_refusal(address: str) -> bool:
+    """Whether the API refuses it, and then as a 422 naming the field, never a 500."""
+    try:
+        OutgoingMessageIn(to=[address], text="hi")
+    except ValidationError as exc:
+        return exc.errors()[0]["loc"][:1] == ("to",)
+    return False
+
+
+def _worker_refusal(address: str) -> bool:
+    try:
+        build(command(to=[address]))
+    except PermanentError as exc:
+        return exc.code is ErrorCode.INVALID_INPUT
+    return False

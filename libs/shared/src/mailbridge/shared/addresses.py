@@ -9,8 +9,9 @@ both means no string can mean one address to the checker and another to the send
   ``"ok@allowed.com" <evil@x.io>`` is ``evil@x.io`` and ``"ok"@allowed.com`` is ``ok@allowed.com``;
 - domains are compared in their IDNA ASCII form, lowercased, without a trailing dot, so
   ``BÜCHER.example.`` and ``xn--bcher-kva.example`` are one domain and a Cyrillic look-alike is not;
-- local parts compare case-insensitively; anything unparseable, an IP literal or a non-ASCII local
-  part is refused (:class:`AddressError`), never guessed at.
+- local parts compare case-insensitively; anything unparseable, an IP literal, a non-ASCII local
+  part, or text that would break a header line once decoded is refused (:class:`AddressError`),
+  never guessed at — whatever the input, ``AddressError`` is the only exception raised.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from dataclasses import dataclass
 
 import idna
 
-_FORBIDDEN = ("\r", "\n", "\0")
+from mailbridge.shared.headers import HeaderValueError, check_header_text
+
+MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
 _SEPARATORS = ",;"
 _HEADER = email.policy.default.header_factory
 
@@ -89,17 +92,31 @@ def split_list(value: str) -> list[str]:
 
 def parse_one(piece: str) -> Recipient:
     """One address, with or without a display name; anything else raises AddressError."""
-    if any(c in piece for c in _FORBIDDEN):
-        raise AddressError("an address must not contain CR, LF or NUL")
-    header = _HEADER("To", _without_trailing_dot(piece))
-    if len(header.addresses) != 1 or header.defects:
-        raise AddressError(f"not one email address: {piece!r}")
-    address = header.addresses[0]
+    try:
+        check_header_text(piece, "an address")
+    except HeaderValueError as exc:
+        raise AddressError(str(exc)) from exc
+    address = _one_address(piece)
     if not address.username or not address.domain or address.domain.startswith("["):
         raise AddressError(f"not a deliverable email address: {piece!r}")
     if not address.username.isascii():
         raise AddressError(f"a non-ASCII local part needs SMTPUTF8: {piece!r}")
+    if len(address.username) > MAX_LOCAL_PART:
+        raise AddressError(f"a local part may be at most {MAX_LOCAL_PART} characters: {piece!r}")
     return Recipient(address.display_name, address.username, normalized_domain(address.domain))
+
+
+def _one_address(piece: str) -> email.headerregistry.Address:
+    """The standard library's RFC 5322 parser. Its own failures on malformed input (IndexError,
+    AttributeError, TypeError deep in its token parser) mean what a defect means: no address."""
+    try:
+        header = _HEADER("To", _without_trailing_dot(piece))
+        addresses, defects = header.addresses, header.defects
+    except (IndexError, AttributeError, TypeError, ValueError) as exc:
+        raise AddressError(f"not one email address: {piece!r}") from exc
+    if len(addresses) != 1 or defects:
+        raise AddressError(f"not one email address: {piece!r}")
+    return addresses[0]
 
 
 def normalized_domain(domain: str) -> str:

@@ -1,22 +1,28 @@
 """What a client may ask to send over HTTP, validated before anything reaches a worker.
 
-Every address goes through a real parser (display names, quoted local parts) and email-validator;
-no header field may carry CR, LF or NUL (header injection); sizes are capped.
+Addresses and header values are checked by the very functions the mail-worker uses (the shared
+address parser, the header check that decodes encoded words), so HTTP and NATS accept the same
+input; an address the worker would refuse is a 422 here, naming the field. Sizes are capped.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import email.policy
 import hashlib
 import json
 from enum import StrEnum
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mailbridge.shared.addresses import AddressError, parse_recipients
 from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.headers import (
+    HeaderValueError,
+    check_content_type,
+    check_header_text,
+    check_message_id,
+)
 
 MAX_RECIPIENTS = 100
 MAX_SUBJECT = 998
@@ -24,40 +30,45 @@ MAX_BODY_CHARS = 1_000_000
 MAX_ATTACHMENTS = 10
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 MAX_TOTAL_ATTACHMENT_BYTES = 10 * 1024 * 1024
-_FORBIDDEN = ("\r", "\n", "\0")
 
 
-def refuse_control_characters(value: str, field: str) -> str:
-    if any(c in value for c in _FORBIDDEN):
-        raise ValueError(f"{field} must not contain CR, LF or NUL")
+def checked_address(value: str) -> str:
+    """One entry of ``to``/``cc``/``bcc``, accepted exactly when the mail-worker will accept it:
+    the same shared parser (which may find a list in one value) and the same header check."""
+    try:
+        if not parse_recipients([value]):
+            raise ValueError("an address is required")
+    except AddressError as exc:
+        raise ValueError(str(exc)) from exc
     return value
 
 
-def parse_address(value: str) -> str:
-    """``"Name" <a@b.example>`` or ``a@b.example`` → the same, checked; anything else refused."""
-    refuse_control_characters(value, "an address")
-    header = email.policy.default.header_factory("To", value)
-    if len(header.addresses) != 1 or header.defects:
-        raise ValueError(f"not one email address: {value!r}")
-    address = header.addresses[0]
+def checked_header(value: str, field: str) -> str:
     try:
-        validate_email(address.addr_spec, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {value!r} ({exc})") from exc
-    return str(address)
+        return check_header_text(value, field)
+    except HeaderValueError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 class AttachmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(default="application/octet-stream", pattern=r"^[\w.+-]+/[\w.+-]+$")
+    content_type: str = Field(default="application/octet-stream", max_length=255)
     content_base64: str
 
     @field_validator("filename")
     @classmethod
     def _plain_filename(cls, value: str) -> str:
-        return refuse_control_characters(value, "filename")
+        return checked_header(value, "filename")
+
+    @field_validator("content_type")
+    @classmethod
+    def _media_type(cls, value: str) -> str:
+        try:
+            return check_content_type(value)
+        except HeaderValueError as exc:
+            raise ValueError(str(exc)) from exc
 
     @field_validator("content_base64")
     @classmethod
@@ -100,12 +111,20 @@ class OutgoingMessageIn(BaseModel):
     @field_validator("to", "cc", "bcc")
     @classmethod
     def _addresses(cls, values: list[str]) -> list[str]:
-        return [parse_address(value) for value in values]
+        return [checked_address(value) for value in values]
 
-    @field_validator("subject", "in_reply_to")
+    @field_validator("subject")
     @classmethod
-    def _single_line(cls, value: str | None) -> str | None:
-        return refuse_control_characters(value, "a header field") if value else value
+    def _single_line(cls, value: str) -> str:
+        return checked_header(value, "subject")
+
+    @field_validator("in_reply_to")
+    @classmethod
+    def _message_id(cls, value: str | None) -> str | None:
+        try:
+            return check_message_id(value) if value is not None else None
+        except HeaderValueError as exc:
+            raise ValueError(str(exc)) from exc
 
     @model_validator(mode="after")
     def _complete(self) -> OutgoingMessageIn:
