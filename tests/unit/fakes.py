@@ -9,10 +9,12 @@ from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, Sto
 from mailbridge.config_api.ports import StatusDecision
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.mail_worker.ports import DataStarting, InboxCounts, LedgerEntry
-from mailbridge.shared.errors import ErrorInfo, MailbridgeError
+from mailbridge.shared import content
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError, PermanentError
 from mailbridge.shared.messages import (
     AuthorizeSend,
     ConnectionTested,
+    ContentRef,
     Credentials,
     Event,
     Message,
@@ -212,3 +214,22 @@ class FakePolicy:
         if self.refusal is not None:
             return SendAuthorization(allowed=False, error=self.refusal)
         return SendAuthorization(allowed=True, reservation_id=f"r-{request.command_id}")
+
+
+class MemoryContentStore:
+    """The out-of-band content bucket, in memory; checks digests as the real one does."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    async def put(self, name: str, data: bytes) -> ContentRef:
+        self.objects[name] = data
+        return content.reference(name, data)
+
+    async def get(self, ref: ContentRef) -> bytes:
+        if ref.name not in self.objects:
+            raise PermanentError(ErrorCode.INVALID_INPUT, f"The content {ref.name!r} is gone.")
+        return content.verified(ref, self.objects[ref.name])
+
+    async def delete(self, ref: ContentRef) -> None:
+        self.objects.pop(ref.name, None)

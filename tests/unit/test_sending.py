@@ -29,6 +29,7 @@ from tests.unit.fakes import (
     FakeSentFolder,
     FakeSubmitter,
     FixedClock,
+    MemoryContentStore,
     MemoryLedger,
 )
 
@@ -47,11 +48,12 @@ async def send(
     ledger: MemoryLedger,
     sent: FakeSentFolder | None = None,
     policy: FakePolicy | None = None,
+    store: MemoryContentStore | None = None,
 ) -> list:  # type: ignore[type-arg]
     return await handlers.send_message(
         cmd, credentials=FakeCredentials(ACCOUNT), submitter=submitter,
         sent_folder=sent or FakeSentFolder(), ledger=ledger, policy=policy or FakePolicy(),
-        clock=FixedClock(),
+        content=store or MemoryContentStore(), clock=FixedClock(),
     )  # fmt: skip
 
 

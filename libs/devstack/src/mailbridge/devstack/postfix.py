@@ -82,6 +82,8 @@ smtp_dns_support_level = disabled
 lmtp_dns_support_level = disabled
 smtpd_peername_lookup = no
 default_process_limit = {PROCESS_LIMIT}
+# above the largest message the API accepts (10 MiB of attachments, about 14 MB encoded)
+message_size_limit = 26214400
 biff = no
 append_dot_mydomain = no
 notify_classes =

@@ -116,7 +116,8 @@ def _one_address(piece: str) -> email.headerregistry.Address:
         raise AddressError(f"not one email address: {piece!r}") from exc
     if len(addresses) != 1 or defects:
         raise AddressError(f"not one email address: {piece!r}")
-    return addresses[0]
+    address: email.headerregistry.Address = addresses[0]
+    return address
 
 
 def normalized_domain(domain: str) -> str:

@@ -26,6 +26,7 @@ from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared import postgres
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
+from mailbridge.shared.content import NatsObjectContentStore
 from mailbridge.shared.crypto import Sealer, parse_keys
 from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc
 from mailbridge.shared.streams import (
@@ -57,6 +58,7 @@ class Container:
     ledger: PostgresSendLedger
     scheduler: PollScheduler
     policy: NatsPolicyService
+    content: NatsObjectContentStore = field(default_factory=NatsObjectContentStore)
     results: PendingTestResults = field(default_factory=PendingTestResults)
     clock: Clock = field(default_factory=SystemClock)
 
@@ -65,7 +67,9 @@ class Container:
 
     async def start(self) -> None:
         await self.broker.connect()
-        await ensure_streams(self.broker.connection.jetstream(), OWNED_STREAMS + USED_STREAMS)
+        js = self.broker.connection.jetstream()
+        await ensure_streams(js, OWNED_STREAMS + USED_STREAMS)
+        await self.content.open(js)
         await self.broker.start()
         self.relay.start()
         self.scheduler.start()

@@ -7,6 +7,7 @@ from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus,
 from mailbridge.config_api.handlers import load_agent, load_configured, record_mailbox_event
 from mailbridge.config_api.ports import ConfigRepository, SendLedger
 from mailbridge.shared.clock import Clock
+from mailbridge.shared.content import ContentStore, offloaded
 from mailbridge.shared.errors import ErrorCode, MailbridgeError
 from mailbridge.shared.messages import MessageSendFailed, MessageSent, SendMessage
 
@@ -18,12 +19,16 @@ async def submit_message(
     *,
     repo: ConfigRepository,
     ledger: SendLedger,
+    content: ContentStore,
     principal: Principal,
 ) -> str:
-    """Queue a send; the same Idempotency-Key returns the first send's command id."""
+    """Queue a send; the same Idempotency-Key returns the first send's command id. Large content
+    goes to the content store first, so the command fits one NATS message."""
     await load_configured(agent_id, repo, principal)
-    command = SendMessage(agent_id=agent_id, **message.model_dump())
+    command = await offloaded(SendMessage(agent_id=agent_id, **message.model_dump()), content)
     command_id, fingerprint = await ledger.open(command, idempotency_key, message.fingerprint())
+    if command_id != command.command_id and command.content_ref is not None:
+        await content.delete(command.content_ref)  # a retry: the first send's content stands
     if fingerprint != message.fingerprint():
         raise MailbridgeError(
             ErrorCode.INVALID_INPUT, "Idempotency-Key reused for another message."

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from faststream.nats import NatsBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.adapters.credentials import CachedCredentials, NatsCredentialsSource
@@ -27,11 +28,13 @@ from mailbridge.mail_worker.ports import CursorStore, PollLimits, SendLedger, Se
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.clock import Clock, SystemClock
-from mailbridge.shared.errors import PermanentError, RetryableError
+from mailbridge.shared.content import NatsObjectContentStore
+from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import (
     AgentUpdated,
     EmailConfigDeleted,
     EmailConfigSaved,
+    Event,
     PollMailbox,
     SendMessage,
     TestConnection,
@@ -56,6 +59,7 @@ class Worker:
     policy: SendPolicy
     limits: PollLimits
     metrics: WorkerMetrics
+    content: NatsObjectContentStore = field(default_factory=NatsObjectContentStore)
     ledger: SendLedger | None = None  # opened once connected (NATS KV buckets)
     cursors: CursorStore | None = None
     clock: Clock = field(default_factory=SystemClock)
@@ -75,24 +79,40 @@ class Worker:
 
     async def run_send(self, body: bytes, last: bool) -> None:
         """Publish the outcome; a failure that no retry will mend is published, then termed."""
-        command = SendMessage.model_validate_json(body)
+        command = await self._decoded_send(body)
         assert self.ledger is not None, "prepare_streams opens the ledger before consuming"
         try:
             events = await handlers.send_message(
                 command, credentials=self.credentials, submitter=self.smtp,
                 sent_folder=self.mailbox, ledger=self.ledger, policy=self.policy,
-                clock=self.clock,
+                content=self.content, clock=self.clock,
             )  # fmt: skip
         except PermanentError as exc:
-            await self.bus.publish(handlers.send_failed(command, exc))
+            await self._settled(command, [handlers.send_failed(command, exc)])
             raise
         except RetryableError as exc:
             if not last:
                 raise
-            await self.bus.publish(handlers.send_failed(command, exc))
+            await self._settled(command, [handlers.send_failed(command, exc)])
             raise PermanentError(exc.code, exc.detail) from exc
+        await self._settled(command, events)
+
+    async def _decoded_send(self, body: bytes) -> SendMessage:
+        """A command that does not decode is never sent; when it names its agent and command id,
+        its sender hears so (``failed``, ``invalid_input``) instead of waiting on ``queued``."""
+        try:
+            return SendMessage.model_validate_json(body)
+        except ValidationError as exc:
+            if (failure := handlers.undecodable_send(body, exc)) is not None:
+                await self.bus.publish(failure)
+            raise PermanentError(ErrorCode.INVALID_INPUT, "undecodable send command") from exc
+
+    async def _settled(self, command: SendMessage, events: list[Event]) -> None:
+        """Publish the outcome; the send is settled, so its out-of-band content goes."""
         for event in events:
             await self.bus.publish(event)
+        if command.content_ref is not None:
+            await self.content.delete(command.content_ref)
 
     async def run_poll(self, body: bytes, last: bool) -> None:
         """Publish each new message (deduplicated by mailbox and UID), then move the cursor."""
@@ -121,6 +141,7 @@ class Worker:
         ledger = await open_bucket(js, LEDGER_BUCKET, ttl_seconds=WEEK_SECONDS)
         self.ledger = NatsKvSendLedger(JsonBucket(ledger))
         self.cursors = NatsKvCursorStore(JsonBucket(await open_bucket(js, CURSOR_BUCKET)))
+        await self.content.open(js)
 
 
 def _forget_changed_credentials(broker: NatsBroker, cache: CachedCredentials) -> None:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from mailbridge.mail_worker.domain import mime
 from mailbridge.mail_worker.domain.cursor import Cursor, advanced, first_uid_to_fetch
 from mailbridge.mail_worker.domain.parse import parse
@@ -29,6 +31,7 @@ from mailbridge.mail_worker.ports import (
     Submitter,
 )
 from mailbridge.shared.clock import Clock
+from mailbridge.shared.content import ContentStore, inflated
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
     AuthorizeSend,
@@ -116,6 +119,7 @@ async def send_message(
     sent_folder: SentFolder,
     ledger: SendLedger,
     policy: SendPolicy,
+    content: ContentStore,
     clock: Clock,
 ) -> list[Event]:
     """Send once per command_id, as far as SMTP allows.
@@ -127,7 +131,7 @@ async def send_message(
     """
     seen = asyncio.ensure_future(ledger.get(command.command_id))
     try:
-        account, outgoing = await _prepared(command, credentials, policy, clock)
+        account, outgoing = await _prepared(command, credentials, policy, content, clock)
     except MailbridgeError:
         if (entry := await seen) is not None:  # sent before: its outcome, not this refusal
             return [_from_ledger(command, entry)]
@@ -155,11 +159,17 @@ async def send_message(
 
 
 async def _prepared(
-    command: SendMessage, credentials: CredentialsSource, policy: SendPolicy, clock: Clock
+    command: SendMessage,
+    credentials: CredentialsSource,
+    policy: SendPolicy,
+    content: ContentStore,
+    clock: Clock,
 ) -> tuple[Credentials, mime.Outgoing]:
-    """The account and the message, authorized by policy."""
-    account = await credentials.get(command.agent_id)
-    outgoing = mime.build(command, sender=account.email, now=clock.now())
+    """The account and the message (its content read back from the store), authorized by policy."""
+    account, complete = await asyncio.gather(
+        credentials.get(command.agent_id), inflated(command, content)
+    )
+    outgoing = mime.build(complete, sender=account.email, now=clock.now())
     await _authorize(policy, command, account, outgoing)
     return account, outgoing
 
@@ -185,6 +195,27 @@ async def _authorize(
     decision = await policy.authorize(request)
     if not decision.allowed:
         raise SendRefusedError(decision.error or ErrorInfo.of(ErrorCode.INTERNAL))
+
+
+def undecodable_send(body: bytes, problem: ValidationError) -> MessageSendFailed | None:
+    """``failed`` with ``invalid_input`` for a send command that names its agent and command id
+    but is otherwise not a ``SendMessage``; None when it does not even say whose it is."""
+    try:
+        ids = _CommandIds.model_validate_json(body)
+    except ValidationError:
+        return None
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in problem.errors())
+    return MessageSendFailed(
+        agent_id=ids.agent_id,
+        command_id=ids.command_id,
+        outcome=SendOutcome.FAILED,
+        error=ErrorInfo.of(ErrorCode.INVALID_INPUT, f"Not a send command: {detail[:500]}"),
+    )
+
+
+class _CommandIds(BaseModel):
+    agent_id: str
+    command_id: str
 
 
 def send_failed(command: SendMessage, error: MailbridgeError) -> MessageSendFailed:

@@ -28,7 +28,32 @@ class Attachment(BaseModel):
     content_base64: str
 
 
+class ContentRef(BaseModel):
+    """A send's content kept out of band, in the ``MAIL_CONTENT`` object store bucket: a command
+    that carries it fits NATS's max payload whatever its attachments weigh."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bucket: str = "MAIL_CONTENT"
+    name: str = Field(description="the object's name in the bucket")
+    size: int = Field(ge=0, description="bytes of the object")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the object")
+
+
+class MessageContent(BaseModel):
+    """What a ``ContentRef`` object holds: a send's bodies and attachments, as JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    text: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
 class SendMessage(Command):
+    """``content_ref``, when set, names an object holding ``text``, ``html`` and ``attachments``
+    (a ``MessageContent``); the command's own three fields are then empty."""
+
     subject_template = subjects.CMD_MESSAGE_SEND
 
     to: list[str] = Field(default_factory=list)
@@ -39,6 +64,7 @@ class SendMessage(Command):
     html: str | None = None
     in_reply_to: str | None = None
     attachments: list[Attachment] = Field(default_factory=list)
+    content_ref: ContentRef | None = None
 
 
 class PollMailbox(Command):

@@ -14,9 +14,10 @@ import json
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mailbridge.shared.addresses import AddressError, parse_recipients
-from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.headers import (
     HeaderValueError,
     check_content_type,
@@ -28,8 +29,17 @@ MAX_RECIPIENTS = 100
 MAX_SUBJECT = 998
 MAX_BODY_CHARS = 1_000_000
 MAX_ATTACHMENTS = 10
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+# What the whole path carries: the content travels out of band (the MAIL_CONTENT object store), so
+# NATS's max payload is no bound; the mail servers are. 10 MiB of attachments is about 14 MB once
+# MIME-encoded: under the 25 MB that Gmail, Yahoo and Zoho take, Microsoft 365's 35 MB default and
+# the Gmail API's 35 MB upload. (Graph's sendMail takes 4 MB in one request: a Graph transport
+# must send larger messages through an upload session.)
 MAX_TOTAL_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_ATTACHMENT_BYTES = MAX_TOTAL_ATTACHMENT_BYTES
+# Request bodies: a send's holds the attachments in base64 (4/3), both bodies and JSON escaping;
+# every other body is a small document. Larger is a 413 before it is read whole.
+MAX_SEND_REQUEST_BYTES = 32 * 1024 * 1024
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def checked_address(value: str) -> str:
@@ -41,6 +51,11 @@ def checked_address(value: str) -> str:
     except AddressError as exc:
         raise ValueError(str(exc)) from exc
     return value
+
+
+def too_large(detail: str) -> PydanticCustomError:
+    """A validation error the API answers with 413 ``message_too_large``, not 422."""
+    return PydanticCustomError(ErrorCode.MESSAGE_TOO_LARGE.value, detail)
 
 
 def checked_header(value: str, field: str) -> str:
@@ -78,7 +93,7 @@ class AttachmentIn(BaseModel):
         except (binascii.Error, ValueError) as exc:
             raise ValueError("content_base64 is not base64") from exc
         if size > MAX_ATTACHMENT_BYTES:
-            raise ValueError(f"an attachment may be at most {MAX_ATTACHMENT_BYTES} bytes")
+            raise too_large(f"an attachment may be at most {MAX_ATTACHMENT_BYTES} bytes")
         return value
 
 
@@ -136,7 +151,7 @@ class OutgoingMessageIn(BaseModel):
             raise ValueError("text or html is required")
         total = sum(len(a.content_base64) * 3 // 4 for a in self.attachments)
         if total > MAX_TOTAL_ATTACHMENT_BYTES:
-            raise ValueError(f"attachments may be at most {MAX_TOTAL_ATTACHMENT_BYTES} bytes")
+            raise too_large(f"attachments may be at most {MAX_TOTAL_ATTACHMENT_BYTES} bytes")
         return self
 
     def fingerprint(self) -> str:

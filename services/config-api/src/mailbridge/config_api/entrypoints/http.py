@@ -18,7 +18,13 @@ from mailbridge.config_api.domain.email_config import (
     EmailConfigIn,
     EmailConfigView,
 )
-from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
+from mailbridge.config_api.domain.outgoing import (
+    MAX_REQUEST_BYTES,
+    MAX_SEND_REQUEST_BYTES,
+    OutgoingMessageIn,
+    SendStatus,
+    SendView,
+)
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller
 from mailbridge.config_api.entrypoints.examples import json_answer
@@ -47,7 +53,7 @@ async def container(request: Request) -> Container:  # async: no threadpool hop 
 
 Deps = Annotated[Container, Depends(container)]
 
-router = APIRouter(prefix="/bridge")
+router = APIRouter(prefix="/bridge", max_body_size=MAX_REQUEST_BYTES)  # sends: their own
 
 ETAG = {
     "ETag": {"description": "the config's version, for `If-Match`", "schema": {"type": "string"}}
@@ -274,9 +280,10 @@ IdempotencyKey = Annotated[
     tags=["messages"],
     status_code=202,
     summary="Send a message (or a reply)",
+    max_body_size=MAX_SEND_REQUEST_BYTES,
     responses={
         202: json_answer("Queued for a mail-worker; follow it with GET.", examples.QUEUED),
-        **problems(401, 404, 409, 422),
+        **problems(401, 404, 409, 413, 422),
     },
 )
 async def send_message(
@@ -288,8 +295,9 @@ async def send_message(
 ) -> SendView:
     """Send (or reply, with ``in_reply_to``) through a mail-worker; follow it with GET."""
     command_id = await handlers_send.submit_message(
-        agent_id, message, idempotency_key, repo=deps.repo, ledger=deps.ledger, principal=caller
-    )
+        agent_id, message, idempotency_key,
+        repo=deps.repo, ledger=deps.ledger, content=deps.content, principal=caller,
+    )  # fmt: skip
     return SendView(command_id=command_id, status=SendStatus.QUEUED)
 
 

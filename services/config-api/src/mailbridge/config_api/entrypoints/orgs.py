@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
+from mailbridge.config_api.domain.outgoing import MAX_REQUEST_BYTES
 from mailbridge.config_api import handlers_org
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller
@@ -45,7 +46,7 @@ def _located(error: Any) -> str:
 
 OrgAppsBody = Annotated[OrgEmailConfigIn, strictly(OrgEmailConfigIn)]
 ClientOrgBody = Annotated[ClientOrgIn, strictly(ClientOrgIn)]
-router = APIRouter(prefix="/bridge/orgs/{org_id}", tags=["orgs"])
+router = APIRouter(prefix="/bridge/orgs/{org_id}", tags=["orgs"], max_body_size=MAX_REQUEST_BYTES)
 
 ERRORS = problems(401, 404, 422, 503)
 DELETED: dict[int | str, dict[str, Any]] = {204: {"description": "Deleted."}}

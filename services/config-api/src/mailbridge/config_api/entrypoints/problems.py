@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailbridge.config_api.domain.errors import ExplainedError, PolicyUnavailable
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
@@ -90,6 +91,8 @@ async def _on_mailbridge_error(_: Request, exc: Exception) -> JSONResponse:
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    if any(e["type"] == ErrorCode.MESSAGE_TOO_LARGE.value for e in errors):
+        return problem(413, ErrorInfo.of(ErrorCode.MESSAGE_TOO_LARGE), errors=errors)
     return problem(422, ErrorInfo.of(ErrorCode.INVALID_INPUT), errors=errors)
 
 
@@ -102,6 +105,7 @@ _HTTP_CODES = {
     400: ErrorCode.INVALID_INPUT,
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.MESSAGE_TOO_LARGE,  # a body over its route's max_body_size
 }
 
 
@@ -115,7 +119,39 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+class TooLargeAsProblem:
+    """A body over a route's ``max_body_size`` whose ``Content-Length`` said so is answered by
+    Starlette itself, in plain text; this answers the same refusal as every other, a problem."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_as_problem(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and _plain_413(message):
+                replaced = True
+                too_large = problem(413, ErrorInfo.of(ErrorCode.MESSAGE_TOO_LARGE))
+                await too_large(scope, receive, send)
+            elif not replaced:
+                await send(message)
+
+        await self.app(scope, receive, send_as_problem)
+
+
+def _plain_413(start: Message) -> bool:
+    headers: dict[bytes, bytes] = dict(start.get("headers", []))
+    plain = headers.get(b"content-type", b"").startswith(b"text/plain")
+    return bool(start["status"] == 413 and plain)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(TooLargeAsProblem)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(MailbridgeError, _on_mailbridge_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
@@ -157,6 +193,12 @@ _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
                 }
             ]
         },
+    ),
+    413: (
+        "The message is over the stated limits: 10 MiB of attachments in all (about 14 MB once"
+        " encoded), a request body of 32 MiB. Nothing was queued.",
+        ErrorInfo.of(ErrorCode.MESSAGE_TOO_LARGE),
+        {},
     ),
     503: (
         "The policy service did not answer (it keeps org OAuth apps and client orgs).",
