@@ -42,6 +42,7 @@ from mailbridge.shared.runtime import (
     serve_health_rpc,
 )
 from mailbridge.shared.schemas import Schema, incompatibilities, render
+from mailbridge.shared.service import unconnected
 from mailbridge.shared.settings import DatabaseSettings
 
 OPENAPI = "openapi.json"
@@ -97,7 +98,8 @@ def _broker_of(service: str) -> NatsBroker:
         settings = ConfigApiSettings.model_construct()
         return config_api.assemble(settings, provider, _unconnected_pool(), _sealer()).broker
     if service == "mail-worker":
-        return mail_worker.build_worker(MailWorkerSettings.model_construct(), provider).broker
+        worker_settings = MailWorkerSettings.model_construct()
+        return unconnected(mail_worker.SERVICE, worker_settings, provider).broker
     if service == "oauth-broker":
         return _database_service_broker(
             OAUTH_BROKER, OAuthBrokerSettings.model_construct(), provider

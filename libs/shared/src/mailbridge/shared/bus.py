@@ -6,7 +6,7 @@ Commands and events go to JetStream with ``Nats-Msg-Id`` set to the message's de
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from faststream.nats import NatsBroker
 
@@ -14,6 +14,12 @@ from mailbridge.shared.messages import Message, Reply, Request
 from mailbridge.shared.streams import stream_for
 
 ReplyT = TypeVar("ReplyT", bound=Reply)
+
+
+class Publisher(Protocol):
+    """The one publishing port: a command or event to its stream, deduplicated by its id."""
+
+    async def publish(self, message: Message) -> None: ...
 
 
 class NatsBus:

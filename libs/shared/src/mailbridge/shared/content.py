@@ -74,14 +74,17 @@ def verified(ref: ContentRef, data: bytes) -> bytes:
 
 
 class NatsObjectContentStore:
-    """The ``MAIL_CONTENT`` bucket. Built before the service connects; ``open`` creates or opens
-    the bucket once it has (idempotent across services and replicas)."""
+    """The ``MAIL_CONTENT`` bucket. Built before the service connects; ``start`` creates or opens
+    the bucket once it has (idempotent across services and replicas): a service ``Part``."""
 
     _store: ObjectStore
 
-    async def open(self, js: JetStreamContext) -> None:
+    async def start(self, js: JetStreamContext) -> None:
         config = ObjectStoreConfig(ttl=MAIL_CMD.max_age_seconds, storage=StorageType.FILE)
         self._store = await js.create_object_store(BUCKET, config=config)
+
+    async def stop(self) -> None:
+        return None
 
     async def put(self, name: str, data: bytes) -> ContentRef:
         await self._store.put(name, data)

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from mailbridge.mail_worker.bootstrap import build_worker
+from mailbridge.mail_worker.bootstrap import SERVICE
 from mailbridge.mail_worker.settings import MailWorkerSettings
-from mailbridge.shared.runtime import run_service
-
-
-async def serve(settings: MailWorkerSettings) -> None:
-    worker = build_worker(settings)
-    await run_service(
-        worker.broker,
-        settings,
-        worker.readiness,
-        before_start=worker.prepare_streams,
-        on_stop=worker.close,
-        registry=worker.metrics.registry,
-    )
+from mailbridge.shared.service import load_settings, run
 
 
 def main() -> None:
-    asyncio.run(serve(MailWorkerSettings()))
+    asyncio.run(run(SERVICE, load_settings(MailWorkerSettings, SERVICE.name)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Protocol
 from mailbridge.mail_worker.domain.cursor import Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.shared.errors import ErrorInfo, PermanentError
-from mailbridge.shared.messages import AuthorizeSend, Credentials, Message, SendAuthorization
+from mailbridge.shared.messages import AuthorizeSend, Credentials, SendAuthorization
 
 
 @dataclass(frozen=True)
@@ -132,5 +132,7 @@ class SubmissionChecker(Protocol):
     async def check_auth(self, credentials: Credentials) -> None: ...
 
 
-class EventPublisher(Protocol):
-    async def publish(self, message: Message) -> None: ...
+class CredentialCache(Protocol):
+    """Drops what it keeps of an agent, when its config or its org link changed."""
+
+    def forget(self, agent_id: str) -> None: ...

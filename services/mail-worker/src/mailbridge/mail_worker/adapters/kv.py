@@ -1,4 +1,8 @@
-"""JsonBucket: small JSON documents in a NATS key-value bucket, shared by every replica."""
+"""JsonBucket: small JSON documents in a NATS key-value bucket, shared by every replica.
+
+Built before the worker connects and opened by ``start`` once it has (a service ``Part``), so the
+ledger and the cursors that use it are whole from the start: no field waits to be filled in.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,16 @@ async def open_bucket(
 
 
 class JsonBucket:
-    def __init__(self, bucket: KeyValue) -> None:
-        self._bucket = bucket
+    _bucket: KeyValue
+
+    def __init__(self, name: str, ttl_seconds: float | None = None) -> None:
+        self.name, self._ttl = name, ttl_seconds
+
+    async def start(self, js: JetStreamContext) -> None:
+        self._bucket = await open_bucket(js, self.name, self._ttl)
+
+    async def stop(self) -> None:
+        return None
 
     async def get(self, key: str) -> dict[str, Any] | None:
         try:

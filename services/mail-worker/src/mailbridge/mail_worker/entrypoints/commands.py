@@ -1,17 +1,20 @@
 """The mail-worker's one JetStream consumer: every command subject, shared by all replicas.
 
-Acknowledgement is chosen per outcome, here at the edge:
+Each command kind has a runner, ``run_test``, ``run_send`` and ``run_poll``: decode, call the
+handler, publish what it returns. Acknowledgement is chosen per outcome, here at the edge:
   done (a test whose result is a failure included) → ack
   RetryableError (4xx, timeout, a dependency down) → nack with backoff
   PermanentError, undecodable or unknown command   → term (after a failure event, where one exists)
+  the last delivery of a RetryableError            → a failure event, then term
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, JStream, NatsBroker, PullSub
@@ -20,18 +23,88 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
+from mailbridge.mail_worker import handlers
+from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared import subjects
-from mailbridge.shared.errors import PermanentError, RetryableError
-from mailbridge.shared.messages import Command
+from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
+from mailbridge.shared.messages import Command, Event, PollMailbox, SendMessage, TestConnection
 from mailbridge.shared.streams import MAIL_CMD
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[bytes, bool], Awaitable[None]]
 """A command's body, and whether this is its last delivery (no retry will follow)."""
+Runner = Callable[[Container, bytes, bool], Awaitable[None]]
 BACKOFF_SECONDS = (1.0, 5.0, 15.0, 30.0, 60.0)
+
+
+async def run_test(c: Container, body: bytes, last: bool) -> None:
+    command = TestConnection.model_validate_json(body)
+    if handlers.is_expired(command, c.clock):
+        log.info("skipping expired connection test %s", command.command_id)
+        return
+    result = await handlers.test_connection(
+        command, credentials=c.fresh_credentials, mailbox=c.mailbox, submission=c.submission
+    )
+    await c.publisher.publish(result)
+
+
+async def run_send(c: Container, body: bytes, last: bool) -> None:
+    """Publish the outcome; a failure that no retry will mend is published, then termed."""
+    command = await _decoded_send(c, body)
+    try:
+        events = await handlers.send_message(
+            command, credentials=c.credentials, submitter=c.submitter,
+            sent_folder=c.sent_folder, ledger=c.ledger, policy=c.policy,
+            content=c.content, clock=c.clock,
+        )  # fmt: skip
+    except PermanentError as exc:
+        await _settled(c, command, [handlers.send_failed(command, exc)])
+        raise
+    except RetryableError as exc:
+        if not last:
+            raise
+        await _settled(c, command, [handlers.send_failed(command, exc)])
+        raise PermanentError(exc.code, exc.detail) from exc
+    await _settled(c, command, events)
+
+
+async def _decoded_send(c: Container, body: bytes) -> SendMessage:
+    """A command that does not decode is never sent; when it names its agent and command id,
+    its sender hears so (``failed``, ``invalid_input``) instead of waiting on ``queued``."""
+    try:
+        return SendMessage.model_validate_json(body)
+    except ValidationError as exc:
+        if (failure := handlers.undecodable_send(body, exc)) is not None:
+            await c.publisher.publish(failure)
+        raise PermanentError(ErrorCode.INVALID_INPUT, "undecodable send command") from exc
+
+
+async def _settled(c: Container, command: SendMessage, events: list[Event]) -> None:
+    """Publish the outcome; the send is settled, so its out-of-band content goes."""
+    for event in events:
+        await c.publisher.publish(event)
+    if command.content_ref is not None:
+        await c.content.delete(command.content_ref)
+
+
+async def run_poll(c: Container, body: bytes, last: bool) -> None:
+    """Publish each new message (deduplicated by mailbox and UID), then move the cursor."""
+    command = PollMailbox.model_validate_json(body)
+    events, cursor = await handlers.poll_mailbox(
+        command, credentials=c.credentials, inbox=c.inbox, cursors=c.cursors, limits=c.limits
+    )
+    for event in events:
+        await c.publisher.publish(event)
+    await c.cursors.put(command.agent_id, cursor)
+
+
+RUNNERS: dict[type[Command], Runner] = {
+    TestConnection: run_test,
+    SendMessage: run_send,
+    PollMailbox: run_poll,
+}
 
 
 def route_key(subject: str) -> str:
@@ -39,12 +112,11 @@ def route_key(subject: str) -> str:
     return subject.rsplit(".", 1)[0]
 
 
-def register(
-    broker: NatsBroker,
-    settings: MailWorkerSettings,
-    routes: Mapping[str, CommandHandler],
-    metrics: WorkerMetrics,
-) -> None:
+def register(broker: NatsBroker, settings: MailWorkerSettings, c: Container) -> None:
+    routes: dict[str, CommandHandler] = {
+        route_of(kind): functools.partial(runner, c) for kind, runner in RUNNERS.items()
+    }
+
     @broker.subscriber(
         MAIL_CMD.subjects[0],
         stream=JStream(MAIL_CMD.name, declare=False),
@@ -70,7 +142,20 @@ def register(
             return
         started = time.perf_counter()
         result = await _settle(msg, handler, subject, settings)
-        metrics.settled(route_key(subject), result, time.perf_counter() - started)
+        c.metrics.settled(route_key(subject), result, time.perf_counter() - started)
+
+
+class ConsumerSettings:
+    """A service part: the shared consumer's settings written before the subscriber starts."""
+
+    def __init__(self, settings: MailWorkerSettings) -> None:
+        self._settings = settings
+
+    async def start(self, js: JetStreamContext) -> None:
+        await apply_consumer_settings(js, self._settings)
+
+    async def stop(self) -> None:
+        return None
 
 
 async def apply_consumer_settings(js: JetStreamContext, settings: MailWorkerSettings) -> None:

@@ -1,0 +1,43 @@
+"""What the mail-worker's entrypoints may use: ports, nothing concrete (built in bootstrap.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
+from mailbridge.mail_worker.ports import (
+    CredentialCache,
+    CredentialsSource,
+    CursorStore,
+    InboxFetcher,
+    MailboxReader,
+    PollLimits,
+    SendLedger,
+    SendPolicy,
+    SentFolder,
+    SubmissionChecker,
+    Submitter,
+)
+from mailbridge.shared.bus import Publisher
+from mailbridge.shared.clock import Clock, SystemClock
+from mailbridge.shared.content import ContentStore
+
+
+@dataclass(frozen=True)
+class Container:
+    publisher: Publisher
+    credentials: CredentialsSource  # cached: a burst of sends costs one rpc
+    fresh_credentials: CredentialsSource  # connection tests must see a password saved just now
+    credential_cache: CredentialCache
+    mailbox: MailboxReader
+    inbox: InboxFetcher
+    sent_folder: SentFolder
+    submission: SubmissionChecker
+    submitter: Submitter
+    ledger: SendLedger
+    cursors: CursorStore
+    content: ContentStore
+    policy: SendPolicy
+    limits: PollLimits
+    metrics: WorkerMetrics
+    clock: Clock = field(default_factory=SystemClock)
