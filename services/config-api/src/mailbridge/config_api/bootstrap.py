@@ -69,7 +69,7 @@ class Container:
         await self.broker.connect()
         js = self.broker.connection.jetstream()
         await ensure_streams(js, OWNED_STREAMS + USED_STREAMS)
-        await self.content.open(js)
+        await self.content.start(js)
         await self.broker.start()
         self.relay.start()
         self.scheduler.start()
