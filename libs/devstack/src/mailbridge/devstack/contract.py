@@ -23,33 +23,31 @@ import asyncpg
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry
 
 from mailbridge.config_api import bootstrap as config_api
 from mailbridge.config_api.app import create_app
 from mailbridge.config_api.settings import ConfigApiSettings
-from mailbridge.mail_worker import bootstrap as mail_worker
+from mailbridge.mail_worker.bootstrap import SERVICE as MAIL_WORKER
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.oauth_broker.bootstrap import SERVICE as OAUTH_BROKER
 from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from mailbridge.policy.bootstrap import SERVICE as POLICY
 from mailbridge.policy.settings import PolicySettings
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
-from mailbridge.shared.runtime import (
-    DatabaseService,
-    ServiceResources,
-    build_broker,
-    serve_health_rpc,
-)
 from mailbridge.shared.schemas import Schema, incompatibilities, render
-from mailbridge.shared.service import unconnected
-from mailbridge.shared.settings import DatabaseSettings
+from mailbridge.shared.service import Blueprint, unconnected
+from mailbridge.shared.settings import ServiceSettings
 
 OPENAPI = "openapi.json"
 SERVICES = ("config-api", "oauth-broker", "mail-worker", "policy")
 VERSION = "1.0.0"
 _NOWHERE = "postgresql://contract.invalid/never-connected"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+BLUEPRINTS: dict[str, tuple[Blueprint[Any, object], type[ServiceSettings]]] = {
+    "mail-worker": (MAIL_WORKER, MailWorkerSettings),
+    "oauth-broker": (OAUTH_BROKER, OAuthBrokerSettings),
+    "policy": (POLICY, PolicySettings),
+}
 
 
 def openapi() -> Schema:
@@ -97,16 +95,8 @@ def _broker_of(service: str) -> NatsBroker:
     if service == "config-api":
         settings = ConfigApiSettings.model_construct()
         return config_api.assemble(settings, provider, _unconnected_pool(), _sealer()).broker
-    if service == "mail-worker":
-        worker_settings = MailWorkerSettings.model_construct()
-        return unconnected(mail_worker.SERVICE, worker_settings, provider).broker
-    if service == "oauth-broker":
-        return _database_service_broker(
-            OAUTH_BROKER, OAuthBrokerSettings.model_construct(), provider
-        )
-    if service == "policy":
-        return _database_service_broker(POLICY, PolicySettings.model_construct(), provider)
-    raise ValueError(f"unknown service {service!r}")
+    blueprint, settings_class = BLUEPRINTS[service]
+    return unconnected(blueprint, settings_class.model_construct(), provider).broker
 
 
 def _unconnected_pool() -> asyncpg.Pool:
@@ -116,20 +106,6 @@ def _unconnected_pool() -> asyncpg.Pool:
 
 def _sealer() -> Sealer:
     return Sealer(parse_keys(generate_key_spec("contract")))
-
-
-def _database_service_broker(
-    service: DatabaseService, settings: DatabaseSettings, provider: TracerProvider
-) -> NatsBroker:
-    """What ``DatabaseService.serve`` registers before it connects, without connecting."""
-
-    async def not_running() -> dict[str, bool]:
-        raise RuntimeError("the contract generator does not run services")
-
-    broker = build_broker(settings, provider)
-    service.register(ServiceResources(broker, _unconnected_pool(), _sealer(), CollectorRegistry()))
-    serve_health_rpc(broker, service.name, not_running)
-    return broker
 
 
 def openapi_incompatibilities(old: Schema, new: Schema) -> list[str]:

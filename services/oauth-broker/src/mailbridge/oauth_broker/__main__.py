@@ -6,11 +6,11 @@ import asyncio
 
 from mailbridge.oauth_broker.bootstrap import SERVICE
 from mailbridge.oauth_broker.settings import OAuthBrokerSettings
+from mailbridge.shared.service import load_settings, run
 
 
 def main() -> None:
-    settings = OAuthBrokerSettings()  # required values come from the environment
-    asyncio.run(SERVICE.serve(settings))
+    asyncio.run(run(SERVICE, load_settings(OAuthBrokerSettings, SERVICE.name)))
 
 
 if __name__ == "__main__":

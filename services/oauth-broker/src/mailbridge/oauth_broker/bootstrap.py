@@ -1,15 +1,22 @@
-"""The composition root of oauth-broker: its schema, its streams, its subscribers."""
+"""The composition root of oauth-broker: the only place that builds its adapters and subscribers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mailbridge.shared.runtime import DatabaseService
+from mailbridge.oauth_broker.container import Container
+from mailbridge.oauth_broker.settings import OAuthBrokerSettings
+from mailbridge.shared.service import DatabaseResources, DatabaseService, Service
 from mailbridge.shared.streams import OAUTH_EVT
+
+
+def build(settings: OAuthBrokerSettings, r: DatabaseResources) -> Service[Container]:
+    return Service(Container(events=r.bus, sealer=r.sealer), streams=(OAUTH_EVT,))
+
 
 SERVICE = DatabaseService(
     name="oauth-broker",
     schema="oauth_broker",
     migrations=Path(__file__).resolve().parents[3] / "migrations",
-    owned_streams=(OAUTH_EVT,),
+    build=build,
 )

@@ -6,11 +6,11 @@ import asyncio
 
 from mailbridge.policy.bootstrap import SERVICE
 from mailbridge.policy.settings import PolicySettings
+from mailbridge.shared.service import load_settings, run
 
 
 def main() -> None:
-    settings = PolicySettings()  # required values come from the environment
-    asyncio.run(SERVICE.serve(settings))
+    asyncio.run(run(SERVICE, load_settings(PolicySettings, SERVICE.name)))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ reservation is released even if policy was down when the send failed.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
 
 from mailbridge.policy import handlers
+from mailbridge.policy.container import Container
 from mailbridge.shared.messages import (
     AuthorizeSend,
     DeleteClientOrg,
@@ -26,9 +26,6 @@ from mailbridge.shared.messages import (
     PutOrgConfig,
 )
 from mailbridge.shared.streams import MAIL_EVT
-
-if TYPE_CHECKING:
-    from mailbridge.policy.bootstrap import Container
 
 QUEUE = "policy"
 
