@@ -121,9 +121,16 @@ def js(nc: Client) -> JetStreamContext:
     return nc.jetstream()
 
 
+# Per-test timeouts by level: a hung unit test fails in seconds, not in the global 300 s. A test
+# that needs longer says so with its own @pytest.mark.timeout, which wins.
+TIMEOUT_SECONDS = {"unit": 20, "contract": 60, "integration": 120, "e2e": 300}
+
+
 def pytest_collection_modifyitems(items: list[Any]) -> None:
-    """Each test's level is the folder it lives in."""
+    """Each test's level is the folder it lives in; the level sets its default timeout."""
     for item in items:
         level = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
-        if level in {"unit", "contract", "integration", "e2e"}:
+        if level in TIMEOUT_SECONDS:
             item.add_marker(getattr(pytest.mark, level))
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(TIMEOUT_SECONDS[level]))
