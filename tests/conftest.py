@@ -54,11 +54,17 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def nats_url(data_dir: Path, request: pytest.FixtureRequest) -> str:
+    return a_nats_server(data_dir / "nats", request.addfinalizer)
+
+
+def a_nats_server(directory: Path, on_teardown: Callable[[Callable[[], object]], object]) -> str:
+    """A NATS server's URL by the one rule: ``MAILBRIDGE_TEST_NATS_URL``, else an embedded
+    nats-server under ``directory``, else a container; ``on_teardown`` gets what stops it."""
     from mailbridge.devstack.nats import EmbeddedNats
 
     def embedded() -> str:
-        server = EmbeddedNats(data_dir / "nats")
-        request.addfinalizer(server.stop)
+        server = EmbeddedNats(directory)
+        on_teardown(server.stop)
         return server.start()
 
     def container() -> str:
@@ -66,7 +72,7 @@ def nats_url(data_dir: Path, request: pytest.FixtureRequest) -> str:
 
         nats = NatsContainer().with_command("-js")
         nats.start()
-        request.addfinalizer(nats.stop)
+        on_teardown(nats.stop)
         return str(nats.nats_uri())
 
     return _first_available("NATS server", "MAILBRIDGE_TEST_NATS_URL", embedded, container)
