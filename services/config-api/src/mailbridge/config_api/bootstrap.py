@@ -101,7 +101,7 @@ def assemble(
     connected yet: no I/O, so the AsyncAPI document can be generated from it."""
     broker = build_broker(settings, provider)
     bus = NatsBus(broker)
-    relay = OutboxRelay(pool, bus)
+    relay = OutboxRelay(pool, bus, nats=lambda: broker.connection)
     repo = PostgresConfigRepository(pool, on_outbox_write=relay.notify)
     keys = CachedKeyLookup(PostgresApiKeyStore(pool), settings.api_key_cache_seconds)
     revoker = NatsGrantRevoker(bus)
