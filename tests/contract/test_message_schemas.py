@@ -1,7 +1,9 @@
-"""The committed JSON Schemas match the code, and no committed schema ever changed incompatibly."""
+"""The committed JSON Schemas match the code, and no committed schema ever changed incompatibly
+but for the steps recorded in ``ACCEPTED_ONCE``, each with its reason."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import subprocess
@@ -14,6 +16,20 @@ from mailbridge.shared import schemas
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = ROOT / "contract" / "schemas"
 GENERATED = schemas.generate()
+
+TYPED_POLICY_RPC = (
+    "the policy rpc bodies got their models (were dict[str, Any]); "
+    "only caller is config-api, deployed with policy; accepted once instead of v2"
+)
+ACCEPTED_ONCE: dict[tuple[str, str, str], str] = {
+    # (schema, version before, version after): why this incompatible step needs no v2. A version is
+    # the start of its sha256 (`git show REV:contract/schemas/NAME | sha256sum`), so an entry covers
+    # exactly one step: any later change to these schemas must be compatible again.
+    ("rpc.policy.org.put.v1.json", "663a93fc2ed925a3", "d8d8cb5c055adc9a"): TYPED_POLICY_RPC,
+    ("rpc.policy.client_org.put.v1.json", "866dc9d852049d96", "ec14e4417f925876"): TYPED_POLICY_RPC,
+    ("reply.PolicyDocumentReply.json", "3a863966ab3a06a7", "094b8e5a12a11b35"): TYPED_POLICY_RPC,
+    ("reply.EffectivePolicy.json", "dd0f01c6679da2cc", "b6b89d068ac1629e"): TYPED_POLICY_RPC,
+}
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED))
@@ -47,11 +63,18 @@ def _show(sha: str, path: Path) -> str:
     ).stdout  # fmt: skip
 
 
+def _version(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_every_committed_version_of_a_schema_grew_compatibly(name: str) -> None:
-    versions = [json.loads(text) for text in reversed(_history(SCHEMA_DIR / name))]
+    versions = list(reversed(_history(SCHEMA_DIR / name)))
     for older, newer in itertools.pairwise(versions):
-        assert not schemas.incompatibilities(older, newer), f"{name} broke in its history"
+        if (name, _version(older), _version(newer)) in ACCEPTED_ONCE:
+            continue
+        breaking = schemas.incompatibilities(json.loads(older), json.loads(newer))
+        assert not breaking, f"{name} broke in its history: {breaking}"
 
 
 def test_the_compatibility_rule_catches_a_removed_field_and_a_new_required_one() -> None:

@@ -6,13 +6,12 @@ from mailbridge.config_api.domain.errors import PolicyUnavailable
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
     ClientOrgBanner,
-    ClientOrgIn,
     ClientOrgView,
     DeleteClientOrg,
     DeleteOrgConfig,
     EffectivePolicy,
     GetEffectivePolicy,
-    OrgEmailConfigIn,
+    OrgAppBanner,
     OrgEmailConfigView,
     OrgOAuthApp,
     PolicyDocumentReply,
@@ -38,18 +37,17 @@ class FakePolicyService:
             return self._org_document(request)
         key = (request.org_id, request.client_org_id)
         if isinstance(request, PutClientOrg):
-            body = ClientOrgIn.model_validate(request.body)
-            self.client_orgs[key] = ClientOrgView(org_id=key[0], client_org_id=key[1], **dict(body))
+            body = dict(request.body)
+            self.client_orgs[key] = ClientOrgView(org_id=key[0], client_org_id=key[1], **body)
         found = self.client_orgs.pop(key, None) if isinstance(request, DeleteClientOrg) else None
         found = found or self.client_orgs.get(key)
         if found is None:
             return PolicyDocumentReply(error=ErrorInfo.of(ErrorCode.NOT_FOUND, "No such one."))
-        return PolicyDocumentReply(document=found.model_dump(mode="json"))
+        return PolicyDocumentReply(document=found)
 
     def _org_document(self, request: OrgRequest) -> PolicyDocumentReply:
         if isinstance(request, PutOrgConfig):
-            body = OrgEmailConfigIn.model_validate(request.body)
-            given = {"microsoft": body.microsoft, "google": body.google}
+            given = {"microsoft": request.body.microsoft, "google": request.body.google}
             self.org_apps[request.org_id] = {
                 provider: OrgOAuthApp(
                     client_id=app.client_id,
@@ -63,8 +61,7 @@ class FakePolicyService:
             self.org_apps.pop(request.org_id, None)
             return PolicyDocumentReply()
         apps = self.org_apps.get(request.org_id, {})
-        view = OrgEmailConfigView(org_id=request.org_id, **apps)
-        return PolicyDocumentReply(document=view.model_dump(mode="json"))
+        return PolicyDocumentReply(document=OrgEmailConfigView(org_id=request.org_id, **apps))
 
     async def effective(self, request: GetEffectivePolicy) -> EffectivePolicy:
         self._answering(request)
@@ -77,18 +74,19 @@ class FakePolicyService:
             warnings=banner.warnings if banner else [],
         )
 
-    def _app_for(self, request: GetEffectivePolicy) -> dict[str, object] | None:
+    def _app_for(self, request: GetEffectivePolicy) -> OrgAppBanner | None:
         provider = request.provider
-        if request.agent_client_id and provider is not None:
-            return {"provider": provider, "client_id": request.agent_client_id, "inherited": False}
-        app = self.org_apps.get(request.org_id, {}).get(provider.value if provider else "")
+        if provider is None:
+            return None
+        if request.agent_client_id:
+            return OrgAppBanner(
+                provider=provider, client_id=request.agent_client_id, inherited=False
+            )
+        app = self.org_apps.get(request.org_id, {}).get(provider.value)
         if app is None:
             return None
-        return {
-            "provider": provider,
-            **app.model_dump(include={"client_id", "tenant_id"}),
-            "inherited": True,
-        }
+        shown = app.model_dump(include={"client_id", "tenant_id"})
+        return OrgAppBanner(provider=provider, **shown, inherited=True)
 
     def _answering(self, request: Request) -> None:
         if self.down:

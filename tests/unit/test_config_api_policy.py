@@ -3,7 +3,9 @@ org app an OAuth config may inherit, and the live feed's cursor over the policy 
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,9 +18,12 @@ from mailbridge.config_api.domain.errors import ExplainedError, PolicyUnavailabl
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
     ClientOrgIn,
+    ClientOrgView,
     GetEffectivePolicy,
     MailboxStatus,
     OrgEmailConfigIn,
+    OrgEmailConfigView,
+    OrgOAuthApp,
     PolicyDocumentReply,
     PutOrgConfig,
 )
@@ -105,7 +110,8 @@ async def test_an_org_apps_secret_goes_to_policy_and_never_comes_back() -> None:
 
     put = policy.asked[0]
     assert isinstance(put, PutOrgConfig)
-    assert put.body["microsoft"]["client_secret"] == "org-app-secret"  # in the rpc, in clear
+    assert '"client_secret":"org-app-secret"' in put.model_dump_json()  # on the wire, in clear
+    assert "org-app-secret" not in repr(put) and "org-app-secret" not in str(put.model_dump())
     for view in (saved, read):
         assert view.microsoft is not None and view.microsoft.has_client_secret
         assert view.microsoft.client_id == "org-app-id"
@@ -137,6 +143,27 @@ async def test_a_client_org_round_trips_and_deleting_it_twice_is_not_found() -> 
     with pytest.raises(MailbridgeError) as raised:
         await handlers_org.delete_client_org("acme", "emea", principal=ACME_KEY, policy=policy)
     assert raised.value.code is ErrorCode.NOT_FOUND
+
+
+STORED_AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+ORG_VIEW = OrgEmailConfigView(
+    org_id="acme",
+    microsoft=OrgOAuthApp(client_id="app", has_client_secret=True, updated_at=STORED_AT),
+)
+CLIENT_ORG_VIEW = ClientOrgView(
+    org_id="acme", client_org_id="emea", **dict(CLIENT_ORG), warnings=["w"], updated_at=STORED_AT
+)
+
+
+@pytest.mark.parametrize("document", [ORG_VIEW, CLIENT_ORG_VIEW], ids=["org", "client org"])
+def test_a_policy_reply_keeps_its_bytes_and_reads_back_as_the_document_it_carries(
+    document: OrgEmailConfigView | ClientOrgView,
+) -> None:
+    wire = PolicyDocumentReply(document=document).model_dump_json()
+    dumped = {"document": document.model_dump(mode="json"), "error": None}  # as it was, a dict
+    assert wire == json.dumps(dumped, separators=(",", ":"), ensure_ascii=False)
+    read = PolicyDocumentReply.model_validate_json(wire).document
+    assert type(read) is type(document) and read == document
 
 
 async def test_policys_refusal_keeps_its_code_message_and_hint() -> None:

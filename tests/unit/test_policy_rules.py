@@ -1,13 +1,24 @@
-"""Client-organization rules: the recipient bypass table, the sender's domain, limits, banners."""
+"""Client-organization rules: the recipient bypass table, the sender's domain, limits, banners;
+and the org requests that do not decode, which policy answers rather than leaving them to time out."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from faststream.nats import NatsBroker, TestNatsBroker
 
 from mailbridge.policy.domain import restrictions as rules
 from mailbridge.policy.domain.restrictions import WindowCounts
+from mailbridge.policy.entrypoints import nats as policy_nats
 from mailbridge.shared.errors import ErrorCode
-from mailbridge.shared.messages import ClientOrgIn, Restrictions
+from mailbridge.shared.messages import (
+    ClientOrgIn,
+    PolicyDocumentReply,
+    PutClientOrg,
+    PutOrgConfig,
+    Restrictions,
+)
 
 ALLOW = Restrictions(
     allowed_recipients=["allowed.com", "boss@partner.org", "*.acme.com", "bücher.example"]
@@ -120,3 +131,37 @@ def test_an_allowlist_entry_that_is_not_an_address_or_domain_is_refused_at_save(
 )  # fmt: skip
 def test_an_allowlist_reads_as_one_sentence(rules_given: list[str], line: str) -> None:
     assert rules.warnings(None, Restrictions(allowed_recipients=rules_given)) == [line]
+
+
+# A request that does not decode ---------------------------------------------------------------
+
+JSON = {"content-type": "application/json"}
+NEVER_REACHED: Any = None  # the container: a request that does not decode never gets to a handler
+
+
+ORG_PUT, CLIENT_ORG_PUT = PutOrgConfig.subject_for("acme"), PutClientOrg.subject_for("emea")
+SECRET = "s3cr" * 300
+
+
+@pytest.mark.parametrize(
+    ("subject", "payload", "named"),
+    [
+        (ORG_PUT, {"org_id": "acme", "body": {"microsoft": {"client_id": "c"}}},
+         "request.body.microsoft.tenant_id: Field required"),
+        (ORG_PUT, {"org_id": "acme", "body": {"google": {"client_id": "c", "client_secret": SECRET}}},
+         "request.body.google.client_secret: Value should have at most 1024 items"),
+        (CLIENT_ORG_PUT, {"org_id": "acme", "client_org_id": "emea", "body": {"name": "A", "x": 1}},
+         "request.body.x: Extra inputs are not permitted"),
+        (ORG_PUT, "{not json", "not JSON"),
+    ],
+)  # fmt: skip
+async def test_an_org_request_that_does_not_decode_is_answered_invalid_input_naming_the_field(
+    subject: str, payload: object, named: str
+) -> None:
+    broker = NatsBroker()
+    policy_nats.register(broker, NEVER_REACHED)
+    async with TestNatsBroker(broker) as connected:
+        answer = await connected.request(payload, subject, timeout=1, headers=JSON)
+    error = PolicyDocumentReply.model_validate_json(answer.body).error
+    assert error is not None and error.code is ErrorCode.INVALID_INPUT
+    assert named in error.message and SECRET not in error.message

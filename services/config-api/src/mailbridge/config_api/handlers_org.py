@@ -8,6 +8,7 @@ An org key reaches only its own org; another org's documents are answered exactl
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigView, StoredConfig
@@ -33,6 +34,8 @@ from mailbridge.shared.messages import (
 log = logging.getLogger(__name__)
 
 OAUTH_PROVIDERS = (Provider.MICROSOFT, Provider.GOOGLE)
+DocumentT = TypeVar("DocumentT", OrgEmailConfigView, ClientOrgView)
+_NOUN_OF: dict[type, str] = {OrgEmailConfigView: "org", ClientOrgView: "client org"}  # in a 404
 
 
 async def get_org_config(
@@ -43,7 +46,7 @@ async def get_org_config(
     reply = await policy.document(GetOrgConfig(org_id=org_id))
     if reply.document is None and _is_not_found(reply):
         return OrgEmailConfigView(org_id=org_id)
-    return OrgEmailConfigView.model_validate(_document_of(reply, org_id))
+    return _document_of(reply, OrgEmailConfigView, org_id)
 
 
 async def put_org_config(
@@ -51,8 +54,8 @@ async def put_org_config(
 ) -> OrgEmailConfigView:
     """Store the org's apps; the secrets travel in this rpc only and are never shown back."""
     _check_org(org_id, principal)
-    reply = await policy.document(PutOrgConfig(org_id=org_id, body=body.model_dump(mode="json")))
-    return OrgEmailConfigView.model_validate(_document_of(reply, org_id))
+    reply = await policy.document(PutOrgConfig(org_id=org_id, body=body))
+    return _document_of(reply, OrgEmailConfigView, org_id)
 
 
 async def delete_org_config(org_id: str, *, principal: Principal, policy: PolicyService) -> None:
@@ -60,7 +63,7 @@ async def delete_org_config(org_id: str, *, principal: Principal, policy: Policy
     _check_org(org_id, principal)
     reply = await policy.document(DeleteOrgConfig(org_id=org_id))
     if not _is_not_found(reply):
-        _document_of(reply, org_id, required=False)
+        _raise_refusal(reply, "org", org_id)
 
 
 async def get_client_org(
@@ -68,7 +71,7 @@ async def get_client_org(
 ) -> ClientOrgView:
     _check_client_org(org_id, client_org_id, principal)
     reply = await policy.document(GetClientOrg(org_id=org_id, client_org_id=client_org_id))
-    return ClientOrgView.model_validate(_document_of(reply, client_org_id, kind="client org"))
+    return _document_of(reply, ClientOrgView, client_org_id)
 
 
 async def put_client_org(
@@ -80,11 +83,10 @@ async def put_client_org(
     policy: PolicyService,
 ) -> ClientOrgView:
     _check_client_org(org_id, client_org_id, principal)
-    request = PutClientOrg(
-        org_id=org_id, client_org_id=client_org_id, body=body.model_dump(mode="json")
+    reply = await policy.document(
+        PutClientOrg(org_id=org_id, client_org_id=client_org_id, body=body)
     )
-    reply = await policy.document(request)
-    return ClientOrgView.model_validate(_document_of(reply, client_org_id, kind="client org"))
+    return _document_of(reply, ClientOrgView, client_org_id)
 
 
 async def delete_client_org(
@@ -92,7 +94,7 @@ async def delete_client_org(
 ) -> None:
     _check_client_org(org_id, client_org_id, principal)
     reply = await policy.document(DeleteClientOrg(org_id=org_id, client_org_id=client_org_id))
-    _document_of(reply, client_org_id, kind="client org", required=False)
+    _raise_refusal(reply, "client org", client_org_id)
 
 
 def _check_org(org_id: str, principal: Principal) -> None:
@@ -113,18 +115,21 @@ def _is_not_found(reply: PolicyDocumentReply) -> bool:
     return reply.error is not None and reply.error.code is ErrorCode.NOT_FOUND
 
 
-def _document_of(
-    reply: PolicyDocumentReply, document_id: str, *, kind: str = "org", required: bool = True
-) -> dict[str, object]:
-    """The reply's document, or its error raised: ``not_found`` in our own words (so another
-    org's document and a missing one read the same), any other as policy explained it."""
+def _raise_refusal(reply: PolicyDocumentReply, noun: str, document_id: str) -> None:
+    """Policy's error raised: ``not_found`` in our own words (so another org's document and a
+    missing one read the same), any other as policy explained it."""
     if _is_not_found(reply):
-        raise _not_found(kind, document_id)
+        raise _not_found(noun, document_id)
     if reply.error is not None:
         raise ExplainedError(reply.error)
-    if reply.document is None and required:
-        raise MailbridgeError(ErrorCode.INTERNAL, "policy answered without a document")
-    return reply.document or {}
+
+
+def _document_of(reply: PolicyDocumentReply, kind: type[DocumentT], document_id: str) -> DocumentT:
+    """The reply's document, which must be of the kind asked for, or policy's error raised."""
+    _raise_refusal(reply, _NOUN_OF[kind], document_id)
+    if not isinstance(reply.document, kind):
+        raise MailbridgeError(ErrorCode.INTERNAL, f"policy answered without a {kind.__name__}")
+    return reply.document
 
 
 async def with_banners(

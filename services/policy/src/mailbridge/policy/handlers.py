@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr
 
 from mailbridge.policy.domain import restrictions as rules
 from mailbridge.policy.ports import (
@@ -23,7 +22,6 @@ from mailbridge.shared.messages import (
     AuthorizeSend,
     ClientOrgBanner,
     ClientOrgChanged,
-    ClientOrgIn,
     ClientOrgView,
     EffectivePolicy,
     GetEffectivePolicy,
@@ -32,7 +30,6 @@ from mailbridge.shared.messages import (
     MicrosoftAppIn,
     OrgAppBanner,
     OrgChanged,
-    OrgEmailConfigIn,
     OrgEmailConfigView,
     OrgOAuthApp,
     PolicyDocumentReply,
@@ -45,25 +42,21 @@ from mailbridge.shared.messages import (
 from mailbridge.shared.messages.policy import ClientOrgRequest
 
 log = logging.getLogger(__name__)
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 # Org OAuth apps -------------------------------------------------------------------------------
 
 
 async def get_org_config(org_id: str, *, apps: OrgApps) -> PolicyDocumentReply:
-    return _document(_org_view(org_id, await apps.of_org(org_id)))
+    return PolicyDocumentReply(document=_org_view(org_id, await apps.of_org(org_id)))
 
 
 async def put_org_config(
     request: PutOrgConfig, *, apps: OrgApps, sealer: Sealer, events: EventPublisher
 ) -> PolicyDocumentReply:
     """Store the org's apps as given; an omitted secret keeps the stored one."""
-    body = _validated(OrgEmailConfigIn, request.body)
-    if isinstance(body, ErrorInfo):
-        return PolicyDocumentReply(error=body)
     stored = {app.provider: app for app in await apps.of_org(request.org_id)}
-    wanted = [(Provider.MICROSOFT, body.microsoft), (Provider.GOOGLE, body.google)]
+    wanted = [(Provider.MICROSOFT, request.body.microsoft), (Provider.GOOGLE, request.body.google)]
     new_apps = []
     for provider, app_in in wanted:
         if app_in is None:
@@ -74,7 +67,7 @@ async def put_org_config(
         new_apps.append(app)
     saved = await apps.replace(request.org_id, new_apps)
     await events.publish(OrgChanged(org_id=request.org_id))
-    return _document(_org_view(request.org_id, saved))
+    return PolicyDocumentReply(document=_org_view(request.org_id, saved))
 
 
 async def delete_org_config(org_id: str, *, apps: OrgApps, events: EventPublisher) -> None:
@@ -123,21 +116,19 @@ async def get_client_org(
     found = await client_orgs.get(request.org_id, request.client_org_id)
     if found is None:
         return PolicyDocumentReply(error=ErrorInfo.of(ErrorCode.NOT_FOUND, "No such client org."))
-    return _document(_client_org_view(found))
+    return PolicyDocumentReply(document=_client_org_view(found))
 
 
 async def put_client_org(
     request: PutClientOrg, *, client_orgs: ClientOrgs, events: EventPublisher
 ) -> PolicyDocumentReply:
-    body = _validated(ClientOrgIn, request.body)
-    if isinstance(body, ErrorInfo):
-        return PolicyDocumentReply(error=body)
+    body = request.body
     wanted = StoredClientOrg(
         request.org_id, request.client_org_id, body.name, body.email_domain, body.restrictions
     )
     saved = await client_orgs.put(wanted)
     await events.publish(_client_org_changed(request))
-    return _document(_client_org_view(saved))
+    return PolicyDocumentReply(document=_client_org_view(saved))
 
 
 async def delete_client_org(
@@ -200,14 +191,14 @@ async def _with_oauth_app(
         return reply
     if request.agent_client_id:
         own = OrgAppBanner(provider=provider, client_id=request.agent_client_id, inherited=False)
-        return reply.model_copy(update={"oauth_app": own.model_dump(mode="json")})
+        return reply.model_copy(update={"oauth_app": own})
     org_app = next((a for a in await apps.of_org(request.org_id) if a.provider is provider), None)
     if org_app is None:
         return reply
     banner = OrgAppBanner(
         provider=provider, client_id=org_app.client_id, tenant_id=org_app.tenant_id, inherited=True
     )
-    update: dict[str, object] = {"oauth_app": banner.model_dump(mode="json")}
+    update: dict[str, object] = {"oauth_app": banner}
     if request.include_secret:
         secret = sealer.open(org_app.sealed_secret, org_app_row_id(request.org_id, provider))
         update["oauth_client_secret"] = SecretStr(secret)
@@ -263,20 +254,3 @@ async def release_after_failure(event: MessageSendFailed, *, quota: SendQuota) -
     if released:
         log.info("released the reservation of %s", event.command_id)
     return released
-
-
-# Helpers --------------------------------------------------------------------------------------
-
-
-def _document(view: BaseModel) -> PolicyDocumentReply:
-    return PolicyDocumentReply(document=view.model_dump(mode="json"))
-
-
-def _validated(model: type[ModelT], body: dict[str, Any]) -> ModelT | ErrorInfo:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        return ErrorInfo.of(ErrorCode.INVALID_INPUT, problems)

@@ -6,8 +6,6 @@ The documents (``OrgEmailConfigIn`` / ``ClientOrgIn`` and their views) are what 
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from mailbridge.shared import subjects
@@ -203,7 +201,7 @@ class GetEffectivePolicy(Request):
 
 class EffectivePolicy(Reply):
     agent_id: str
-    oauth_app: dict[str, Any] | None = None  # an OrgAppBanner's fields
+    oauth_app: OrgAppBanner | None = None
     oauth_client_secret: WireSecret | None = None  # only when asked, only for an inherited app
     email_domain: str | None = None
     client_org: ClientOrgBanner | None = None
@@ -245,9 +243,7 @@ class GetOrgConfig(OrgRequest):
 class PutOrgConfig(OrgRequest):
     subject_template = subjects.RPC_POLICY_ORG_PUT
 
-    body: dict[
-        str, Any
-    ]  # an OrgEmailConfigIn, secrets in clear (a core NATS request, never stored)
+    body: OrgEmailConfigIn  # its secrets in clear (WireSecret): a core NATS request, never stored
 
 
 class DeleteOrgConfig(OrgRequest):
@@ -268,7 +264,7 @@ class GetClientOrg(ClientOrgRequest):
 class PutClientOrg(ClientOrgRequest):
     subject_template = subjects.RPC_POLICY_CLIENT_ORG_PUT
 
-    body: dict[str, Any]  # a ClientOrgIn
+    body: ClientOrgIn
 
 
 class DeleteClientOrg(ClientOrgRequest):
@@ -276,10 +272,9 @@ class DeleteClientOrg(ClientOrgRequest):
 
 
 class PolicyDocumentReply(Reply):
-    """The answer of every org / client-org request: the stored document (an ``OrgEmailConfigView``
-    or a ``ClientOrgView``, dumped) or an error."""
+    """The answer of every org / client-org request: the stored document or an error. An org
+    request's document is an ``OrgEmailConfigView``, a client-org request's a ``ClientOrgView``
+    (read back as the one whose fields it has: a client org's never reads as an org's)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    document: dict[str, Any] | None = None
+    document: OrgEmailConfigView | ClientOrgView | None = None
     error: ErrorInfo | None = None

@@ -243,10 +243,9 @@ class EmailConfigView(BaseModel):
 
     def with_policy(self, effective: EffectivePolicy) -> EmailConfigView:
         """The banners of what policy says applies to the agent, its warnings after ours."""
-        app = effective.oauth_app
         return self.model_copy(
             update={
-                "org_oauth_app": OrgAppBanner.model_validate(app) if app else None,
+                "org_oauth_app": effective.oauth_app,
                 "client_org": effective.client_org,
                 "warnings": list(dict.fromkeys([*self.warnings, *effective.warnings])),
             }

@@ -1,18 +1,32 @@
 """policy's NATS entrypoints: the rpc answers (queue group ``policy``) and the release consumer.
 
 Every rpc handler returns its reply as JSON; a failed send event comes from a durable consumer, so a
-reservation is released even if policy was down when the send failed.
+reservation is released even if policy was down when the send failed. An org or client-org request
+that does not decode is answered, never left to time out: ``invalid_input`` naming the fields.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 
 from faststream import AckPolicy as HandlerAck
-from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
+from faststream.middlewares import ExceptionMiddleware
+from faststream.nats import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    JStream,
+    NatsBroker,
+    NatsRouter,
+    PullSub,
+)
+from pydantic import ValidationError
 
 from mailbridge.policy import handlers
 from mailbridge.policy.container import Container
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
     AuthorizeSend,
     DeleteClientOrg,
@@ -27,12 +41,16 @@ from mailbridge.shared.messages import (
 )
 from mailbridge.shared.streams import MAIL_EVT
 
+log = logging.getLogger(__name__)
+
 QUEUE = "policy"
 
 
 def register(broker: NatsBroker, c: Container) -> None:
-    _register_org_config(broker, c)
-    _register_client_orgs(broker, c)
+    documents = NatsRouter(middlewares=(_answering_undecodable(),))
+    _register_org_config(documents, c)
+    _register_client_orgs(documents, c)
+    broker.include_router(documents)
 
     @broker.subscriber(GetEffectivePolicy.subscription(), queue=QUEUE)
     async def effective_get(request: GetEffectivePolicy) -> str:
@@ -61,38 +79,65 @@ def register(broker: NatsBroker, c: Container) -> None:
             c.metrics.released.inc()
 
 
-def _register_org_config(broker: NatsBroker, c: Container) -> None:
-    @broker.subscriber(GetOrgConfig.subscription(), queue=QUEUE)
+def _register_org_config(router: NatsRouter, c: Container) -> None:
+    @router.subscriber(GetOrgConfig.subscription(), queue=QUEUE)
     async def org_get(request: GetOrgConfig) -> str:
         return (await handlers.get_org_config(request.org_id, apps=c.apps)).model_dump_json()
 
-    @broker.subscriber(PutOrgConfig.subscription(), queue=QUEUE)
+    @router.subscriber(PutOrgConfig.subscription(), queue=QUEUE)
     async def org_put(request: PutOrgConfig) -> str:
         reply = await handlers.put_org_config(
             request, apps=c.apps, sealer=c.sealer, events=c.events
         )
         return reply.model_dump_json()
 
-    @broker.subscriber(DeleteOrgConfig.subscription(), queue=QUEUE)
+    @router.subscriber(DeleteOrgConfig.subscription(), queue=QUEUE)
     async def org_delete(request: DeleteOrgConfig) -> str:
         await handlers.delete_org_config(request.org_id, apps=c.apps, events=c.events)
         return PolicyDocumentReply().model_dump_json()
 
 
-def _register_client_orgs(broker: NatsBroker, c: Container) -> None:
-    @broker.subscriber(GetClientOrg.subscription(), queue=QUEUE)
+def _register_client_orgs(router: NatsRouter, c: Container) -> None:
+    @router.subscriber(GetClientOrg.subscription(), queue=QUEUE)
     async def client_org_get(request: GetClientOrg) -> str:
         reply = await handlers.get_client_org(request, client_orgs=c.client_orgs)
         return reply.model_dump_json()
 
-    @broker.subscriber(PutClientOrg.subscription(), queue=QUEUE)
+    @router.subscriber(PutClientOrg.subscription(), queue=QUEUE)
     async def client_org_put(request: PutClientOrg) -> str:
         reply = await handlers.put_client_org(request, client_orgs=c.client_orgs, events=c.events)
         return reply.model_dump_json()
 
-    @broker.subscriber(DeleteClientOrg.subscription(), queue=QUEUE)
+    @router.subscriber(DeleteClientOrg.subscription(), queue=QUEUE)
     async def client_org_delete(request: DeleteClientOrg) -> str:
         reply = await handlers.delete_client_org(
             request, client_orgs=c.client_orgs, events=c.events
         )
         return reply.model_dump_json()
+
+
+def _answering_undecodable() -> ExceptionMiddleware:
+    """Every org and client-org rpc answers a ``PolicyDocumentReply``, so one that does not decode
+    gets one with its error, where FastStream alone would log it and leave the caller waiting."""
+    return ExceptionMiddleware(
+        publish_handlers={ValidationError: _invalid_request, json.JSONDecodeError: _not_json}
+    )
+
+
+def _invalid_request(exc: ValidationError) -> str:
+    """A document request whose fields do not validate: each field's path (``request.body.…``)
+    and what is wrong with it, never the value given (it may be a secret)."""
+    problems = "; ".join(
+        f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+    )
+    return _refusal(problems)
+
+
+def _not_json(exc: json.JSONDecodeError) -> str:
+    return _refusal(f"the request is not JSON ({exc.msg})")
+
+
+def _refusal(problems: str) -> str:
+    log.warning("refused an undecodable org request: %s", problems)
+    error = ErrorInfo.of(ErrorCode.INVALID_INPUT, problems)
+    return PolicyDocumentReply(error=error).model_dump_json()
