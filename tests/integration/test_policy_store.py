@@ -20,7 +20,9 @@ from mailbridge.shared.messages import (
     EffectivePolicy,
     GetEffectivePolicy,
     MessageSendFailed,
+    OrgAppBanner,
     OrgChanged,
+    OrgEmailConfigView,
     Provider,
     PutClientOrg,
     PutOrgConfig,
@@ -41,7 +43,7 @@ async def policy_pool(pool: asyncpg.Pool) -> asyncpg.Pool:
     return pool
 
 
-async def put_org(pool: asyncpg.Pool, org_id: str, body: dict[str, object]) -> dict[str, object]:
+async def put_org(pool: asyncpg.Pool, org_id: str, body: dict[str, object]) -> OrgEmailConfigView:
     reply = await handlers.put_org_config(
         PutOrgConfig(org_id=org_id, body=body),
         apps=PostgresOrgApps(pool),
@@ -49,7 +51,7 @@ async def put_org(pool: asyncpg.Pool, org_id: str, body: dict[str, object]) -> d
         events=RecordingPublisher(),
     )
     assert reply.error is None, reply.error
-    assert reply.document is not None
+    assert isinstance(reply.document, OrgEmailConfigView)
     return reply.document
 
 
@@ -65,8 +67,8 @@ async def test_an_org_app_is_stored_sealed_and_shown_without_its_secret(
 ) -> None:
     org_id = new_id("org")
     shown = await put_org(policy_pool, org_id, {"microsoft": MICROSOFT})
-    assert shown["microsoft"]["has_client_secret"] is True  # type: ignore[index]
-    assert "s3cret-value" not in str(shown)
+    assert shown.microsoft is not None and shown.microsoft.has_client_secret is True
+    assert "s3cret-value" not in shown.model_dump_json()
     sealed = await policy_pool.fetchval(
         "SELECT sealed_secret FROM policy.org_oauth_apps WHERE org_id = $1", org_id
     )
@@ -86,13 +88,13 @@ async def test_an_omitted_secret_keeps_the_stored_one_and_a_missing_provider_is_
     )
     renamed = {**MICROSOFT, "client_id": "app-2", "client_secret": None}
     shown = await put_org(policy_pool, org_id, {"microsoft": renamed})
-    assert shown["google"] is None
+    assert shown.google is None
     inherited = await effective(
         policy_pool, org_id, provider=Provider.MICROSOFT, include_secret=True
     )
-    assert inherited.oauth_app == {
-        "provider": "microsoft", "client_id": "app-2", "tenant_id": "contoso.com", "inherited": True,
-    }  # fmt: skip
+    assert inherited.oauth_app == OrgAppBanner(
+        provider=Provider.MICROSOFT, client_id="app-2", tenant_id="contoso.com", inherited=True
+    )
     assert inherited.oauth_client_secret is not None
     assert inherited.oauth_client_secret.get_secret_value() == "s3cret-value"
 
@@ -109,9 +111,9 @@ async def test_an_agents_own_app_overrides_the_orgs(policy_pool: asyncpg.Pool) -
     org_id = new_id("org")
     await put_org(policy_pool, org_id, {"microsoft": MICROSOFT})
     own = await effective(policy_pool, org_id, provider=Provider.MICROSOFT, agent_client_id="mine")
-    assert own.oauth_app == {
-        "provider": "microsoft", "client_id": "mine", "tenant_id": None, "inherited": False,
-    }  # fmt: skip
+    assert own.oauth_app == OrgAppBanner(
+        provider=Provider.MICROSOFT, client_id="mine", inherited=False
+    )
     assert own.oauth_client_secret is None
     other_org = await effective(policy_pool, new_id("org"), provider=Provider.MICROSOFT)
     assert other_org.oauth_app is None
