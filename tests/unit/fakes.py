@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.ports import StatusDecision
+from mailbridge.mail_worker.domain.cursor import Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.mail_worker.ports import DataStarting, InboxCounts, LedgerEntry
+from mailbridge.policy.domain.restrictions import WindowCounts
+from mailbridge.policy.ports import QuotaDecision, Reservation, StoredClientOrg, StoredOrgApp
 from mailbridge.shared import content
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError, PermanentError
+from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import (
     AuthorizeSend,
     ConnectionTested,
     ContentRef,
     Credentials,
+    EmailConfigSaved,
     Event,
     Message,
+    Provider,
     SendAuthorization,
 )
 
@@ -68,7 +76,7 @@ class FakeConfigRepository:
         config = config.model_copy(update={"version": self._version(config.agent_id) + 1})
         self.configs[config.agent_id] = config
         self.statuses[config.agent_id] = status
-        self.outbox += events
+        self.outbox += [_with_version(event, config.version) for event in events]
         return config
 
     async def delete(
@@ -88,6 +96,13 @@ class FakeConfigRepository:
         if outcome is not None:
             self.statuses[agent_id], events = outcome
             self.outbox += events
+
+
+def _with_version(event: Event, version: int) -> Event:
+    """As the adapter does: a saved config's event tells the version stored, not the guess."""
+    if isinstance(event, EmailConfigSaved):
+        return event.model_copy(update={"version": version})
+    return event
 
 
 class RecordingRevoker:
@@ -170,6 +185,17 @@ class MemoryLedger:
         self.entries[command_id] = entry
 
 
+class MemoryCursorStore:
+    def __init__(self) -> None:
+        self.cursors: dict[str, Cursor] = {}
+
+    async def get(self, agent_id: str) -> Cursor | None:
+        return self.cursors.get(agent_id)
+
+    async def put(self, agent_id: str, cursor: Cursor) -> None:
+        self.cursors[agent_id] = cursor
+
+
 class FakeSubmitter:
     """Accepts every recipient, or fails before or after the data starts."""
 
@@ -227,9 +253,81 @@ class MemoryContentStore:
         return content.reference(name, data)
 
     async def get(self, ref: ContentRef) -> bytes:
+        if ref.bucket != content.BUCKET:
+            raise PermanentError(ErrorCode.INVALID_INPUT, f"No content bucket {ref.bucket!r}.")
         if ref.name not in self.objects:
             raise PermanentError(ErrorCode.INVALID_INPUT, f"The content {ref.name!r} is gone.")
         return content.verified(ref, self.objects[ref.name])
 
     async def delete(self, ref: ContentRef) -> None:
         self.objects.pop(ref.name, None)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MemoryOrgApps:
+    """policy's org OAuth apps in memory: in provider order, each stamped when it was stored."""
+
+    def __init__(self, now: Callable[[], datetime] = _utc_now) -> None:
+        self.now = now
+        self.apps: dict[str, dict[Provider, StoredOrgApp]] = {}
+
+    async def of_org(self, org_id: str) -> list[StoredOrgApp]:
+        stored = self.apps.get(org_id, {})
+        return [stored[provider] for provider in sorted(stored, key=lambda p: p.value)]
+
+    async def replace(self, org_id: str, apps: list[StoredOrgApp]) -> list[StoredOrgApp]:
+        now = self.now()
+        self.apps[org_id] = {app.provider: replace(app, updated_at=now) for app in apps}
+        return await self.of_org(org_id)
+
+    async def delete(self, org_id: str) -> bool:
+        return bool(self.apps.pop(org_id, None))
+
+
+class MemoryClientOrgs:
+    """policy's client orgs in memory, each id unique within its org, stamped when stored."""
+
+    def __init__(self, now: Callable[[], datetime] = _utc_now) -> None:
+        self.now = now
+        self.client_orgs: dict[tuple[str, str], StoredClientOrg] = {}
+
+    async def get(self, org_id: str, client_org_id: str) -> StoredClientOrg | None:
+        return self.client_orgs.get((org_id, client_org_id))
+
+    async def put(self, client_org: StoredClientOrg) -> StoredClientOrg:
+        stored = replace(client_org, updated_at=self.now())
+        self.client_orgs[(client_org.org_id, client_org.client_org_id)] = stored
+        return stored
+
+    async def delete(self, org_id: str, client_org_id: str) -> bool:
+        return self.client_orgs.pop((org_id, client_org_id), None) is not None
+
+
+class MemorySendQuota:
+    """Reservations held per (agent, command), counted over the last hour and 24 hours."""
+
+    def __init__(self, now: Callable[[], datetime] = _utc_now) -> None:
+        self.now = now
+        self.held: dict[tuple[str, str], tuple[str, datetime]] = {}
+
+    async def reserve(self, agent_id: str, command_id: str, decide: QuotaDecision) -> Reservation:
+        if (agent_id, command_id) in self.held:  # a redelivered command keeps its reservation
+            return Reservation(self.held[agent_id, command_id][0])
+        now = self.now()
+        times = [at for (agent, _), (_, at) in self.held.items() if agent == agent_id]
+        used = WindowCounts(
+            hour=sum(at > now - timedelta(hours=1) for at in times),
+            day=sum(at > now - timedelta(hours=24) for at in times),
+        )
+        refusal = decide(used)
+        if refusal is not None:
+            return Reservation(None, refusal)
+        reservation_id = new_id("rsv")
+        self.held[agent_id, command_id] = (reservation_id, now)
+        return Reservation(reservation_id)
+
+    async def release(self, agent_id: str, command_id: str) -> bool:
+        return self.held.pop((agent_id, command_id), None) is not None
