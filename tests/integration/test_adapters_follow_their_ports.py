@@ -14,7 +14,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 from nats.js import JetStreamContext
-from nats.js.errors import InvalidKeyError
 
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.ports import ConfigRepository
@@ -85,14 +84,6 @@ class TestNatsKvCursorStore(OnJetStream, CursorStoreContract):
         bucket = JsonBucket(cursors.BUCKET)
         await bucket.start(self.js)
         return NatsKvCursorStore(bucket)
-
-    @pytest.mark.xfail(
-        raises=InvalidKeyError,
-        strict=True,
-        reason="a NATS KV key allows only [-/_=.A-Za-z0-9]; an agent id may hold ':', '@', '+'",
-    )
-    async def test_any_agent_id_config_api_accepts_keeps_its_cursor(self) -> None:
-        await super().test_any_agent_id_config_api_accepts_keeps_its_cursor()
 
 
 class TestNatsObjectContentStore(OnJetStream, ContentStoreContract):

@@ -49,7 +49,8 @@ def register(broker: NatsBroker, c: Container) -> None:
         reply = await handlers.get_credentials(request.agent_id, repo=c.repo, sealer=c.sealer)
         return reply.model_dump_json()
 
-    @broker.subscriber(ConnectionTested.subscription())
+    # no_reply: a JetStream subject; an empty answer would race the stream's ack to the publisher
+    @broker.subscriber(ConnectionTested.subscription(), no_reply=True)
     async def test_result_for_waiting_request(result: ConnectionTested) -> None:
         c.results.deliver(result)
 

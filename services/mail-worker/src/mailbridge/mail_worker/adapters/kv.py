@@ -7,6 +7,7 @@ ledger and the cursors that use it are whole from the start: no field waits to b
 from __future__ import annotations
 
 import json
+import string
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -36,7 +37,7 @@ class JsonBucket:
 
     async def get(self, key: str) -> dict[str, Any] | None:
         try:
-            found = await self._bucket.get(key)
+            found = await self._bucket.get(kv_key(key))
         except KeyNotFoundError:
             return None
         return json.loads(found.value) if found.value is not None else None
@@ -44,10 +45,24 @@ class JsonBucket:
     async def create(self, key: str, value: dict[str, Any]) -> bool:
         """Write only if the key does not exist yet: the first writer wins, atomically."""
         try:
-            await self._bucket.create(key, json.dumps(value).encode())
+            await self._bucket.create(kv_key(key), json.dumps(value).encode())
         except KeyWrongLastSequenceError:
             return False
         return True
 
     async def put(self, key: str, value: dict[str, Any]) -> None:
-        await self._bucket.put(key, json.dumps(value).encode())
+        await self._bucket.put(kv_key(key), json.dumps(value).encode())
+
+
+def kv_key(key: str) -> str:
+    """A NATS KV key allows only ``[-/_=.A-Za-z0-9]`` (and a ``.`` splits it into tokens), but an
+    agent id may hold ``:``, ``@`` or ``+`` and a command id anything: every character but letters,
+    digits, ``-`` and ``_`` becomes ``=XX`` per UTF-8 byte, so distinct ids stay distinct keys and
+    the ids of those characters alone (all that mailbridge makes) keep the key they had."""
+    return "".join(
+        char if char in _KEY_CHARACTERS else "".join(f"={b:02X}" for b in char.encode())
+        for char in key
+    )
+
+
+_KEY_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_")

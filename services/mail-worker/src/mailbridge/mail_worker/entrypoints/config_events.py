@@ -1,4 +1,9 @@
-"""Config changes every replica hears (no queue group): a cached credential is dropped at once."""
+"""Config changes every replica hears (no queue group): a cached credential is dropped at once.
+
+``no_reply``: these subjects are JetStream's, and a core subscriber would answer the publisher's
+reply inbox (FastStream's default) with an empty body, racing the stream's ack: the publisher then
+read the empty answer as a broken ack and retried.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,14 @@ def register(broker: NatsBroker, c: Container) -> None:
     """A saved or deleted config, and a re-linked agent, drop the agent's cached credentials, so
     the next send reads the new password or the new org link that policy checks it against."""
 
-    @broker.subscriber(EmailConfigSaved.subscription())
+    @broker.subscriber(EmailConfigSaved.subscription(), no_reply=True)
     async def config_saved(event: EmailConfigSaved) -> None:
         c.credential_cache.forget(event.agent_id)
 
-    @broker.subscriber(EmailConfigDeleted.subscription())
+    @broker.subscriber(EmailConfigDeleted.subscription(), no_reply=True)
     async def config_deleted(event: EmailConfigDeleted) -> None:
         c.credential_cache.forget(event.agent_id)
 
-    @broker.subscriber(AgentUpdated.subscription())
+    @broker.subscriber(AgentUpdated.subscription(), no_reply=True)
     async def agent_updated(event: AgentUpdated) -> None:
         c.credential_cache.forget(event.agent_id)
