@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from mailbridge.config_api import handlers
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigIn
+from mailbridge.config_api.handlers import agents, connection_test, email_config, mailbox_status
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import AgentUpdated, EmailConfigSaved, MailboxStatus, StatusChanged
@@ -39,8 +39,8 @@ def imap_body(password: str | None = "app-pw") -> Any:
 
 
 async def saved_agent(repo: FakeConfigRepository, agent_id: str = "a1") -> str:
-    await handlers.register_agent(agent_id, AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
-    await handlers.save_email_config(
+    await agents.register_agent(agent_id, AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
+    await email_config.save_email_config(
         agent_id, imap_body(), repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
     return agent_id
@@ -48,9 +48,9 @@ async def saved_agent(repo: FakeConfigRepository, agent_id: str = "a1") -> str:
 
 async def test_saving_an_imap_config_seals_the_password_and_shows_configured() -> None:
     repo = FakeConfigRepository()
-    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
+    await agents.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
 
-    view = await handlers.save_email_config(
+    view = await email_config.save_email_config(
         "a1", imap_body(), repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
 
@@ -67,7 +67,7 @@ async def test_an_omitted_password_keeps_the_stored_one() -> None:
     await saved_agent(repo)
     before = repo.configs["a1"].sealed_secret
 
-    await handlers.save_email_config(
+    await email_config.save_email_config(
         "a1", imap_body(password=None), repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
 
@@ -77,9 +77,9 @@ async def test_an_omitted_password_keeps_the_stored_one() -> None:
 
 async def test_a_first_imap_save_without_a_password_is_refused() -> None:
     repo = FakeConfigRepository()
-    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
+    await agents.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
     with pytest.raises(MailbridgeError) as raised:
-        await handlers.save_email_config(
+        await email_config.save_email_config(
             "a1",
             imap_body(password=None),
             repo=repo,
@@ -95,7 +95,7 @@ async def test_a_passing_test_makes_the_mailbox_connected() -> None:
     agent_id = await saved_agent(repo)
     results = AnsweringResults({"agent_id": agent_id, "ok": True, "inbox_total": 3, "unread": 2})
 
-    result = await handlers.run_connection_test(
+    result = await connection_test.run_connection_test(
         agent_id,
         principal=OPERATOR,
         repo=repo,
@@ -117,7 +117,7 @@ async def test_a_failed_test_sets_error_with_the_last_error_banner() -> None:
     failure = ErrorInfo.of(ErrorCode.AUTH_FAILED)
     results = AnsweringResults({"agent_id": agent_id, "ok": False, "error": failure})
 
-    await handlers.run_connection_test(
+    await connection_test.run_connection_test(
         agent_id,
         principal=OPERATOR,
         repo=repo,
@@ -138,7 +138,7 @@ async def test_no_worker_in_time_is_worker_unavailable_and_leaves_the_status() -
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)
     with pytest.raises(MailbridgeError) as raised:
-        await handlers.run_connection_test(
+        await connection_test.run_connection_test(
             agent_id, principal=OPERATOR, repo=repo, commands=RecordingPublisher(), results=AnsweringResults(None),
             clock=FixedClock(), timeout=5,
         )  # fmt: skip
@@ -148,9 +148,9 @@ async def test_no_worker_in_time_is_worker_unavailable_and_leaves_the_status() -
 
 async def test_testing_an_unconfigured_agent_is_refused() -> None:
     repo = FakeConfigRepository()
-    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
+    await agents.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
     with pytest.raises(MailbridgeError) as raised:
-        await handlers.run_connection_test(
+        await connection_test.run_connection_test(
             "a1", principal=OPERATOR, repo=repo, commands=RecordingPublisher(), results=AnsweringResults(None),
             clock=FixedClock(), timeout=5,
         )  # fmt: skip
@@ -161,7 +161,7 @@ async def test_the_same_result_delivered_twice_changes_the_status_once() -> None
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)
     results = AnsweringResults({"agent_id": agent_id, "ok": True})
-    result = await handlers.run_connection_test(
+    result = await connection_test.run_connection_test(
         agent_id,
         principal=OPERATOR,
         repo=repo,
@@ -172,7 +172,7 @@ async def test_the_same_result_delivered_twice_changes_the_status_once() -> None
     )
     changes_before = len(repo.outbox)
 
-    await handlers.record_test_result(result, repo=repo, clock=FixedClock())
+    await mailbox_status.record_test_result(result, repo=repo, clock=FixedClock())
 
     assert len(repo.outbox) == changes_before
 
@@ -181,7 +181,7 @@ async def test_credentials_open_the_sealed_password_for_the_worker() -> None:
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)
 
-    reply = await handlers.get_credentials(agent_id, repo=repo, sealer=SEALER)
+    reply = await email_config.get_credentials(agent_id, repo=repo, sealer=SEALER)
 
     assert reply.credentials is not None
     assert reply.credentials.password is not None
@@ -195,7 +195,7 @@ async def test_deleting_returns_to_not_connected() -> None:
     agent_id = await saved_agent(repo)
 
     revoker = RecordingRevoker()
-    view = await handlers.delete_email_config(
+    view = await email_config.delete_email_config(
         agent_id, repo=repo, principal=OPERATOR, revoker=revoker
     )
 
@@ -208,7 +208,7 @@ async def test_an_org_key_sees_another_orgs_agent_as_missing() -> None:
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)
     with pytest.raises(MailbridgeError) as raised:
-        await handlers.get_email_config(
+        await email_config.get_email_config(
             agent_id, repo=repo, principal=Principal("k", "other-org"), policy=POLICY
         )
     assert raised.value.code is ErrorCode.NOT_FOUND
@@ -218,7 +218,7 @@ async def test_an_org_key_cannot_take_over_another_orgs_agent() -> None:
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)
     with pytest.raises(MailbridgeError) as raised:
-        await handlers.register_agent(
+        await agents.register_agent(
             agent_id, AgentIn(org_id="other-org"), repo=repo, principal=Principal("k", "other-org")
         )
     assert raised.value.code is ErrorCode.NOT_FOUND
@@ -228,12 +228,12 @@ async def test_an_org_key_cannot_take_over_another_orgs_agent() -> None:
 async def test_a_save_against_a_stale_version_is_refused_and_changes_nothing() -> None:
     repo = FakeConfigRepository()
     agent_id = await saved_agent(repo)  # version 1
-    await handlers.save_email_config(
+    await email_config.save_email_config(
         agent_id, imap_body("second"), repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
 
     with pytest.raises(MailbridgeError) as raised:
-        await handlers.save_email_config(
+        await email_config.save_email_config(
             agent_id,
             imap_body("stale"),
             repo=repo,
@@ -281,12 +281,12 @@ def test_bad_servers_are_refused(server: dict[str, object]) -> None:
 
 async def test_the_microsoft_365_preset_warns_that_password_sign_in_is_off() -> None:
     repo = FakeConfigRepository()
-    await handlers.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
+    await agents.register_agent("a1", AgentIn(org_id="o1"), repo=repo, principal=OPERATOR)
     body = BODY.validate_python(
         {"provider": "imap", "email": "a@contoso.com", "preset": "microsoft365", "password": "x"}
     )
 
-    view = await handlers.save_email_config(
+    view = await email_config.save_email_config(
         "a1", body, repo=repo, sealer=SEALER, principal=OPERATOR, policy=POLICY
     )
 

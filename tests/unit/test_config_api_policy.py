@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from mailbridge.config_api import handlers, handlers_org
 from mailbridge.config_api.adapters.live import Cursor
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import AgentIn
 from mailbridge.config_api.domain.errors import ExplainedError, PolicyUnavailable
+from mailbridge.config_api.handlers import agents, email_config
+from mailbridge.config_api.handlers import orgs as handlers_org
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
     ClientOrgIn,
@@ -54,7 +55,7 @@ async def agent(
 ) -> str:
     """Agent a1 of org acme, with this config saved (by an operator, org app or not)."""
     agent_in = AgentIn(org_id="acme", client_org_id=client_org_id)
-    await handlers.register_agent("a1", agent_in, repo=repo, principal=OPERATOR)
+    await agents.register_agent("a1", agent_in, repo=repo, principal=OPERATOR)
     if body is not None:
         policy = FakePolicyService()
         await handlers_org.put_org_config(
@@ -65,7 +66,7 @@ async def agent(
 
 
 async def save(repo: FakeConfigRepository, body: dict[str, Any], policy: FakePolicyService) -> Any:
-    return await handlers.save_email_config(
+    return await email_config.save_email_config(
         "a1",
         BODY.validate_python(body),
         repo=repo,
@@ -76,7 +77,7 @@ async def save(repo: FakeConfigRepository, body: dict[str, Any], policy: FakePol
 
 
 async def shown(repo: FakeConfigRepository, policy: FakePolicyService) -> Any:
-    return await handlers.get_email_config("a1", repo=repo, principal=ACME_KEY, policy=policy)
+    return await email_config.get_email_config("a1", repo=repo, principal=ACME_KEY, policy=policy)
 
 
 # The org routes ---------------------------------------------------------------------------------
@@ -337,7 +338,7 @@ async def test_credentials_name_the_agents_org_and_client_org_for_send_checks() 
     imap = {"provider": "imap", "email": "a@fastmail.com", "preset": "fastmail", "password": "x"}
     await agent(repo, imap, client_org_id="emea")
 
-    reply = await handlers.get_credentials("a1", repo=repo, sealer=SEALER)
+    reply = await email_config.get_credentials("a1", repo=repo, sealer=SEALER)
 
     assert reply.credentials is not None
     assert (reply.credentials.org_id, reply.credentials.client_org_id) == ("acme", "emea")

@@ -19,13 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-import asyncpg
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from mailbridge.config_api import bootstrap as config_api
 from mailbridge.config_api.app import create_app
+from mailbridge.config_api.bootstrap import SERVICE as CONFIG_API
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.mail_worker.bootstrap import SERVICE as MAIL_WORKER
 from mailbridge.mail_worker.settings import MailWorkerSettings
@@ -33,17 +32,16 @@ from mailbridge.oauth_broker.bootstrap import SERVICE as OAUTH_BROKER
 from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from mailbridge.policy.bootstrap import SERVICE as POLICY
 from mailbridge.policy.settings import PolicySettings
-from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.schemas import Schema, incompatibilities, render
 from mailbridge.shared.service import Blueprint, unconnected
 from mailbridge.shared.settings import ServiceSettings
 
 OPENAPI = "openapi.json"
-SERVICES = ("config-api", "oauth-broker", "mail-worker", "policy")
+SERVICES = ("config-api", "oauth-broker", "mail-worker", "policy")  # the AsyncAPI documents
 VERSION = "1.0.0"
-_NOWHERE = "postgresql://contract.invalid/never-connected"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 BLUEPRINTS: dict[str, tuple[Blueprint[Any, object], type[ServiceSettings]]] = {
+    "config-api": (CONFIG_API, ConfigApiSettings),
     "mail-worker": (MAIL_WORKER, MailWorkerSettings),
     "oauth-broker": (OAUTH_BROKER, OAuthBrokerSettings),
     "policy": (POLICY, PolicySettings),
@@ -89,23 +87,12 @@ def write(directory: Path) -> list[Path]:
 
 
 def _broker_of(service: str) -> NatsBroker:
-    # The settings' defaults (model_construct reads no environment: the document must not depend
-    # on it); nothing here needs the required ones (database URL, sealing keys).
+    """The service's broker with every subscriber registered, built by its own blueprint on
+    unconnected resources. The settings are the defaults (``model_construct`` reads no
+    environment: the document must not depend on it); nothing here needs the required ones."""
     provider = TracerProvider()  # not the global one: generating has no side effects
-    if service == "config-api":
-        settings = ConfigApiSettings.model_construct()
-        return config_api.assemble(settings, provider, _unconnected_pool(), _sealer()).broker
     blueprint, settings_class = BLUEPRINTS[service]
     return unconnected(blueprint, settings_class.model_construct(), provider).broker
-
-
-def _unconnected_pool() -> asyncpg.Pool:
-    """A pool object that never connects: it would on its first ``await``, which never comes."""
-    return asyncpg.create_pool(_NOWHERE, min_size=0)
-
-
-def _sealer() -> Sealer:
-    return Sealer(parse_keys(generate_key_spec("contract")))
 
 
 def openapi_incompatibilities(old: Schema, new: Schema) -> list[str]:

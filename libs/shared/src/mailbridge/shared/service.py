@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from mailbridge.shared.background import BackgroundLoop
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.health import HealthServer
@@ -79,6 +80,19 @@ class closing:
 
     async def stop(self) -> None:
         await self.adapter.close()
+
+
+@dataclass(frozen=True)
+class looping:
+    """A part that runs a background loop (the outbox relay, a scheduler) while the service runs."""
+
+    loop: BackgroundLoop
+
+    async def start(self, js: JetStreamContext) -> None:
+        self.loop.start()
+
+    async def stop(self) -> None:
+        await self.loop.stop()
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,19 @@ import asyncio
 import sys
 
 import uvicorn
-from pydantic import ValidationError
 
 from mailbridge.config_api.app import create_app
-from mailbridge.config_api.bootstrap import SERVICE, build_container
+from mailbridge.config_api.bootstrap import SERVICE
 from mailbridge.config_api.entrypoints import cli
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.runtime import setup_telemetry
+from mailbridge.shared.service import load_settings, start
 
 
 def serve(settings: ConfigApiSettings) -> None:
-    provider = setup_telemetry(SERVICE, settings)
-    app = create_app(lambda: build_container(settings, provider), provider)
+    """uvicorn serves the app; its lifespan starts and stops the service as ``run`` would."""
+    provider = setup_telemetry(SERVICE.name, settings)
+    app = create_app(lambda: start(SERVICE, settings, provider), provider)
     uvicorn.run(
         app,
         host=settings.http_host,
@@ -28,16 +29,8 @@ def serve(settings: ConfigApiSettings) -> None:
     )
 
 
-def load_settings() -> ConfigApiSettings:
-    try:
-        return ConfigApiSettings()  # required values come from the environment
-    except ValidationError as exc:
-        missing = ", ".join("MAILBRIDGE_" + str(e["loc"][0]).upper() for e in exc.errors())
-        sys.exit(f"config-api cannot start: set {missing} (no sealing key, no start)")
-
-
 def main() -> None:
-    settings = load_settings()
+    settings = load_settings(ConfigApiSettings, SERVICE.name)
     if len(sys.argv) > 1:
         sys.exit(asyncio.run(cli.run(sys.argv[1:], settings)))
     serve(settings)

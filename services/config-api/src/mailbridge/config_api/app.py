@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from mailbridge.config_api.bootstrap import Container
-from mailbridge.config_api.entrypoints import health, http, observability, orgs, problems
+from mailbridge.config_api.container import Container
+from mailbridge.config_api.entrypoints import http, observability, problems
+from mailbridge.shared.service import Running
 
 DESCRIPTION = """
 The HTTP gateway of mailbridge: register agents, save their email configuration (secrets are
@@ -20,17 +21,20 @@ Errors are `application/problem+json` with a stable `code` and a fix-it `hint`.
 
 
 def create_app(
-    make_container: Callable[[], Awaitable[Container]], provider: TracerProvider | None = None
+    start: Callable[[], Awaitable[Running[Container]]], provider: TracerProvider | None = None
 ) -> FastAPI:
+    """The app; ``start`` (``shared.service.start`` of config-api's blueprint) runs in its lifespan,
+    and what it started stops when uvicorn does."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await make_container()
-        await container.start()
-        app.state.container = container
+        running = await start()
+        app.state.container = running.container
+        app.state.service_registry = running.resources.registry  # the relay's metrics
         try:
             yield
         finally:
-            await container.stop()
+            await running.stop()
 
     app = FastAPI(
         title="mailbridge config-api",
@@ -39,9 +43,8 @@ def create_app(
         lifespan=lifespan,
         telemetry=observability.telemetry_config(provider),
     )
-    app.include_router(http.router)
-    app.include_router(orgs.router)
-    app.include_router(health.router)
+    for router in http.routers():
+        app.include_router(router)
     problems.install(app)
     observability.install(app)
     return app

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from mailbridge.config_api.domain.api_keys import StoredKey
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.shared.errors import ErrorInfo
@@ -87,12 +88,31 @@ class CommandPublisher(Protocol):
     async def publish(self, message: Message) -> None: ...
 
 
+class KeyLookup(Protocol):
+    """API keys by id (stored hashed; the caller verifies the secret)."""
+
+    async def find(self, key_id: str) -> StoredKey | None: ...
+
+
+class LiveFeed(Protocol):
+    """An agent's status changes, test results and policy changes as Server-Sent Events."""
+
+    def follow(
+        self, agent_id: str, agent: AgentIn, last_event_id: str | None, snapshot: str
+    ) -> AsyncIterator[str]:
+        """The ``snapshot`` event, then every event after ``last_event_id`` (or from now), then
+        heartbeats while idle; the agent's org and client org say whose policy events show."""
+        ...
+
+
 class TestResults(Protocol):
     """Waits for the ``ConnectionTested`` event that answers one command."""
 
     def expect(self, command_id: str) -> None: ...
 
     async def wait(self, command_id: str, timeout: float) -> ConnectionTested | None: ...
+
+    def deliver(self, result: ConnectionTested) -> None: ...
 
 
 class PolicyService(Protocol):

@@ -17,11 +17,11 @@ import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from mailbridge.config_api.domain.email_config import AgentIn
 from mailbridge.shared.messages import ClientOrgChanged, ConnectionTested, OrgChanged, StatusChanged
 from mailbridge.shared.streams import CONFIG_EVT, MAIL_EVT, POLICY_EVT, StreamDefinition
 
@@ -99,8 +99,25 @@ def sse(data: str, *, event: str, event_id: str | None = None) -> str:
 
 
 class LiveStatusFeed:
-    def __init__(self, nc: Client, heartbeat_seconds: float) -> None:
-        self._nc, self._heartbeat = nc, heartbeat_seconds
+    """Built before config-api connects; ``start`` (a service part) gives it JetStream."""
+
+    _js: JetStreamContext
+
+    def __init__(self, heartbeat_seconds: float) -> None:
+        self._heartbeat = heartbeat_seconds
+
+    async def start(self, js: JetStreamContext) -> None:
+        self._js = js
+
+    async def stop(self) -> None:
+        return None
+
+    def follow(
+        self, agent_id: str, agent: AgentIn, last_event_id: str | None, snapshot: str
+    ) -> AsyncIterator[str]:
+        audience = Audience(agent_id, agent.org_id, agent.client_org_id)
+        first = sse(snapshot, event="snapshot")
+        return self.events(audience, Cursor.parse(last_event_id), first)
 
     async def events(
         self, audience: Audience, resume: Cursor | None, first: str
@@ -132,8 +149,8 @@ class LiveStatusFeed:
     async def _start(self, resume: Cursor | None) -> Cursor:
         if resume is not None and len(resume.positions) == len(FEEDS):
             return resume
-        js = self._nc.jetstream()
-        now = Cursor(tuple([(await js.stream_info(f.stream.name)).state.last_seq for f in FEEDS]))
+        infos = [await self._js.stream_info(f.stream.name) for f in FEEDS]
+        now = Cursor(tuple(info.state.last_seq for info in infos))
         return resume.completed(now) if resume is not None else now
 
     async def _follow(
@@ -152,6 +169,6 @@ class LiveStatusFeed:
             opt_start_seq=cursor.positions[index] + 1,
             filter_subjects=subjects if len(subjects) > 1 else None,
         )
-        return await self._nc.jetstream().subscribe(
+        return await self._js.subscribe(
             subjects[0], stream=stream.name, cb=deliver, ordered_consumer=True, config=config
         )

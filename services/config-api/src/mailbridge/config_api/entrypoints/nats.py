@@ -6,13 +6,14 @@ waits; every handler is idempotent, so a redelivery changes nothing twice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
 from faststream.nats.subscriber.usecases import LogicSubscriber
 
-from mailbridge.config_api import handlers, handlers_send
+from mailbridge.config_api.container import Container
+from mailbridge.config_api.handlers import connection_test, email_config, mailbox_status, sends
 from mailbridge.shared.messages import (
     ConnectionTested,
     GetCredentials,
@@ -24,9 +25,6 @@ from mailbridge.shared.messages import (
     MessageSent,
 )
 from mailbridge.shared.streams import MAIL_EVT, OAUTH_EVT, StreamDefinition
-
-if TYPE_CHECKING:
-    from mailbridge.config_api.bootstrap import Container
 
 
 def _durable(
@@ -46,7 +44,7 @@ def _durable(
 def register(broker: NatsBroker, c: Container) -> None:
     @broker.subscriber(GetCredentials.subscription(), queue=c.settings.credentials_queue)
     async def credentials_get(request: GetCredentials) -> str:
-        reply = await handlers.get_credentials(request.agent_id, repo=c.repo, sealer=c.sealer)
+        reply = await email_config.get_credentials(request.agent_id, repo=c.repo, sealer=c.sealer)
         return reply.model_dump_json()
 
     # no_reply: a JetStream subject; an empty answer would race the stream's ack to the publisher
@@ -56,24 +54,24 @@ def register(broker: NatsBroker, c: Container) -> None:
 
     @_durable(broker, ConnectionTested, MAIL_EVT, "connection-tested")
     async def record_test_result(result: ConnectionTested) -> None:
-        await handlers.record_test_result(result, repo=c.repo, clock=c.clock)
+        await mailbox_status.record_test_result(result, repo=c.repo, clock=c.clock)
 
     @_durable(broker, MessageSent, MAIL_EVT, "message-sent")
     async def message_sent(event: MessageSent) -> None:
-        await handlers_send.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
+        await sends.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
 
     @_durable(broker, MessageSendFailed, MAIL_EVT, "send-failed")
     async def message_send_failed(event: MessageSendFailed) -> None:
-        await handlers_send.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
+        await sends.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
 
     @_durable(broker, GrantAuthorized, OAUTH_EVT, "grant-authorized")
     async def grant_authorized(event: GrantAuthorized) -> None:
-        await handlers.test_after_authorization(event, repo=c.repo, commands=c.bus)
+        await connection_test.test_after_authorization(event, repo=c.repo, commands=c.commands)
 
     @_durable(broker, GrantRefreshFailed, OAUTH_EVT, "refresh-failed")
     async def grant_refresh_failed(event: GrantRefreshFailed) -> None:
-        await handlers.record_mailbox_event(event, repo=c.repo, clock=c.clock)
+        await mailbox_status.record_mailbox_event(event, repo=c.repo, clock=c.clock)
 
     @_durable(broker, GrantRevoked, OAUTH_EVT, "grant-revoked")
     async def grant_revoked(event: GrantRevoked) -> None:
-        await handlers.record_mailbox_event(event, repo=c.repo, clock=c.clock)
+        await mailbox_status.record_mailbox_event(event, repo=c.repo, clock=c.clock)

@@ -4,8 +4,8 @@ Spans come from FastAPI's native OpenTelemetry support with the service's tracer
 server span per request, continuing the caller's W3C ``traceparent``; publishes made while handling
 it run inside that span, so FastStream's middleware carries the same trace into NATS headers.
 Metrics are counted by a plain ASGI middleware (no per-request task group), labelled by route
-template, never by raw path, so agent ids do not explode the series count. The container's own
-metrics (the outbox relay's) are read from it at each scrape, once the lifespan has built it.
+template, never by raw path, so agent ids do not explode the series count. The service's own
+metrics (the outbox relay's) are read from its registry at each scrape, once the lifespan built it.
 """
 
 from __future__ import annotations
@@ -70,21 +70,22 @@ class PrometheusMiddleware:
             self.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
-class ContainerMetrics:
-    """A collector of the running container's metrics; none before the lifespan started it."""
+class ServiceMetrics:
+    """A collector of the running service's own metrics (the outbox relay's); none before the
+    lifespan started it."""
 
     def __init__(self, app: FastAPI) -> None:
         self._app = app
 
     def collect(self) -> Iterator[Metric]:
-        container = getattr(self._app.state, "container", None)
-        if container is not None:
-            yield from container.relay.metrics.collect()
+        registry = getattr(self._app.state, "service_registry", None)
+        if registry is not None:
+            yield from registry.collect()
 
 
 def install(app: FastAPI) -> None:
     registry = CollectorRegistry()
-    registry.register(ContainerMetrics(app))
+    registry.register(ServiceMetrics(app))
     app.add_middleware(PrometheusMiddleware, registry=registry)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import Path, Response
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from mailbridge.config_api.domain.outgoing import MAX_REQUEST_BYTES
-from mailbridge.config_api import handlers_org
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller
 from mailbridge.config_api.entrypoints.examples import json_answer
-from mailbridge.config_api.entrypoints.http import ID_PATTERN, Deps
+from mailbridge.config_api.entrypoints.http.deps import ID_PATTERN, PolicyDep, resource_router
 from mailbridge.config_api.entrypoints.problems import responses as problems
+from mailbridge.config_api.handlers import orgs as handlers_org
 from mailbridge.shared.messages import (
     ClientOrgIn,
     ClientOrgView,
@@ -46,7 +45,7 @@ def _located(error: Any) -> str:
 
 OrgAppsBody = Annotated[OrgEmailConfigIn, strictly(OrgEmailConfigIn)]
 ClientOrgBody = Annotated[ClientOrgIn, strictly(ClientOrgIn)]
-router = APIRouter(prefix="/bridge/orgs/{org_id}", tags=["orgs"], max_body_size=MAX_REQUEST_BYTES)
+router = resource_router(prefix="/bridge/orgs/{org_id}", tags=["orgs"])
 
 ERRORS = problems(401, 404, 422, 503)
 DELETED: dict[int | str, dict[str, Any]] = {204: {"description": "Deleted."}}
@@ -64,9 +63,11 @@ DELETED: dict[int | str, dict[str, Any]] = {204: {"description": "Deleted."}}
         **ERRORS,
     },
 )
-async def get_org_email_config(org_id: OrgId, deps: Deps, caller: Caller) -> OrgEmailConfigView:
+async def get_org_email_config(
+    org_id: OrgId, policy: PolicyDep, caller: Caller
+) -> OrgEmailConfigView:
     """The Microsoft and Google apps the org's agents inherit when they have none of their own."""
-    return await handlers_org.get_org_config(org_id, principal=caller, policy=deps.policy)
+    return await handlers_org.get_org_config(org_id, principal=caller, policy=policy)
 
 
 @router.put(
@@ -75,10 +76,10 @@ async def get_org_email_config(org_id: OrgId, deps: Deps, caller: Caller) -> Org
     responses={200: json_answer("The org's apps as stored.", examples.ORG_CONFIG), **ERRORS},
 )
 async def put_org_email_config(
-    org_id: OrgId, body: OrgAppsBody, deps: Deps, caller: Caller
+    org_id: OrgId, body: OrgAppsBody, policy: PolicyDep, caller: Caller
 ) -> OrgEmailConfigView:
     """One app per provider; a provider left out is removed, an omitted secret kept."""
-    return await handlers_org.put_org_config(org_id, body, principal=caller, policy=deps.policy)
+    return await handlers_org.put_org_config(org_id, body, principal=caller, policy=policy)
 
 
 @router.delete(
@@ -88,9 +89,9 @@ async def put_org_email_config(
     response_class=Response,
     responses={**DELETED, **ERRORS},
 )
-async def delete_org_email_config(org_id: OrgId, deps: Deps, caller: Caller) -> Response:
+async def delete_org_email_config(org_id: OrgId, policy: PolicyDep, caller: Caller) -> Response:
     """Agents that inherited an app have none until they get their own or the org a new one."""
-    await handlers_org.delete_org_config(org_id, principal=caller, policy=deps.policy)
+    await handlers_org.delete_org_config(org_id, principal=caller, policy=policy)
     return Response(status_code=204)
 
 
@@ -103,12 +104,10 @@ async def delete_org_email_config(org_id: OrgId, deps: Deps, caller: Caller) -> 
     },
 )
 async def get_client_org(
-    org_id: OrgId, client_org_id: ClientOrgId, deps: Deps, caller: Caller
+    org_id: OrgId, client_org_id: ClientOrgId, policy: PolicyDep, caller: Caller
 ) -> ClientOrgView:
     """Name, email domain, restrictions, and each restriction as a warning line."""
-    return await handlers_org.get_client_org(
-        org_id, client_org_id, principal=caller, policy=deps.policy
-    )
+    return await handlers_org.get_client_org(org_id, client_org_id, principal=caller, policy=policy)
 
 
 @router.put(
@@ -117,11 +116,15 @@ async def get_client_org(
     responses={200: json_answer("The client org as stored.", examples.CLIENT_ORG), **ERRORS},
 )
 async def put_client_org(
-    org_id: OrgId, client_org_id: ClientOrgId, body: ClientOrgBody, deps: Deps, caller: Caller
+    org_id: OrgId,
+    client_org_id: ClientOrgId,
+    body: ClientOrgBody,
+    policy: PolicyDep,
+    caller: Caller,
 ) -> ClientOrgView:
     """Agents registered with this ``client_org_id`` send only within its restrictions."""
     return await handlers_org.put_client_org(
-        org_id, client_org_id, body, principal=caller, policy=deps.policy
+        org_id, client_org_id, body, principal=caller, policy=policy
     )
 
 
@@ -133,9 +136,7 @@ async def put_client_org(
     responses={**DELETED, **ERRORS},
 )
 async def delete_client_org(
-    org_id: OrgId, client_org_id: ClientOrgId, deps: Deps, caller: Caller
+    org_id: OrgId, client_org_id: ClientOrgId, policy: PolicyDep, caller: Caller
 ) -> Response:
-    await handlers_org.delete_client_org(
-        org_id, client_org_id, principal=caller, policy=deps.policy
-    )
+    await handlers_org.delete_client_org(org_id, client_org_id, principal=caller, policy=policy)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.examples import json_answer
-from mailbridge.config_api.entrypoints.http import Deps
+from mailbridge.config_api.entrypoints.http.deps import ReadinessDep
 
 router = APIRouter(tags=["health"])
 
@@ -40,7 +40,7 @@ async def healthz() -> dict[str, str]:
         503: {"model": Readiness, **json_answer("Not ready.", examples.NOT_READY)},
     },
 )
-async def readyz(deps: Deps) -> JSONResponse:
-    checks = await deps.readiness()
+async def readyz(readiness: ReadinessDep) -> JSONResponse:
+    checks = await readiness()
     ready = all(checks.values())
     return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
-from mailbridge.config_api.handlers import load_agent, load_configured, record_mailbox_event
+from mailbridge.config_api.handlers.agents import load_agent, load_configured
+from mailbridge.config_api.handlers.mailbox_status import record_mailbox_event
 from mailbridge.config_api.ports import ConfigRepository, SendLedger
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.content import ContentStore, offloaded

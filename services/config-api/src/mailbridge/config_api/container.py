@@ -1,0 +1,39 @@
+"""What config-api's routes and subscribers may use: ports, nothing concrete (built in
+bootstrap.py). A route names the ports it needs through ``entrypoints/http/deps.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailbridge.config_api.ports import (
+    CommandPublisher,
+    ConfigRepository,
+    GrantRevoker,
+    KeyLookup,
+    LiveFeed,
+    PolicyService,
+    SendLedger,
+    TestResults,
+)
+from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.shared.clock import Clock, SystemClock
+from mailbridge.shared.content import ContentStore
+from mailbridge.shared.crypto import Sealer
+from mailbridge.shared.health import ReadinessCheck
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: ConfigApiSettings
+    repo: ConfigRepository
+    ledger: SendLedger
+    content: ContentStore
+    policy: PolicyService
+    commands: CommandPublisher
+    results: TestResults
+    keys: KeyLookup
+    revoker: GrantRevoker
+    live: LiveFeed
+    sealer: Sealer
+    readiness: ReadinessCheck
+    clock: Clock = field(default_factory=SystemClock)

@@ -1,0 +1,34 @@
+"""config-api's HTTP edge, one router module per resource; ``deps`` holds what routes take.
+
+- ``agents``: register or update an agent
+- ``email_config``: read, save and delete an agent's email configuration; the presets
+- ``connection``: the connection test, and the live status (Server-Sent Events)
+- ``messages``: send or reply, and where a send stands
+- ``orgs``: an org's shared OAuth apps and its client organizations (stored by policy)
+- ``health``: liveness and readiness
+
+Every route is thin: decode, call a handler with the ports it names, answer. Errors become
+problem+json in ``entrypoints/problems.py``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mailbridge.config_api.entrypoints.http import (
+    agents,
+    connection,
+    email_config,
+    health,
+    messages,
+    orgs,
+)
+
+
+def routers() -> list[APIRouter]:
+    """Every router of the API, in the order the OpenAPI document lists them. Each is included in
+    the app itself, not in another router: a route of a nested router is known by its own path
+    only, and the metrics label requests by the whole path template."""
+    return [
+        resource.router for resource in (agents, email_config, connection, messages, orgs, health)
+    ]

@@ -1,0 +1,126 @@
+"""What config-api's routes take: one ``Annotated`` alias per port of the container, the caller,
+and the path and header parameters shared by several routes.
+
+A route names the ports it uses (``repo: RepoDep, policy: PolicyDep``), so mypy keeps it from
+reaching an adapter, and a test builds the container of fakes it needs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from pydantic import WithJsonSchema
+
+from mailbridge.config_api.container import Container
+from mailbridge.config_api.domain.outgoing import MAX_REQUEST_BYTES
+from mailbridge.config_api.entrypoints import examples
+from mailbridge.config_api.entrypoints.auth import Caller
+from mailbridge.config_api.ports import (
+    CommandPublisher,
+    ConfigRepository,
+    GrantRevoker,
+    LiveFeed,
+    PolicyService,
+    SendLedger,
+    TestResults,
+)
+from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.shared.clock import Clock
+from mailbridge.shared.content import ContentStore
+from mailbridge.shared.crypto import Sealer
+from mailbridge.shared.health import ReadinessCheck
+
+__all__ = ["Caller"]
+
+
+async def container(request: Request) -> Container:  # async: no threadpool hop per request
+    found: Container = request.app.state.container
+    return found
+
+
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+async def _repo(c: ContainerDep) -> ConfigRepository:
+    return c.repo
+
+
+async def _ledger(c: ContainerDep) -> SendLedger:
+    return c.ledger
+
+
+async def _content(c: ContainerDep) -> ContentStore:
+    return c.content
+
+
+async def _policy(c: ContainerDep) -> PolicyService:
+    return c.policy
+
+
+async def _commands(c: ContainerDep) -> CommandPublisher:
+    return c.commands
+
+
+async def _results(c: ContainerDep) -> TestResults:
+    return c.results
+
+
+async def _revoker(c: ContainerDep) -> GrantRevoker:
+    return c.revoker
+
+
+async def _live(c: ContainerDep) -> LiveFeed:
+    return c.live
+
+
+async def _sealer(c: ContainerDep) -> Sealer:
+    return c.sealer
+
+
+async def _clock(c: ContainerDep) -> Clock:
+    return c.clock
+
+
+async def _settings(c: ContainerDep) -> ConfigApiSettings:
+    return c.settings
+
+
+async def _readiness(c: ContainerDep) -> ReadinessCheck:
+    return c.readiness
+
+
+RepoDep = Annotated[ConfigRepository, Depends(_repo)]
+LedgerDep = Annotated[SendLedger, Depends(_ledger)]
+ContentDep = Annotated[ContentStore, Depends(_content)]
+PolicyDep = Annotated[PolicyService, Depends(_policy)]
+CommandsDep = Annotated[CommandPublisher, Depends(_commands)]
+ResultsDep = Annotated[TestResults, Depends(_results)]
+RevokerDep = Annotated[GrantRevoker, Depends(_revoker)]
+LiveDep = Annotated[LiveFeed, Depends(_live)]
+SealerDep = Annotated[Sealer, Depends(_sealer)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+SettingsDep = Annotated[ConfigApiSettings, Depends(_settings)]
+ReadinessDep = Annotated[ReadinessCheck, Depends(_readiness)]
+
+IfMatch = Annotated[
+    str | None,
+    # documented as what versions.parse_if_match accepts; anything else is answered 422
+    WithJsonSchema(
+        {"type": "string", "pattern": r'^(\*|(W/)?"[0-9]{1,9}")$', "examples": ['"3"', "*"]}
+    ),
+    Header(description="an ETag from GET; `*` for any version"),
+]
+CommandId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,200}$")]
+ID_PATTERN = r"^[A-Za-z0-9_\-:@+=]{1,200}$"  # what a NATS subject's id token may be
+AgentId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.AGENT_ID])]
+
+
+def resource_router(**options: object) -> APIRouter:
+    """A router whose routes each refuse a body over ``MAX_REQUEST_BYTES`` with 413, unless a route
+    names its own limit (sends). The limit is each route's, not the router's: FastAPI mounts a
+    router that has a limit of its own as a sub-application, whose routes then lose their full
+    path templates (which the metrics are labelled by)."""
+    router = APIRouter(**options)  # type: ignore[arg-type]
+    router.max_body_size = MAX_REQUEST_BYTES
+    return router

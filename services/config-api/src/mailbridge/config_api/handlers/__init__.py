@@ -1,0 +1,12 @@
+"""config-api's use cases, one async function each, framework-free, by resource.
+
+Each takes its inputs and the ports it needs, and returns what the caller shows:
+
+- ``agents``: register an agent; load one as its caller may see it (another org's is a 404)
+- ``email_config``: show, save (secrets sealed), delete; open the credentials for the mail-worker
+- ``connection_test``: run a test through a mail-worker and wait for it
+- ``mailbox_status``: the status badge, changed by test results and failures (a pure decision
+  inside the repository's transaction, stored with its events: the outbox)
+- ``sends``: HTTP sends queued under an Idempotency-Key, settled by the workers' events
+- ``orgs``: ``/bridge/orgs/…`` forwarded to policy, and the banners an agent's config shows
+"""

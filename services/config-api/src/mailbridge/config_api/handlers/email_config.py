@@ -1,0 +1,145 @@
+"""An agent's email config: shown, saved (secrets sealed), deleted, opened for the worker."""
+
+from __future__ import annotations
+
+from mailbridge.config_api.domain import status as transitions
+from mailbridge.config_api.domain.api_keys import Principal
+from mailbridge.config_api.domain.email_config import (
+    AgentIn,
+    EmailConfigIn,
+    EmailConfigView,
+    ImapConfigIn,
+    StatusRecord,
+    StoredConfig,
+    inherits_org_app,
+    public_settings,
+    secret_of,
+)
+from mailbridge.config_api.handlers import orgs as handlers_org
+from mailbridge.config_api.handlers.agents import load_agent
+from mailbridge.config_api.handlers.mailbox_status import status_events
+from mailbridge.config_api.ports import (
+    ConfigRepository,
+    GrantRevoker,
+    PolicyService,
+)
+from mailbridge.shared.crypto import Sealer
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
+from mailbridge.shared.messages import (
+    Credentials,
+    CredentialsReply,
+    EmailConfigDeleted,
+    EmailConfigSaved,
+    Event,
+    Provider,
+    ServerEndpoint,
+)
+
+
+async def get_email_config(
+    agent_id: str, *, repo: ConfigRepository, principal: Principal, policy: PolicyService
+) -> EmailConfigView:
+    _, view = await agent_and_email_config(agent_id, repo=repo, principal=principal, policy=policy)
+    return view
+
+
+async def agent_and_email_config(
+    agent_id: str, *, repo: ConfigRepository, principal: Principal, policy: PolicyService
+) -> tuple[AgentIn, EmailConfigView]:
+    """The agent (its org and client org: whose events its live feed follows) and the config as
+    shown, with the org OAuth app and client org banners when policy answers in time."""
+    agent, config, status = await load_agent(agent_id, repo, principal)
+    view = EmailConfigView.of(agent_id, config, status)
+    return agent, await handlers_org.with_banners(view, agent, config, policy=policy)
+
+
+async def save_email_config(
+    agent_id: str,
+    body: EmailConfigIn,
+    *,
+    repo: ConfigRepository,
+    sealer: Sealer,
+    principal: Principal,
+    policy: PolicyService,
+    expected_version: int | None = None,
+) -> EmailConfigView:
+    """Save; an OAuth config without an app of its own is refused unless its org shares one."""
+    agent, previous, status = await load_agent(agent_id, repo, principal)
+    if inherits_org_app(body):
+        provider = Provider(body.provider)
+        await handlers_org.require_org_app(agent_id, agent, provider, policy=policy)
+    config = _next_config(agent_id, body, previous, sealer)
+    new_status = StatusRecord(status=transitions.status_after_save(config.provider))
+    saved_event = EmailConfigSaved(
+        agent_id=agent_id, provider=config.provider, email=config.email, version=config.version
+    )
+    events: list[Event] = [saved_event, *status_events(agent_id, status, new_status)]
+    stored = await repo.save(config, new_status, events, expected_version)
+    view = EmailConfigView.of(agent_id, stored, new_status)
+    return await handlers_org.with_banners(view, agent, stored, policy=policy)  # as a GET shows it
+
+
+def _next_config(
+    agent_id: str, body: EmailConfigIn, previous: StoredConfig | None, sealer: Sealer
+) -> StoredConfig:
+    provider = Provider(body.provider)
+    secret = secret_of(body)
+    if secret is not None:
+        sealed: str | None = sealer.seal(secret.get_secret_value(), agent_id)
+    elif inherits_org_app(body):
+        sealed = None  # the org's app has its own secret; the agent's old one goes with its app
+    else:
+        same_provider = previous is not None and previous.provider is provider
+        sealed = previous.sealed_secret if same_provider and previous is not None else None
+    if isinstance(body, ImapConfigIn) and sealed is None:
+        raise MailbridgeError(ErrorCode.INVALID_INPUT, "An app password is required.")
+    return StoredConfig(
+        agent_id=agent_id,
+        provider=provider,
+        email=str(body.email) if body.email else None,
+        settings=public_settings(body),
+        sealed_secret=sealed,
+        version=(previous.version + 1) if previous else 1,  # the repository has the last word
+    )
+
+
+async def delete_email_config(
+    agent_id: str,
+    *,
+    repo: ConfigRepository,
+    principal: Principal,
+    revoker: GrantRevoker,
+    expected_version: int | None = None,
+) -> EmailConfigView:
+    """Disconnect: secrets erased with the row, grant revoked where there is one."""
+    _, config, status = await load_agent(agent_id, repo, principal)
+    cleared = StatusRecord()
+    events: list[Event] = [EmailConfigDeleted(agent_id=agent_id)]
+    events += status_events(agent_id, status, cleared)
+    await repo.delete(agent_id, cleared, events, expected_version)
+    if config is not None and config.provider is not Provider.IMAP:
+        await revoker.revoke(agent_id)
+    return EmailConfigView.of(agent_id, None, cleared)
+
+
+async def get_credentials(
+    agent_id: str, *, repo: ConfigRepository, sealer: Sealer
+) -> CredentialsReply:
+    """Open the sealed secret for the mail-worker (answered over NATS only), with the agent's
+    org and client org, which policy checks each send against."""
+    agent, config, _ = await repo.load_owned(agent_id)
+    if agent is None or config is None or config.email is None:
+        return CredentialsReply(agent_id=agent_id, error=ErrorInfo.of(ErrorCode.NOT_CONFIGURED))
+    password = sealer.open(config.sealed_secret, agent_id) if config.sealed_secret else None
+    settings = config.settings
+    credentials = Credentials(
+        provider=config.provider,
+        email=config.email,
+        username=settings.get("username") or config.email,
+        password=password,
+        imap=ServerEndpoint(**settings["imap"]) if "imap" in settings else None,
+        smtp=ServerEndpoint(**settings["smtp"]) if "smtp" in settings else None,
+        org_id=agent.org_id,
+        client_org_id=agent.client_org_id,
+    )
+    return CredentialsReply(agent_id=agent_id, credentials=credentials)
