@@ -13,7 +13,7 @@ import pytest
 from mailbridge.config_api.adapters.live import Cursor
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import AgentIn
-from mailbridge.config_api.domain.errors import ExplainedError, PolicyUnavailable
+from mailbridge.config_api.domain.errors import PolicyUnavailable
 from mailbridge.config_api.handlers import agents, email_config
 from mailbridge.config_api.handlers import orgs as handlers_org
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
@@ -176,7 +176,7 @@ async def test_policys_refusal_keeps_its_code_message_and_hint() -> None:
         async def document(self, request: Any) -> PolicyDocumentReply:
             return PolicyDocumentReply(error=refusal)
 
-    with pytest.raises(ExplainedError) as raised:
+    with pytest.raises(MailbridgeError) as raised:
         await handlers_org.put_org_config(
             "acme", OrgEmailConfigIn(), principal=ACME_KEY, policy=Refusing()
         )

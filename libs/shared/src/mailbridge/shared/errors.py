@@ -10,6 +10,7 @@ Every code has a message for people and a fix-it hint the UI shows under the Las
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -187,15 +188,25 @@ def hint_of(code: ErrorCode) -> str:
 
 
 class MailbridgeError(Exception):
-    """An error with a taxonomy code; ``detail`` must never contain a secret."""
+    """An error with a taxonomy code; ``detail`` must never contain a secret. Given a whole
+    ``info`` (one another service answered with, or a hint of our own), it is shown as it is;
+    otherwise the message and hint come from the catalog."""
 
-    def __init__(self, code: ErrorCode, detail: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, detail: str | None = None, *, info: ErrorInfo | None = None
+    ) -> None:
         super().__init__(f"{code.value}: {detail}" if detail else code.value)
         self.code = code
         self.detail = detail
+        self._info = info
+
+    @classmethod
+    def explained(cls, info: ErrorInfo) -> Self:
+        """The error exactly as ``info`` says it."""
+        return cls(info.code, info.message, info=info)
 
     def info(self) -> ErrorInfo:
-        return ErrorInfo.of(self.code, self.detail)
+        return self._info or ErrorInfo.of(self.code, self.detail)
 
 
 class RetryableError(MailbridgeError):

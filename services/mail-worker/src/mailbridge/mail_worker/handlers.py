@@ -194,7 +194,7 @@ async def _authorize(
     )
     decision = await policy.authorize(request)
     if not decision.allowed:
-        raise SendRefusedError(decision.error or ErrorInfo.of(ErrorCode.INTERNAL))
+        raise SendRefusedError.explained(decision.error or ErrorInfo.of(ErrorCode.INTERNAL))
 
 
 def undecodable_send(body: bytes, problem: ValidationError) -> MessageSendFailed | None:

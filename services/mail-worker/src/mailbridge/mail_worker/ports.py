@@ -9,7 +9,7 @@ from typing import Protocol
 
 from mailbridge.mail_worker.domain.cursor import Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
-from mailbridge.shared.errors import ErrorInfo, PermanentError
+from mailbridge.shared.errors import PermanentError
 from mailbridge.shared.messages import AuthorizeSend, Credentials, SendAuthorization
 
 
@@ -28,14 +28,8 @@ class OutcomeUnknownError(Exception):
 
 
 class SendRefusedError(PermanentError):
-    """Policy refused the send (recipient, domain or quota): the outcome is ``blocked``."""
-
-    def __init__(self, error: ErrorInfo) -> None:
-        super().__init__(error.code, error.message)
-        self.error = error
-
-    def info(self) -> ErrorInfo:
-        return self.error
+    """Policy refused the send (recipient, domain or quota): the outcome is ``blocked``. Raise it
+    as ``SendRefusedError.explained(policy's ErrorInfo)``."""
 
 
 class SendPolicy(Protocol):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailbridge.config_api.domain.errors import ExplainedError, PolicyUnavailable
+from mailbridge.config_api.domain.errors import PolicyUnavailable
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def problem(status: int, info: ErrorInfo, **extra: object) -> JSONResponse:
 
 async def _on_mailbridge_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MailbridgeError)
-    given = exc.status if isinstance(exc, ExplainedError) else None
+    given = exc.status if isinstance(exc, PolicyUnavailable) else None
     status = given or _STATUS.get(exc.code, 400)
     response = problem(status, exc.info())
     if status == 401:

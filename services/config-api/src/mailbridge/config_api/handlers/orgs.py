@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigView, StoredConfig
-from mailbridge.config_api.domain.errors import ExplainedError, PolicyUnavailable
+from mailbridge.config_api.domain.errors import PolicyUnavailable
 from mailbridge.config_api.ports import PolicyService
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
@@ -121,7 +121,7 @@ def _raise_refusal(reply: PolicyDocumentReply, noun: str, document_id: str) -> N
     if _is_not_found(reply):
         raise _not_found(noun, document_id)
     if reply.error is not None:
-        raise ExplainedError(reply.error)
+        raise MailbridgeError.explained(reply.error)
 
 
 def _document_of(reply: PolicyDocumentReply, kind: type[DocumentT], document_id: str) -> DocumentT:
@@ -173,9 +173,9 @@ async def require_org_app(
     )
     effective = await policy.effective(request)  # PolicyUnavailable: 503, the save can't be checked
     if effective.error is not None:
-        raise ExplainedError(effective.error)
+        raise MailbridgeError.explained(effective.error)
     if effective.oauth_app is None:
-        raise ExplainedError(_no_app(agent.org_id, provider))
+        raise MailbridgeError.explained(_no_app(agent.org_id, provider))
 
 
 def _no_app(org_id: str, provider: Provider) -> ErrorInfo:
