@@ -8,14 +8,14 @@ import asyncpg
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from prometheus_client import CollectorRegistry
 
-from mailbridge.config_api.adapters.outbox import OutboxRelay
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord
 from mailbridge.shared import postgres
-from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import MailboxStatus, StatusChanged
+from mailbridge.shared.outbox import OutboxRelay
 from mailbridge.shared.streams import ALL_STREAMS, CONFIG_EVT, ensure_streams
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services/config-api/migrations"
@@ -38,7 +38,7 @@ async def test_a_status_change_is_published_once_from_the_outbox(
     )
     broker = NatsBroker(nats_url)
     await broker.connect()
-    relay = OutboxRelay(pool, NatsBus(broker))
+    relay = OutboxRelay(pool, broker, schema=SCHEMA, registry=CollectorRegistry())
 
     await relay.publish_pending()
     await _mark_unpublished(pool, change.nats_subject())  # a crash between publish and mark…
@@ -49,7 +49,7 @@ async def test_a_status_change_is_published_once_from_the_outbox(
     assert len(received) == 1
     assert StatusChanged.model_validate_json(received[0].data).event_id == change.event_id
     assert received[0].headers is not None
-    assert received[0].headers["Nats-Msg-Id"].startswith("outbox-")
+    assert received[0].headers["Nats-Msg-Id"].startswith("outbox-config_api-")
 
 
 async def _mark_unpublished(pool: asyncpg.Pool, subject: str) -> None:

@@ -14,17 +14,17 @@ import pytest
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from prometheus_client import CollectorRegistry
 
-from mailbridge.config_api.adapters.outbox import MAX_ATTEMPTS, DeadReason, OutboxRelay, Stalled
-from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository, write_outbox
-from mailbridge.config_api.adapters.sends import PostgresSendLedger
+from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
+from mailbridge.config_api.adapters.sends import PostgresSendLedger, settle_dead_send
 from mailbridge.config_api.domain.email_config import AgentIn
 from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.shared import postgres, subjects
-from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.errors import ErrorCode
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import MailboxStatus, Message, SendMessage, StatusChanged
+from mailbridge.shared.outbox import MAX_ATTEMPTS, DeadReason, OutboxRelay, Stalled, write_outbox
 from mailbridge.shared.streams import ALL_STREAMS, CONFIG_EVT, ensure_stream, ensure_streams
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services/config-api/migrations"
@@ -33,7 +33,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "services/config-api/migratio
 @pytest.fixture
 async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
     """A migrated database of its own: the relay sees only this test's rows. Its outbox ids start
-    at random, since JetStream dedupes ``Nats-Msg-Id: outbox-{id}`` across the shared server."""
+    at random, since JetStream dedupes ``Nats-Msg-Id: outbox-config_api-{id}`` across the shared server."""
     created = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
     assert created is not None
     async with created.acquire() as connection:
@@ -55,8 +55,10 @@ async def broker(nats_url: str, js: JetStreamContext) -> AsyncIterator[NatsBroke
 
 
 def relay_on(pool: asyncpg.Pool, broker: NatsBroker) -> OutboxRelay:
-    """Wired as bootstrap wires it: the relay knows the client's state and max_payload."""
-    return OutboxRelay(pool, NatsBus(broker), nats=lambda: broker.connection)
+    """Wired as bootstrap wires it: a dead-lettered send settles its HTTP send."""
+    return OutboxRelay(
+        pool, broker, schema=SCHEMA, registry=CollectorRegistry(), on_dead_letter=settle_dead_send
+    )
 
 
 @pytest.mark.parametrize(
@@ -172,7 +174,7 @@ def _status_changed() -> StatusChanged:
 
 async def _queue(pool: asyncpg.Pool, *messages: Message) -> None:
     async with pool.acquire() as connection:
-        await write_outbox(connection, list(messages))
+        await write_outbox(connection, SCHEMA, list(messages))
 
 
 async def _queue_raw(pool: asyncpg.Pool, subject: str, payload: str) -> None:

@@ -11,14 +11,14 @@ import nats
 import pytest
 from faststream.nats import NatsBroker
 from nats.js.errors import NotFoundError
+from prometheus_client import CollectorRegistry
 
-from mailbridge.config_api.adapters.outbox import OutboxRelay
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.shared import postgres
-from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.messages import EmailConfigSaved, MailboxStatus, Provider
+from mailbridge.shared.outbox import OutboxRelay
 from mailbridge.shared.streams import ALL_STREAMS, CONFIG_EVT, ensure_streams
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services/config-api/migrations"
@@ -52,9 +52,9 @@ async def test_a_save_during_a_nats_outage_is_published_once_when_nats_returns(
         pending_size=reconnect_buffer,
     )
     await broker.connect()
-    relay = OutboxRelay(pool, NatsBus(broker))
+    relay = OutboxRelay(pool, broker, schema=SCHEMA, registry=CollectorRegistry())
     repo = PostgresConfigRepository(pool, on_outbox_write=relay.notify)
-    relay.start()
+    await relay.start(broker.connection.jetstream())
     try:
         own_nats.stop()
         event = await _save_a_config(repo)  # succeeds: only PostgreSQL is needed

@@ -6,7 +6,7 @@ All statements are schema-qualified (``config_api.*``); the pool is the service'
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -15,9 +15,9 @@ from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.ports import StatusDecision
 from mailbridge.shared.crypto import Sealer, SealingError
-from mailbridge.shared.messages import EmailConfigSaved, Event, LastError, Message
+from mailbridge.shared.messages import EmailConfigSaved, Event, LastError
+from mailbridge.shared.outbox import write_outbox
 from mailbridge.shared.postgres import Connection
-from mailbridge.shared.telemetry import trace_carrier
 
 SCHEMA = "config_api"
 
@@ -40,7 +40,7 @@ class PostgresConfigRepository:
                 agent.client_org_id,
                 agent.name,
             )
-            await write_outbox(connection, events)
+            await write_outbox(connection, SCHEMA, events)
         self._on_outbox_write()
 
     async def agent_org(self, agent_id: str) -> str | None:
@@ -90,7 +90,7 @@ class PostgresConfigRepository:
                 config.version,
             )
             await _write_status(connection, config.agent_id, status)
-            await write_outbox(connection, events)
+            await write_outbox(connection, SCHEMA, events)
         self._on_outbox_write()
         return config
 
@@ -109,7 +109,7 @@ class PostgresConfigRepository:
             await connection.execute(
                 "DELETE FROM config_api.mailbox_status WHERE agent_id = $1", agent_id
             )
-            await write_outbox(connection, events)
+            await write_outbox(connection, SCHEMA, events)
         self._on_outbox_write()
         return deleted is not None
 
@@ -123,7 +123,7 @@ class PostgresConfigRepository:
                 return
             status, events = outcome
             await _write_status(connection, agent_id, status)
-            await write_outbox(connection, events)
+            await write_outbox(connection, SCHEMA, events)
         self._on_outbox_write()
 
 
@@ -172,16 +172,6 @@ async def _write_status(connection: Connection, agent_id: str, status: StatusRec
         status.status.value,
         last_error,
         json.dumps(status.last_test) if status.last_test is not None else None,
-    )
-
-
-async def write_outbox(connection: Connection, messages: Sequence[Message]) -> None:
-    """Queue messages for the relay, inside the caller's transaction, with the caller's trace."""
-    carrier = trace_carrier()
-    trace = json.dumps(carrier) if carrier else None
-    await connection.executemany(
-        "INSERT INTO config_api.outbox (subject, payload, trace_context) VALUES ($1, $2, $3)",
-        [(m.nats_subject(), m.model_dump_json(by_alias=True), trace) for m in messages],
     )
 
 

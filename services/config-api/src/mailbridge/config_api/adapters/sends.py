@@ -1,7 +1,8 @@
 """PostgresSendLedger: HTTP sends, their Idempotency-Keys and outcomes.
 
 A new send and its command are written in one transaction (the command goes out through the
-outbox), so a 202 answer always means the command will reach the mail-workers.
+outbox), so a 202 answer always means the command will reach the mail-workers, or, when the
+outbox relay can never publish it, that the send is settled ``failed`` (``settle_dead_send``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from collections.abc import Callable
 
 import asyncpg
 
-from mailbridge.config_api.adapters.postgres import write_outbox
+from mailbridge.config_api.adapters.postgres import SCHEMA
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
-from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared import subjects
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import SendMessage
+from mailbridge.shared.outbox import DeadReason, write_outbox
+from mailbridge.shared.postgres import Connection
+
+SEND_SUBJECT_PREFIX = subjects.CMD_MESSAGE_SEND.removesuffix(subjects.ID_PLACEHOLDER)
 
 
 class PostgresSendLedger:
@@ -48,7 +54,7 @@ class PostgresSendLedger:
                 )
                 assert earlier is not None  # the conflicting row exists: it made the insert a no-op
                 return earlier["command_id"], earlier["request_hash"]
-            await write_outbox(connection, [command])
+            await write_outbox(connection, SCHEMA, [command])
         self._on_outbox_write()
         return command.command_id, fingerprint
 
@@ -81,3 +87,36 @@ class PostgresSendLedger:
             message_id,
             json.dumps(error.model_dump(mode="json")) if error else None,
         )
+
+
+async def settle_dead_send(
+    connection: Connection, subject: str, payload: str, reason: DeadReason
+) -> None:
+    """The outbox relay's dead-letter hook: a send command that can never be published settles
+    its HTTP send ``failed`` in the dead-lettering transaction, if it is still queued, as
+    ``message_too_large`` when its payload was too large, else ``internal``. The mailbox status is
+    left alone: the mailbox did nothing wrong. Any other row is not a send, and is left alone."""
+    if not subject.startswith(SEND_SUBJECT_PREFIX):
+        return
+    code = (
+        ErrorCode.MESSAGE_TOO_LARGE
+        if reason is DeadReason.PAYLOAD_TOO_LARGE
+        else ErrorCode.INTERNAL
+    )
+    await connection.execute(
+        "UPDATE config_api.http_sends SET status = 'failed', error = $2::jsonb, updated_at = now()"
+        " WHERE command_id = $1 AND status = 'queued'",
+        _command_id_of(payload),
+        json.dumps(ErrorInfo.of(code).model_dump(mode="json")),
+    )
+
+
+def _command_id_of(payload: str) -> str | None:
+    """The payload's ``command_id``; None for a payload that is not a JSON object (never raises:
+    a row that cannot be read must still be dead-lettered)."""
+    try:
+        command = json.loads(payload)
+    except ValueError:
+        return None
+    command_id = command.get("command_id") if isinstance(command, dict) else None
+    return command_id if isinstance(command_id, str) else None
