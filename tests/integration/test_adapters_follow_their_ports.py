@@ -28,10 +28,11 @@ from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared import postgres
 from mailbridge.shared.content import ContentStore, NatsObjectContentStore
 from tests.ports.client_orgs import ClientOrgsContract
-from tests.ports.config_repository import ConfigRepositoryContract, Written
+from tests.ports.config_repository import ConfigRepositoryContract
 from tests.ports.content_store import ContentStoreContract
 from tests.ports.cursor_store import CursorStoreContract
 from tests.ports.org_apps import OrgAppsContract
+from tests.ports.outbox import Written
 from tests.ports.send_ledger import SendLedgerContract
 from tests.ports.send_quota import SendQuotaContract
 
@@ -96,16 +97,26 @@ class TestNatsObjectContentStore(OnJetStream, ContentStoreContract):
 POLICY_MIGRATIONS = SERVICES / "policy/migrations"
 
 
-class TestPostgresOrgApps(OnPostgres, OrgAppsContract):
+class OnPolicyOutbox(OnPostgres):
+    """A policy store, whose changes' events ``written`` reads back from ``policy.outbox``."""
+
     schema, migrations = "policy", POLICY_MIGRATIONS
 
+    async def written(self, org_id: str) -> list[Written]:
+        rows = await self.pool.fetch(
+            "SELECT subject, payload FROM policy.outbox"
+            " WHERE payload::jsonb ->> 'org_id' = $1 ORDER BY id",
+            org_id,
+        )
+        return [(row["subject"], json.loads(row["payload"])) for row in rows]
+
+
+class TestPostgresOrgApps(OnPolicyOutbox, OrgAppsContract):
     async def make(self) -> OrgApps:
         return PostgresOrgApps(self.pool)
 
 
-class TestPostgresClientOrgs(OnPostgres, ClientOrgsContract):
-    schema, migrations = "policy", POLICY_MIGRATIONS
-
+class TestPostgresClientOrgs(OnPolicyOutbox, ClientOrgsContract):
     async def make(self) -> ClientOrgs:
         return PostgresClientOrgs(self.pool)
 

@@ -21,7 +21,6 @@ from mailbridge.shared.messages import (
     GetEffectivePolicy,
     MessageSendFailed,
     OrgAppBanner,
-    OrgChanged,
     OrgEmailConfigView,
     Provider,
     PutClientOrg,
@@ -29,7 +28,6 @@ from mailbridge.shared.messages import (
     SendAuthorization,
     SendOutcome,
 )
-from tests.unit.fakes import RecordingPublisher
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services/policy/migrations"
 SEALER = Sealer(parse_keys(generate_key_spec("k1")))
@@ -48,7 +46,6 @@ async def put_org(pool: asyncpg.Pool, org_id: str, body: dict[str, object]) -> O
         PutOrgConfig(org_id=org_id, body=body),
         apps=PostgresOrgApps(pool),
         sealer=SEALER,
-        events=RecordingPublisher(),
     )
     assert reply.error is None, reply.error
     assert isinstance(reply.document, OrgEmailConfigView)
@@ -102,8 +99,9 @@ async def test_an_omitted_secret_keeps_the_stored_one_and_a_missing_provider_is_
 async def test_a_new_app_without_a_secret_is_refused(policy_pool: asyncpg.Pool) -> None:
     reply = await handlers.put_org_config(
         PutOrgConfig(org_id=new_id("org"), body={"google": {"client_id": "g"}}),
-        apps=PostgresOrgApps(policy_pool), sealer=SEALER, events=RecordingPublisher(),
-    )  # fmt: skip
+        apps=PostgresOrgApps(policy_pool),
+        sealer=SEALER,
+    )
     assert reply.error is not None and reply.error.code is ErrorCode.INVALID_INPUT
 
 
@@ -123,8 +121,8 @@ async def put_client_org(pool: asyncpg.Pool, org_id: str, body: dict[str, object
     client_org_id = new_id("client")
     reply = await handlers.put_client_org(
         PutClientOrg(org_id=org_id, client_org_id=client_org_id, body=body),
-        client_orgs=PostgresClientOrgs(pool), events=RecordingPublisher(),
-    )  # fmt: skip
+        client_orgs=PostgresClientOrgs(pool),
+    )
     assert reply.error is None, reply.error
     return client_org_id
 
@@ -177,13 +175,3 @@ async def test_a_redelivered_command_reserves_once_and_a_failed_send_gives_its_u
     )  # fmt: skip
     await handlers.release_after_failure(failed, quota=PostgresSendQuota(policy_pool))
     assert (await authorize(policy_pool, org_id, client_org_id, agent_id, "cmd-b")).allowed
-
-
-async def test_an_org_change_is_announced(policy_pool: asyncpg.Pool) -> None:
-    events = RecordingPublisher()
-    org_id = new_id("org")
-    await handlers.put_org_config(
-        PutOrgConfig(org_id=org_id, body={}), apps=PostgresOrgApps(policy_pool),
-        sealer=SEALER, events=events,
-    )  # fmt: skip
-    assert [type(e) for e in events.published] == [OrgChanged]

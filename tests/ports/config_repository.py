@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -20,13 +18,10 @@ from mailbridge.shared.messages import (
     Event,
     LastError,
     MailboxStatus,
-    Message,
     Provider,
     StatusChanged,
 )
-
-Written = tuple[str, dict[str, Any]]
-"""One outbox entry as the relay will publish it: the subject and the JSON payload."""
+from tests.ports.outbox import Written, as_written
 
 CONFIGURED = StatusRecord(status=MailboxStatus.CONFIGURED)
 FAILING = StatusRecord(
@@ -37,11 +32,6 @@ FAILING = StatusRecord(
     ),
     last_test={"command_id": "cmd_1", "imap": {"ok": False}, "smtp": None},
 )  # fmt: skip
-
-
-def as_written(message: Message) -> Written:
-    """What the outbox keeps of a message (``write_outbox``): its subject and its JSON."""
-    return message.nats_subject(), json.loads(message.model_dump_json(by_alias=True))
 
 
 def config_of(agent_id: str, *, email: str = "ada@example.com", version: int = 1) -> StoredConfig:

@@ -12,10 +12,11 @@ from mailbridge.mail_worker.ports import CursorStore, SendLedger
 from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared.content import ContentStore
 from tests.ports.client_orgs import ClientOrgsContract
-from tests.ports.config_repository import ConfigRepositoryContract, Written, as_written
+from tests.ports.config_repository import ConfigRepositoryContract
 from tests.ports.content_store import ContentStoreContract
 from tests.ports.cursor_store import CursorStoreContract
 from tests.ports.org_apps import OrgAppsContract
+from tests.ports.outbox import Written, as_written
 from tests.ports.send_ledger import SendLedgerContract
 from tests.ports.send_quota import SendQuotaContract
 from tests.unit.fakes import (
@@ -53,14 +54,25 @@ class TestMemoryContentStore(ContentStoreContract):
         return MemoryContentStore()
 
 
-class TestMemoryOrgApps(OrgAppsContract):
+class WritesToAnOutboxList:
+    """A fake that keeps the events of its changes in ``outbox``, which ``written`` reads."""
+
+    store: MemoryOrgApps | MemoryClientOrgs
+
+    async def written(self, org_id: str) -> list[Written]:
+        return [as_written(e) for e in self.store.outbox if getattr(e, "org_id", None) == org_id]
+
+
+class TestMemoryOrgApps(WritesToAnOutboxList, OrgAppsContract):
     async def make(self) -> OrgApps:
-        return MemoryOrgApps()
+        self.store = MemoryOrgApps()
+        return self.store
 
 
-class TestMemoryClientOrgs(ClientOrgsContract):
+class TestMemoryClientOrgs(WritesToAnOutboxList, ClientOrgsContract):
     async def make(self) -> ClientOrgs:
-        return MemoryClientOrgs()
+        self.store = MemoryClientOrgs()
+        return self.store
 
 
 class TestMemorySendQuota(SendQuotaContract):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailbridge.policy.entrypoints.metrics import PolicyMetrics
-from mailbridge.policy.ports import ClientOrgs, EventPublisher, OrgApps, SendQuota
+from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared.crypto import Sealer
 
 
@@ -14,6 +14,5 @@ class Container:
     apps: OrgApps
     client_orgs: ClientOrgs
     quota: SendQuota
-    events: EventPublisher
     sealer: Sealer
     metrics: PolicyMetrics

@@ -1,4 +1,8 @@
-"""policy's use cases, framework-free: org apps, client orgs, the effective policy, send checks."""
+"""policy's use cases, framework-free: org apps, client orgs, the effective policy, send checks.
+
+A change hands its event to the store with the change (``events=[...]``), which writes both in one
+transaction; the outbox relay publishes it. No handler publishes anything itself.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from pydantic import SecretStr
 from mailbridge.policy.domain import restrictions as rules
 from mailbridge.policy.ports import (
     ClientOrgs,
-    EventPublisher,
     OrgApps,
     SendQuota,
     StoredClientOrg,
@@ -52,7 +55,7 @@ async def get_org_config(org_id: str, *, apps: OrgApps) -> PolicyDocumentReply:
 
 
 async def put_org_config(
-    request: PutOrgConfig, *, apps: OrgApps, sealer: Sealer, events: EventPublisher
+    request: PutOrgConfig, *, apps: OrgApps, sealer: Sealer
 ) -> PolicyDocumentReply:
     """Store the org's apps as given; an omitted secret keeps the stored one."""
     stored = {app.provider: app for app in await apps.of_org(request.org_id)}
@@ -65,14 +68,13 @@ async def put_org_config(
         if isinstance(app, ErrorInfo):
             return PolicyDocumentReply(error=app)
         new_apps.append(app)
-    saved = await apps.replace(request.org_id, new_apps)
-    await events.publish(OrgChanged(org_id=request.org_id))
+    saved = await apps.replace(request.org_id, new_apps, events=[OrgChanged(org_id=request.org_id)])
     return PolicyDocumentReply(document=_org_view(request.org_id, saved))
 
 
-async def delete_org_config(org_id: str, *, apps: OrgApps, events: EventPublisher) -> None:
-    if await apps.delete(org_id):
-        await events.publish(OrgChanged(org_id=org_id))
+async def delete_org_config(org_id: str, *, apps: OrgApps) -> None:
+    """Remove the org's apps; ``OrgChanged`` only if it had any."""
+    await apps.delete(org_id, events=[OrgChanged(org_id=org_id)])
 
 
 def _sealed_app(
@@ -119,24 +121,24 @@ async def get_client_org(
     return PolicyDocumentReply(document=_client_org_view(found))
 
 
-async def put_client_org(
-    request: PutClientOrg, *, client_orgs: ClientOrgs, events: EventPublisher
-) -> PolicyDocumentReply:
+async def put_client_org(request: PutClientOrg, *, client_orgs: ClientOrgs) -> PolicyDocumentReply:
     body = request.body
     wanted = StoredClientOrg(
         request.org_id, request.client_org_id, body.name, body.email_domain, body.restrictions
     )
-    saved = await client_orgs.put(wanted)
-    await events.publish(_client_org_changed(request))
+    saved = await client_orgs.put(wanted, events=[_client_org_changed(request)])
     return PolicyDocumentReply(document=_client_org_view(saved))
 
 
 async def delete_client_org(
-    request: ClientOrgRequest, *, client_orgs: ClientOrgs, events: EventPublisher
+    request: ClientOrgRequest, *, client_orgs: ClientOrgs
 ) -> PolicyDocumentReply:
-    if not await client_orgs.delete(request.org_id, request.client_org_id):
+    """Remove the client org (``ClientOrgChanged`` with it), or answer ``not_found``."""
+    deleted = await client_orgs.delete(
+        request.org_id, request.client_org_id, events=[_client_org_changed(request)]
+    )
+    if not deleted:
         return PolicyDocumentReply(error=ErrorInfo.of(ErrorCode.NOT_FOUND, "No such client org."))
-    await events.publish(_client_org_changed(request))
     return PolicyDocumentReply()
 
 

@@ -1,15 +1,20 @@
-"""What policy's handlers need from the outside world."""
+"""What policy's handlers need from the outside world.
+
+A store that changes an org's apps or client orgs is given the events of the change and writes
+them in the change's transaction (the outbox): they are published if and only if it commits, and no
+handler publishes anything itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from mailbridge.policy.domain.restrictions import WindowCounts
 from mailbridge.shared.errors import ErrorInfo
-from mailbridge.shared.messages import Message, Provider, Restrictions
+from mailbridge.shared.messages import Event, Provider, Restrictions
 
 
 @dataclass(frozen=True)
@@ -42,19 +47,30 @@ class StoredClientOrg:
 class OrgApps(Protocol):
     async def of_org(self, org_id: str) -> list[StoredOrgApp]: ...
 
-    async def replace(self, org_id: str, apps: list[StoredOrgApp]) -> list[StoredOrgApp]:
-        """Store exactly ``apps`` for the org (providers left out are removed), atomically."""
+    async def replace(
+        self, org_id: str, apps: list[StoredOrgApp], *, events: Sequence[Event]
+    ) -> list[StoredOrgApp]:
+        """Store exactly ``apps`` for the org (providers left out are removed) and write
+        ``events``, atomically."""
         ...
 
-    async def delete(self, org_id: str) -> bool: ...
+    async def delete(self, org_id: str, *, events: Sequence[Event]) -> bool:
+        """Remove the org's apps; when it had any, write ``events`` with the removal. Answers
+        whether it had any."""
+        ...
 
 
 class ClientOrgs(Protocol):
     async def get(self, org_id: str, client_org_id: str) -> StoredClientOrg | None: ...
 
-    async def put(self, client_org: StoredClientOrg) -> StoredClientOrg: ...
+    async def put(self, client_org: StoredClientOrg, *, events: Sequence[Event]) -> StoredClientOrg:
+        """Store the client org (replacing one with its ids) and write ``events``, atomically."""
+        ...
 
-    async def delete(self, org_id: str, client_org_id: str) -> bool: ...
+    async def delete(self, org_id: str, client_org_id: str, *, events: Sequence[Event]) -> bool:
+        """Remove the client org; when there was one, write ``events`` with the removal. Answers
+        whether there was one."""
+        ...
 
 
 QuotaDecision = Callable[[WindowCounts], ErrorInfo | None]
@@ -75,7 +91,3 @@ class SendQuota(Protocol):
         ...
 
     async def release(self, agent_id: str, command_id: str) -> bool: ...
-
-
-class EventPublisher(Protocol):
-    async def publish(self, message: Message) -> None: ...

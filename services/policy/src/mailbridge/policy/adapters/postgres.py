@@ -1,22 +1,49 @@
-"""PostgreSQL repositories of policy: org OAuth apps and client organizations."""
+"""PostgreSQL repositories of policy: org OAuth apps and client organizations.
+
+Every change writes the events it is given to ``policy.outbox`` in its own transaction, then calls
+``on_outbox_write`` (the relay's ``notify``) once it has committed.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
 
 from mailbridge.policy.ports import StoredClientOrg, StoredOrgApp
-from mailbridge.shared.messages import Provider, Restrictions
+from mailbridge.shared.messages import Event, Provider, Restrictions
+from mailbridge.shared.outbox import write_outbox
 
+SCHEMA = "policy"
 _APP_COLUMNS = "org_id, provider, client_id, tenant_id, sealed_secret, updated_at"
 _CLIENT_ORG_COLUMNS = "org_id, client_org_id, name, email_domain, restrictions, updated_at"
 
 
-class PostgresOrgApps:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+class _Store:
+    """One of policy's tables: each change writes the events it is given in its transaction."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, on_outbox_write: Callable[[], None] = lambda: None
+    ) -> None:
         self._pool = pool
+        self._on_outbox_write = on_outbox_write
+
+    async def _deleted(self, events: Sequence[Event], statement: str, *args: object) -> bool:
+        """Run a DELETE; when it removed any row, write ``events`` in its transaction. Answers
+        whether it removed any."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            removed = not (await connection.execute(statement, *args)).endswith(" 0")
+            if removed:
+                await write_outbox(connection, SCHEMA, events)
+        if removed:
+            self._on_outbox_write()
+        return removed
+
+
+class PostgresOrgApps(_Store):
+    """``policy.org_oauth_apps``: an org's apps, replaced as one set."""
 
     async def of_org(self, org_id: str) -> list[StoredOrgApp]:
         rows = await self._pool.fetch(
@@ -26,7 +53,9 @@ class PostgresOrgApps:
         )
         return [_app(row) for row in rows]
 
-    async def replace(self, org_id: str, apps: list[StoredOrgApp]) -> list[StoredOrgApp]:
+    async def replace(
+        self, org_id: str, apps: list[StoredOrgApp], *, events: Sequence[Event]
+    ) -> list[StoredOrgApp]:
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(
                 "DELETE FROM policy.org_oauth_apps WHERE org_id = $1 AND provider <> ALL($2)",
@@ -35,13 +64,14 @@ class PostgresOrgApps:
             )
             for app in apps:
                 await connection.execute(_UPSERT_APP, *_app_values(app))
+            await write_outbox(connection, SCHEMA, events)
+        self._on_outbox_write()
         return await self.of_org(org_id)
 
-    async def delete(self, org_id: str) -> bool:
-        status = await self._pool.execute(
-            "DELETE FROM policy.org_oauth_apps WHERE org_id = $1", org_id
+    async def delete(self, org_id: str, *, events: Sequence[Event]) -> bool:
+        return await self._deleted(
+            events, "DELETE FROM policy.org_oauth_apps WHERE org_id = $1", org_id
         )
-        return not status.endswith(" 0")
 
 
 _UPSERT_APP = """
@@ -61,9 +91,8 @@ def _app(row: asyncpg.Record) -> StoredOrgApp:
     return StoredOrgApp(**{**dict(row), "provider": Provider(row["provider"])})
 
 
-class PostgresClientOrgs:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+class PostgresClientOrgs(_Store):
+    """``policy.client_orgs``: client orgs, each id unique within its org."""
 
     async def get(self, org_id: str, client_org_id: str) -> StoredClientOrg | None:
         row = await self._pool.fetchrow(
@@ -74,26 +103,29 @@ class PostgresClientOrgs:
         )
         return _client_org(row) if row is not None else None
 
-    async def put(self, client_org: StoredClientOrg) -> StoredClientOrg:
-        row = await self._pool.fetchrow(
-            _UPSERT_CLIENT_ORG,
-            client_org.org_id,
-            client_org.client_org_id,
-            client_org.name,
-            client_org.email_domain,
-            client_org.restrictions.model_dump_json(),
-        )
-        if row is None:  # an upsert with RETURNING always answers a row
-            raise RuntimeError("the client org upsert returned nothing")
+    async def put(self, client_org: StoredClientOrg, *, events: Sequence[Event]) -> StoredClientOrg:
+        async with self._pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                _UPSERT_CLIENT_ORG,
+                client_org.org_id,
+                client_org.client_org_id,
+                client_org.name,
+                client_org.email_domain,
+                client_org.restrictions.model_dump_json(),
+            )
+            if row is None:  # an upsert with RETURNING always answers a row
+                raise RuntimeError("the client org upsert returned nothing")
+            await write_outbox(connection, SCHEMA, events)
+        self._on_outbox_write()
         return _client_org(row)
 
-    async def delete(self, org_id: str, client_org_id: str) -> bool:
-        status = await self._pool.execute(
+    async def delete(self, org_id: str, client_org_id: str, *, events: Sequence[Event]) -> bool:
+        return await self._deleted(
+            events,
             "DELETE FROM policy.client_orgs WHERE org_id = $1 AND client_org_id = $2",
             org_id,
             client_org_id,
         )
-        return not status.endswith(" 0")
 
 
 _UPSERT_CLIENT_ORG = f"""

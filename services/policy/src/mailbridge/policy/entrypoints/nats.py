@@ -86,14 +86,12 @@ def _register_org_config(router: NatsRouter, c: Container) -> None:
 
     @router.subscriber(PutOrgConfig.subscription(), queue=QUEUE)
     async def org_put(request: PutOrgConfig) -> str:
-        reply = await handlers.put_org_config(
-            request, apps=c.apps, sealer=c.sealer, events=c.events
-        )
+        reply = await handlers.put_org_config(request, apps=c.apps, sealer=c.sealer)
         return reply.model_dump_json()
 
     @router.subscriber(DeleteOrgConfig.subscription(), queue=QUEUE)
     async def org_delete(request: DeleteOrgConfig) -> str:
-        await handlers.delete_org_config(request.org_id, apps=c.apps, events=c.events)
+        await handlers.delete_org_config(request.org_id, apps=c.apps)
         return PolicyDocumentReply().model_dump_json()
 
 
@@ -105,14 +103,12 @@ def _register_client_orgs(router: NatsRouter, c: Container) -> None:
 
     @router.subscriber(PutClientOrg.subscription(), queue=QUEUE)
     async def client_org_put(request: PutClientOrg) -> str:
-        reply = await handlers.put_client_org(request, client_orgs=c.client_orgs, events=c.events)
+        reply = await handlers.put_client_org(request, client_orgs=c.client_orgs)
         return reply.model_dump_json()
 
     @router.subscriber(DeleteClientOrg.subscription(), queue=QUEUE)
     async def client_org_delete(request: DeleteClientOrg) -> str:
-        reply = await handlers.delete_client_org(
-            request, client_orgs=c.client_orgs, events=c.events
-        )
+        reply = await handlers.delete_client_org(request, client_orgs=c.client_orgs)
         return reply.model_dump_json()
 
 
