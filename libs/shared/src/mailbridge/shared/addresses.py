@@ -20,12 +20,15 @@ import email.headerregistry
 import email.policy
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.errors import MessageError
 
 import idna
 
 from mailbridge.shared.headers import HeaderValueError, check_header_text
 
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
+MAX_ADDRESS = 998  # one header line: no address is longer
+MAX_NESTING = 20  # comments in comments: the standard library's parser recurses on each
 _SEPARATORS = ",;"
 _HEADER = email.policy.default.header_factory
 
@@ -109,11 +112,15 @@ def parse_one(piece: str) -> Recipient:
 def _one_address(piece: str) -> email.headerregistry.Address:
     """The standard library's RFC 5322 parser. Its own failures on malformed input (IndexError,
     AttributeError, TypeError deep in its token parser) mean what a defect means: no address."""
+    if len(piece) > MAX_ADDRESS or piece.count("(") > MAX_NESTING:
+        raise AddressError(f"not one email address (too long or too nested): {piece[:100]!r}")
     try:
         header = _HEADER("To", _without_trailing_dot(piece))
         addresses, defects = header.addresses, header.defects
-    except (IndexError, AttributeError, TypeError, ValueError) as exc:
-        raise AddressError(f"not one email address: {piece!r}") from exc
+    except (
+        IndexError, AttributeError, TypeError, ValueError, RecursionError, MessageError
+    ) as exc:  # fmt: skip
+        raise AddressError(f"not one email address: {piece[:100]!r}") from exc
     if len(addresses) != 1 or defects:
         raise AddressError(f"not one email address: {piece!r}")
     address: email.headerregistry.Address = addresses[0]
@@ -165,7 +172,11 @@ class RecipientRule:
         return recipient.domain.endswith("." + self.value)
 
     def render(self) -> str:
-        return {"address": "{}", "domain": "{}", "subdomains": "*.{}"}[self.kind].format(self.value)
+        """As an allowlist entry again: parsing the rendered rule gives the same rule."""
+        if self.kind == "address":  # its local part quoted where it needs it, as in RCPT TO
+            local_part, _, domain = self.value.rpartition("@")
+            return email.headerregistry.Address(username=local_part, domain=domain).addr_spec
+        return {"domain": "{}", "subdomains": "*.{}"}[self.kind].format(self.value)
 
 
 def allowed_by(rules: Iterable[RecipientRule], recipient: Recipient) -> bool:

@@ -24,7 +24,6 @@ import re
 import urllib.parse
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
-_RFC2231 = re.compile(r"^[\w!#$&+.^`{}~-]*'[\w-]*'(.*)$", re.DOTALL)
 _LINE_BREAKS = "\u2028\u2029"
 _CONTENT_TYPE = re.compile(
     r"[A-Za-z0-9][\w!#$&^.+-]{0,126}/[A-Za-z0-9][\w!#$&^.+-]{0,126}", re.ASCII
@@ -78,9 +77,18 @@ def _unsafe(char: str) -> bool:
 def _decoded_forms(value: str) -> list[str]:
     """Every encoded word of ``value`` decoded, and ``value`` read as an RFC 2231 string."""
     forms = [_decode_word(*match.groups()) for match in _ENCODED_WORD.finditer(value)]
-    if (rfc2231 := _RFC2231.match(value)) is not None:
-        forms.append(urllib.parse.unquote(rfc2231.group(1), errors="replace"))
+    if value.count("'") >= 2:  # charset'language'value, read as the mail library reads it
+        forms += _rfc2231_decoded(value)
     return forms
+
+
+def _rfc2231_decoded(value: str) -> list[str]:
+    """``charset'language'%XX…`` as the mail library may read a parameter: percent-escapes as
+    Latin-1 bytes in the named charset, and the raw text's own UTF-8 bytes in that charset (an
+    unknown charset: as ASCII)."""
+    charset, _, text = value.split("'", 2)
+    escapes = urllib.parse.unquote_to_bytes(text)
+    return [_in_charset(escapes, charset), _in_charset(text.encode(errors="replace"), charset)]
 
 
 def _decode_word(charset: str, encoding: str, payload: str) -> str:
@@ -99,7 +107,9 @@ def _decode_word(charset: str, encoding: str, payload: str) -> str:
 
 
 def _in_charset(data: bytes, charset: str) -> str:
+    """Any name may stand where a charset goes: an unknown one, or a codec that is no charset
+    (``idna``, one that refuses ``errors="replace"``), is read as ASCII."""
     try:
         return data.decode(charset.partition("*")[0] or "ascii", errors="replace")
-    except LookupError:
+    except (LookupError, UnicodeError, ValueError):
         return data.decode("ascii", errors="replace")

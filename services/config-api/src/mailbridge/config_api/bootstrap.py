@@ -13,18 +13,18 @@ from pathlib import Path
 
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
 from mailbridge.config_api.adapters.live import LiveStatusFeed
-from mailbridge.config_api.adapters.outbox import OutboxRelay
 from mailbridge.config_api.adapters.policy import NatsPolicyService
 from mailbridge.config_api.adapters.poll_scheduler import PollScheduler
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.adapters.results import PendingTestResults
 from mailbridge.config_api.adapters.revoker import NatsGrantRevoker
-from mailbridge.config_api.adapters.sends import PostgresSendLedger
+from mailbridge.config_api.adapters.sends import PostgresSendLedger, settle_dead_send
 from mailbridge.config_api.container import Container
 from mailbridge.config_api.entrypoints import nats
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.clock import SystemClock
 from mailbridge.shared.content import NatsObjectContentStore
+from mailbridge.shared.outbox import OutboxRelay
 from mailbridge.shared.service import DatabaseResources, DatabaseService, Service, looping
 from mailbridge.shared.streams import CONFIG_EVT, MAIL_CMD, MAIL_EVT, OAUTH_EVT, POLICY_EVT
 
@@ -34,8 +34,9 @@ STREAMS = (CONFIG_EVT, MAIL_CMD, MAIL_EVT, OAUTH_EVT, POLICY_EVT)
 
 
 def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Container]:
-    relay = OutboxRelay(r.pool, r.bus, nats=lambda: r.broker.connection)
-    r.registry.register(relay.metrics)
+    relay = OutboxRelay(
+        r.pool, r.broker, schema=SCHEMA, registry=r.registry, on_dead_letter=settle_dead_send
+    )
     content, live = NatsObjectContentStore(), LiveStatusFeed(settings.sse_heartbeat_seconds)
     container = Container(
         settings=settings,
@@ -58,9 +59,7 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         r.pool, r.bus, SystemClock(),
         interval=settings.poll_interval_seconds, tick=settings.poll_tick_seconds,
     )  # fmt: skip
-    return Service(
-        container, streams=STREAMS, parts=(content, live, looping(relay), looping(scheduler))
-    )
+    return Service(container, streams=STREAMS, parts=(content, live, relay, looping(scheduler)))
 
 
 SERVICE = DatabaseService(name="config-api", schema=SCHEMA, migrations=MIGRATIONS, build=build)
