@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.policy import Policy
 from typing import Any, ClassVar, Self
 
@@ -75,7 +75,7 @@ def parse(raw: bytes, *, agent_id: str, uid: int, uidvalidity: int) -> MessageRe
         text=(text or "")[:MAX_TEXT_CHARS] or None,
         html=html[:MAX_HTML_CHARS] if html else None,
         html_truncated=bool(html and len(html) > MAX_HTML_CHARS),
-        attachments=[_attachment(part) for part in message.iter_attachments()],
+        attachments=_attachments(message),
     )
 
 
@@ -187,21 +187,41 @@ def _date(message: EmailMessage) -> datetime | None:
 
 
 def _body(message: EmailMessage, subtype: str) -> str | None:
-    part = message.get_body(preferencelist=(subtype,))
-    if part is None:
+    try:
+        part = message.get_body(preferencelist=(subtype,))
+    except _LIBRARY_FAILURES:
         return None
+    return _text(part) if part is not None else None
+
+
+def _text(part: MIMEPart) -> str | None:
     try:
         return _readable(str(part.get_content()))
-    except (LookupError, UnicodeError):  # a charset Python lacks or that cannot decode it
+    except (LookupError, ValueError):  # a charset Python lacks, cannot decode, or cannot name
         payload = part.get_payload(decode=True)
         return payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else None
 
 
+def _attachments(message: EmailMessage) -> list[AttachmentInfo]:
+    try:
+        parts = list(message.iter_attachments())
+    except _LIBRARY_FAILURES:  # a multipart whose body is text in a charset no codec names
+        return []
+    return [_attachment(part) for part in parts]
+
+
 def _attachment(part: EmailMessage) -> AttachmentInfo:
     payload = part.get_payload(decode=True)
-    filename = part.get_filename()
     return AttachmentInfo(
-        filename=_readable(filename) if filename is not None else None,
+        filename=_filename(part),
         content_type=_readable(part.get_content_type()),
         size=len(payload) if isinstance(payload, bytes) else 0,
     )
+
+
+def _filename(part: EmailMessage) -> str | None:
+    try:
+        filename = part.get_filename()
+    except _LIBRARY_FAILURES:  # an RFC 2231 charset no codec names ("\x00"): the library
+        return None  # catches only LookupError there
+    return _readable(filename) if filename is not None else None
