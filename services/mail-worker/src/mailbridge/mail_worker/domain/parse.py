@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.errors
 import email.policy
 import email.utils
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ _LIBRARY_FAILURES = (
     email.errors.MessageError,
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_LOG = logging.getLogger(__name__)
 
 
 class UnparseableMessage(ValueError):
@@ -77,6 +79,18 @@ def parse(raw: bytes, *, agent_id: str, uid: int, uidvalidity: int) -> MessageRe
         html_truncated=bool(html and len(html) > MAX_HTML_CHARS),
         attachments=_attachments(message),
     )
+
+
+def parse_or_none(
+    raw: bytes, *, agent_id: str, uid: int, uidvalidity: int
+) -> MessageReceived | None:
+    """:func:`parse`, or None (logged) for a message it refuses, so that a poll skips that one
+    message rather than failing on it at every poll, the cursor stuck before it."""
+    try:
+        return parse(raw, agent_id=agent_id, uid=uid, uidvalidity=uidvalidity)
+    except UnparseableMessage as refused:
+        _LOG.warning("message %s of agent %s not delivered: %s", uid, agent_id, refused)
+        return None
 
 
 def _message(raw: bytes) -> EmailMessage:
