@@ -134,7 +134,8 @@ def normalized_domain(domain: str) -> str:
         ascii_domain = idna.encode(bare, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError) as exc:
         raise AddressError(f"not a valid domain: {domain!r}") from exc
-    if "." not in ascii_domain:
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(labels):  # one label, or an empty one (``a..b``, ``x..``)
         raise AddressError(f"not a fully qualified domain: {domain!r}")
     return ascii_domain.lower()
 

@@ -87,13 +87,14 @@ def _rfc2231_decoded(value: str) -> list[str]:
     Latin-1 bytes in the named charset, and the raw text's own UTF-8 bytes in that charset (an
     unknown charset: as ASCII)."""
     charset, _, text = value.split("'", 2)
-    escapes = urllib.parse.unquote_to_bytes(text)
+    escapes = urllib.parse.unquote_to_bytes(text.encode(errors="replace"))
     return [_in_charset(escapes, charset), _in_charset(text.encode(errors="replace"), charset)]
 
 
 def _decode_word(charset: str, encoding: str, payload: str) -> str:
-    """The text an encoded word stands for, in its charset (an unknown one as ASCII), followed by
-    the ASCII control bytes among its bytes: whatever the charset, a CR, LF or NUL byte shows."""
+    """The text an encoded word stands for: in its charset (an unknown one as ASCII), in UTF-8
+    (what the library falls back to for bytes its charset refused), and the ASCII control bytes
+    among its bytes, so a CR, LF or NUL byte shows whatever the charset says."""
     raw = payload.encode("ascii", errors="replace")
     try:
         if encoding in "bB":
@@ -103,7 +104,8 @@ def _decode_word(charset: str, encoding: str, payload: str) -> str:
     except (binascii.Error, ValueError):
         return ""  # not decodable: the mail library keeps it as literal text, checked as such
     controls = "".join(chr(byte) for byte in decoded if byte < 0x20 or byte == 0x7F)
-    return _in_charset(decoded, charset) + controls
+    as_utf8 = decoded.decode(errors="replace")  # how the library shows bytes its charset refused
+    return _in_charset(decoded, charset) + as_utf8 + controls
 
 
 def _in_charset(data: bytes, charset: str) -> str:
