@@ -15,6 +15,8 @@ from mailbridge.devstack.processes import free_port
 from mailbridge.devstack.supervisor import ServiceProcess
 
 HOST = "127.0.0.1"
+TEST_TIMEOUT_SECONDS = 20.0  # how long config-api waits for a connection test's answer
+POLL_INTERVAL_SECONDS = 15.0  # how often config-api schedules a poll of a connected mailbox
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,8 @@ def services(
     infra: Infrastructure,
     *,
     http_port: int,
-    test_timeout: float = 20.0,
-    poll_interval: float = 15.0,
+    test_timeout: float = TEST_TIMEOUT_SECONDS,
+    poll_interval: float = POLL_INTERVAL_SECONDS,
 ) -> list[ServiceProcess]:
     """The four services on loopback, each with a readiness URL to wait on."""
     common = {"MAILBRIDGE_NATS_URL": infra.nats_url, "MAILBRIDGE_LOG_LEVEL": infra.log_level}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 
-from mailbridge.devstack.environment import Infrastructure, create_api_key, services
+from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.devstack.postgres import EmbeddedPostgres
-from mailbridge.devstack.supervisor import Supervisor
+from mailbridge.devstack.system import running_system
 from mailbridge.shared.crypto import generate_key_spec
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,8 @@ class DevStack:
         infra = Infrastructure(
             nats.url, postgres.dsn, self._sealing_keys(), self.mail.ca_file if self.mail else None
         )
-        processes = services(infra, http_port=self.http_port)
-        supervisor = self._stack.enter_context(Supervisor(processes))
-        supervisor.wait_ready(timeout=60)
-        self.api_key = create_api_key(processes[0], "--operator")
+        system = self._stack.enter_context(running_system(infra, http_port=self.http_port))
+        self.api_key = system.operator_key
         key_file = self.data_dir / "api-key"
         key_file.write_text(self.api_key + "\n")
         key_file.chmod(0o600)
