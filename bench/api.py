@@ -35,11 +35,11 @@ from typing import Any
 import httpx
 import loadgen  # bench/loadgen.py, beside this script
 
-from mailbridge.devstack.environment import Infrastructure, create_api_key, services
+from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.devstack.postgres import EmbeddedPostgres
 from mailbridge.devstack.processes import free_port, stop_process, wait_for_port
-from mailbridge.devstack.supervisor import Supervisor
+from mailbridge.devstack.system import running_system
 from mailbridge.shared.crypto import generate_key_spec
 
 HOST = "127.0.0.1"
@@ -181,21 +181,19 @@ def start_stack(stack: contextlib.ExitStack, agents: int, *, verbose: bool) -> S
     say("starting config-api")
     api_port = free_port()
     infra = Infrastructure(nats_url, dsn, generate_key_spec("bench"), None, "WARNING")
-    api_spec = [s for s in services(infra, http_port=api_port) if s.name == "config-api"]
-    supervisor = Supervisor(api_spec, sink=log)
-    stack.callback(supervisor.stop)
-    supervisor.start()
-    supervisor.wait_ready(60)
-    api_key = create_api_key(api_spec[0], "--operator")
+    system = stack.enter_context(
+        running_system(infra, only={"config-api"}, http_port=api_port, sink=log)
+    )
+    api_key = system.operator_key
 
     agent_ids = [f"bench-{i:04d}" for i in range(agents)]
     say(f"seeding {agents} agents with an IMAP email config")
-    seed(f"http://{HOST}:{api_port}", api_key, agent_ids)
+    seed(system.base_url, api_key, agent_ids)
 
     say("starting the bare FastAPI app (the ceiling)")
     bare_port = free_port()
     bare = start_bare_app(stack, dsn, bare_port, log)
-    config_api = Target("config-api", api_port, supervisor.pids()["config-api"])
+    config_api = Target("config-api", api_port, system.supervisor.pids()["config-api"])
     postmaster = int((postgres.data_dir / "cluster" / "postmaster.pid").read_text().split()[0])
     bare_target = Target("bare", bare_port, bare.pid)
     stack_info = Stack(config_api, bare_target, api_key, agent_ids, postmaster)

@@ -39,12 +39,11 @@ import nats
 from nats.aio.msg import Msg
 
 from mailbridge.devstack.certs import client_ssl_context
-from mailbridge.devstack.environment import Infrastructure, create_api_key, services
+from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.devstack.postgres import EmbeddedPostgres
-from mailbridge.devstack.processes import free_port
-from mailbridge.devstack.supervisor import Supervisor
+from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.messages import MessageSent, SendMessage
 
@@ -79,19 +78,15 @@ def start(exits: ExitStack, data: Path, mailboxes: int) -> Stack:
     infra = Infrastructure(
         nats_url, postgres.dsn, generate_key_spec("bench"), mail_stack.endpoints.ca_file, "WARNING"
     )
-    port = free_port()
     wanted = {"config-api", "policy", "mail-worker"}
-    processes = [p for p in services(infra, http_port=port) if p.name in wanted]
-    supervisor = exits.enter_context(Supervisor(processes, sink=sys.stderr))
-    supervisor.wait_ready(60)
-    key = create_api_key(processes[0], "--operator")
-    boxes = [_mailbox(mail_stack, port, key, n) for n in range(mailboxes)]
+    system = exits.enter_context(running_system(infra, only=wanted, sink=sys.stderr))
+    boxes = [_mailbox(mail_stack, system, n) for n in range(mailboxes)]
     recipient = mail_stack.create_mailbox("sink", PASSWORD)
-    worker = supervisor.pids()["mail-worker"]
+    worker = system.supervisor.pids()["mail-worker"]
     return Stack(nats_url, mail_stack.endpoints, boxes, recipient, worker)
 
 
-def _mailbox(mail_stack: MailStack, port: int, key: str, n: int) -> Mailbox:
+def _mailbox(mail_stack: MailStack, system: RunningSystem, n: int) -> Mailbox:
     address = mail_stack.create_mailbox(f"bench{n}", PASSWORD)
     mail = mail_stack.endpoints
     config = {
@@ -99,9 +94,8 @@ def _mailbox(mail_stack: MailStack, port: int, key: str, n: int) -> Mailbox:
         "imap": {"host": mail.host, "port": mail.imap_port, "security": "ssl"},
         "smtp": {"host": mail.host, "port": mail.smtp_starttls_port, "security": "starttls"},
     }  # fmt: skip
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
-    ) as api:
+    headers = {"Authorization": f"Bearer {system.operator_key}"}
+    with httpx.Client(base_url=system.base_url, headers=headers) as api:
         api.put(f"/bridge/agents/bench-{n}", json={"org_id": "bench"}).raise_for_status()
         api.put(f"/bridge/agents/bench-{n}/email-config", json=config).raise_for_status()
     return Mailbox(f"bench-{n}", address)
