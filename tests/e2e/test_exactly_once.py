@@ -28,7 +28,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -36,16 +35,16 @@ import httpx
 import pytest
 from nats.aio.client import Client
 
-from mailbridge.devstack.environment import Infrastructure, create_api_key, services
+from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStack
-from mailbridge.devstack.processes import free_port
-from mailbridge.devstack.supervisor import Supervisor
+from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
 from tests.e2e.databases import own_infrastructure
 from tests.e2e.mailboxes import Agent as Mailbox
 from tests.e2e.mailboxes import imap_config
 from tests.e2e.workers import (
+    SERVICE,
     AckTap,
     Proxy,
     connect,
@@ -55,79 +54,48 @@ from tests.e2e.workers import (
     ledger_state,
     message_ids_in,
     pending_seq,
+    replica_names,
     restart_with_ack_wait,
-    worker_replicas,
+    with_worker_replicas,
 )
+from tests.support.waiting import eventually
 
 WORKERS = 3
 # The workers' MAILBRIDGE_ACK_WAIT_SECONDS (60 by default): a killed worker's commands come back
 # after it; a live send says it is in progress every third of it, so it is never redelivered.
 ACK_WAIT = 25.0
+WORKER_NAMES = replica_names(SERVICE, WORKERS)
 ORG = "org-exactly-once"
-
-
-@dataclass
-class Stack:
-    base_url: str
-    supervisor: Supervisor
-    nats_url: str
-    database_url: str
-    operator_key: str
-    workers: list[str]
-    log_file: Path
-
-    def log_tail(self, chars: int = 6000) -> str:
-        return self.log_file.read_text(errors="replace")[-chars:]
-
-    def log_size(self) -> int:
-        return self.log_file.stat().st_size
-
-    def log_lines_with(self, text: str, since: int) -> int:
-        with self.log_file.open("rb") as log:
-            log.seek(since)
-            return sum(1 for line in log if text.encode() in line)
+QUIET_SECONDS = 3.0  # once every copy is in: a duplicate in Postfix's queue would be in by now
 
 
 @pytest.fixture(scope="module")
 def stack(
     postgres_dsn: str, mail_stack: MailStack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+) -> Iterator[RunningSystem]:
+    """config-api, policy and the worker replicas, their logs in one file of the module's own."""
     directory = tmp_path_factory.mktemp("exactly-once")
     with own_infrastructure(postgres_dsn, directory / "nats", "eodb") as (nats_url, database_url):
-        yield from _running_stack(nats_url, database_url, mail_stack, directory)
+        infra = Infrastructure(
+            nats_url, database_url, generate_key_spec("eo"), mail_stack.endpoints.ca_file, "WARNING"
+        )
+        with running_system(
+            infra,
+            only={"config-api", "policy", SERVICE},
+            arrange=with_worker_replicas(WORKERS, ack_wait=ACK_WAIT),
+            poll_interval=600.0,
+            sink=directory / "services.log",
+        ) as system:
+            yield system
 
 
-def _running_stack(
-    nats_url: str, database_url: str, mail_stack: MailStack, directory: Path
-) -> Iterator[Stack]:
-    """config-api, policy and the worker replicas, their logs in one file of ``directory``."""
-    port = free_port()
-    infra = Infrastructure(
-        nats_url, database_url, generate_key_spec("eo"), mail_stack.endpoints.ca_file, "WARNING"
-    )
-    every = {s.name: s for s in services(infra, http_port=port, poll_interval=600.0)}
-    workers = worker_replicas(every["mail-worker"], WORKERS, ack_wait=ACK_WAIT)
-    log_file = directory / "services.log"
-    with log_file.open("w") as sink:
-        supervisor = Supervisor([every["config-api"], every["policy"], *workers], sink=sink)
-        with supervisor:
-            try:
-                supervisor.wait_ready(timeout=60)
-            except RuntimeError as exc:
-                raise RuntimeError(f"{exc}\n{log_file.read_text()[-5000:]}") from exc
-            yield Stack(
-                base_url=f"http://127.0.0.1:{port}",
-                supervisor=supervisor,
-                nats_url=nats_url,
-                database_url=database_url,
-                operator_key=create_api_key(supervisor.services[0], "--operator"),
-                workers=[w.name for w in workers],
-                log_file=log_file,
-            )
+def log_lines_with(stack: RunningSystem, text: str, since: int) -> int:
+    """Lines of the services' log that mention ``text``, from offset ``since`` on."""
+    return sum(1 for line in stack.log_text()[since:].splitlines() if text in line)
 
 
 @pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {stack.operator_key}"}
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(
@@ -137,14 +105,14 @@ async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def bus(stack: Stack) -> AsyncIterator[Client]:
+async def bus(stack: RunningSystem) -> AsyncIterator[Client]:
     client = await connect(stack.nats_url)
     yield client
     await client.close()
 
 
 @pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
+async def db(stack: RunningSystem) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=2)
     assert pool is not None
     yield pool
@@ -249,17 +217,21 @@ async def status_counts(db: asyncpg.Pool, command_ids: list[str]) -> Counter[str
 
 
 async def wait_settled(
-    db: asyncpg.Pool, command_ids: list[str], timeout: float, stack: Stack
+    db: asyncpg.Pool, command_ids: list[str], timeout: float, stack: RunningSystem
 ) -> Counter[str]:
     """Until none of the commands is ``queued`` (read from the database: cheap to poll)."""
-    counts: Counter[str] = Counter()
+
+    async def none_queued() -> Counter[str] | None:
+        counts = await status_counts(db, command_ids)
+        return None if counts["queued"] else counts
+
     try:
-        async with asyncio.timeout(timeout):
-            while (counts := await status_counts(db, command_ids))["queued"]:
-                await asyncio.sleep(0.5)
-    except TimeoutError:
-        pytest.fail(f"still queued after {timeout:.0f}s: {dict(counts)}\n{stack.log_tail()}")
-    return counts
+        return await eventually(
+            none_queued, what="no send queued any more", timeout=timeout, every=0.5
+        )
+    except AssertionError as late:
+        counts = dict(await status_counts(db, command_ids))
+        raise AssertionError(f"{late}: {counts}\n{stack.log_tail()}") from None
 
 
 async def http_statuses(api: httpx.AsyncClient, sends: list[Send]) -> dict[str, dict[str, Any]]:
@@ -281,25 +253,28 @@ async def wait_delivered(
 ) -> dict[Mailbox, int]:
     """Until each inbox holds at least its expected count (LMTP delivery is asynchronous), then a
     little longer, so a late duplicate still in Postfix's queue would be counted too."""
-    counts: dict[Mailbox, int] = {}
 
-    async def count(box: Mailbox) -> int:
-        return await asyncio.to_thread(mail_stack.count_messages, box.address, "INBOX")
+    async def counts() -> dict[Mailbox, int]:
+        found = await asyncio.gather(
+            *(
+                asyncio.to_thread(mail_stack.count_messages, box.address, "INBOX")
+                for box in expected
+            )
+        )
+        return dict(zip(expected, found, strict=True))
+
+    async def all_in() -> dict[Mailbox, int] | None:
+        found = await counts()
+        return found if all(found[box] >= n for box, n in expected.items()) else None
 
     try:
-        async with asyncio.timeout(timeout):
-            while True:
-                found = await asyncio.gather(*(count(box) for box in expected))
-                counts = dict(zip(expected, found, strict=True))
-                if all(counts[box] >= n for box, n in expected.items()):
-                    break
-                await asyncio.sleep(0.5)
-    except TimeoutError:
-        short = {b.address: (counts.get(b), n) for b, n in expected.items() if counts.get(b) != n}
-        pytest.fail(f"not delivered after {timeout:.0f}s (found, expected): {short}")
-    await asyncio.sleep(3.0)
-    found = await asyncio.gather(*(count(box) for box in expected))
-    return dict(zip(expected, found, strict=True))
+        await eventually(all_in, what="every expected copy delivered", timeout=timeout, every=0.5)
+    except AssertionError as late:
+        found = await counts()
+        short = {b.address: (found[b], n) for b, n in expected.items() if found[b] != n}
+        raise AssertionError(f"{late} (found, expected): {short}") from None
+    await asyncio.sleep(QUIET_SECONDS)
+    return await counts()
 
 
 async def copies(mail_stack: MailStack, boxes: set[Mailbox]) -> Counter[str]:
@@ -336,14 +311,14 @@ SCALE_SENDS = 2000
 
 @pytest.mark.timeout(420)  # the module's setup included; on 2 busy cores
 async def test_two_thousand_sends_through_three_workers_arrive_exactly_once(
-    stack: Stack,
+    stack: RunningSystem,
     api: httpx.AsyncClient,
     bus: Client,
     db: asyncpg.Pool,
     mail_stack: MailStack,
 ) -> None:
     report = Report()
-    ensure_running(stack.supervisor, stack.workers)
+    ensure_running(stack.supervisor, WORKER_NAMES)
     assert await consumer_ack_wait(bus) == ACK_WAIT  # the workers' setting, applied
     prepared = time.monotonic()
     boxes = await mailboxes(api, mail_stack, SCALE_MAILBOXES)
@@ -357,7 +332,7 @@ async def test_two_thousand_sends_through_three_workers_arrive_exactly_once(
     ]
     tap = AckTap()
     await tap.start(bus)
-    log_start = stack.log_size()
+    log_start = len(stack.log_text())
 
     began = time.monotonic()
     sends = await post_all(api, planned)
@@ -397,9 +372,9 @@ async def test_two_thousand_sends_through_three_workers_arrive_exactly_once(
     )
     report(
         f"copies in Sent {in_sent}/{len(sends)}; log lines: session pool KeyError "
-        f"{stack.log_lines_with('KeyError', log_start)}, no copy in Sent "
-        f"{stack.log_lines_with('no copy in Sent', log_start)}, retried "
-        f"{stack.log_lines_with('retrying cmd.mail', log_start)}"
+        f"{log_lines_with(stack, 'KeyError', log_start)}, no copy in Sent "
+        f"{log_lines_with(stack, 'no copy in Sent', log_start)}, retried "
+        f"{log_lines_with(stack, 'retrying cmd.mail', log_start)}"
     )
 
 
@@ -418,15 +393,15 @@ KILL_SENDS = 600
 
 
 async def test_a_worker_killed_midway_loses_and_duplicates_nothing(
-    stack: Stack,
+    stack: RunningSystem,
     api: httpx.AsyncClient,
     bus: Client,
     db: asyncpg.Pool,
     mail_stack: MailStack,
 ) -> None:
     report = Report()
-    ensure_running(stack.supervisor, stack.workers)
-    victim = stack.workers[1]
+    ensure_running(stack.supervisor, WORKER_NAMES)
+    victim = WORKER_NAMES[1]
     try:
         boxes = await mailboxes(api, mail_stack, KILL_MAILBOXES)
         run = new_id()[:8]
@@ -437,15 +412,17 @@ async def test_a_worker_killed_midway_loses_and_duplicates_nothing(
         tap = AckTap()
         await tap.start(bus)
         # the workers would keep pace with the API: queue every command first, then let them go
-        for worker in stack.workers:
+        for worker in WORKER_NAMES:
             await asyncio.to_thread(stack.supervisor.stop_service, worker)
         sends = await post_all(api, planned)
         ids = [s.command_id for s in sends]
         began = time.monotonic()
-        await asyncio.to_thread(ensure_running, stack.supervisor, stack.workers)
-        async with asyncio.timeout(120):
-            while (await status_counts(db, ids))["sent"] < KILL_SENDS // 3:
-                await asyncio.sleep(0.1)
+        await asyncio.to_thread(ensure_running, stack.supervisor, WORKER_NAMES)
+
+        async def a_third_sent() -> bool:
+            return (await status_counts(db, ids))["sent"] >= KILL_SENDS // 3
+
+        await eventually(a_third_sent, what="a third of the sends sent", timeout=120)
         in_flight = await _in_flight(bus)
         await asyncio.to_thread(kill, stack.supervisor, victim)
         killed_at = time.monotonic() - began
@@ -453,7 +430,7 @@ async def test_a_worker_killed_midway_loses_and_duplicates_nothing(
         settled = time.monotonic()
         await tap.stop()
     finally:
-        await asyncio.to_thread(ensure_running, stack.supervisor, stack.workers)
+        await asyncio.to_thread(ensure_running, stack.supervisor, WORKER_NAMES)
 
     statuses = await http_statuses(api, sends)
     by_status = Counter(s["status"] for s in statuses.values())
@@ -491,7 +468,7 @@ async def _in_flight(bus: Client) -> int:
 
 
 async def test_a_kill_before_during_or_after_the_data_never_sends_twice(
-    stack: Stack,
+    stack: RunningSystem,
     api: httpx.AsyncClient,
     bus: Client,
     db: asyncpg.Pool,
@@ -509,9 +486,9 @@ async def test_a_kill_before_during_or_after_the_data_never_sends_twice(
     """
     report = Report()
     supervisor = stack.supervisor
-    ensure_running(supervisor, stack.workers)
-    worker = stack.workers[0]
-    for other in stack.workers[1:]:
+    ensure_running(supervisor, WORKER_NAMES)
+    worker = WORKER_NAMES[0]
+    for other in WORKER_NAMES[1:]:
         await asyncio.to_thread(supervisor.stop_service, other)
     mail = mail_stack.endpoints
     smtp_hold, imap_hold, smtp_slow = (
@@ -556,9 +533,11 @@ async def test_a_kill_before_during_or_after_the_data_never_sends_twice(
         # during: killed a second into a slow DATA; the proxy cuts the rest
         body = ("x" * 70 + "\n") * 9000  # about 640 KB: ten seconds at 64 KB/s
         during = await post(api, Send(during_box, recipients["c"], "killed during"), text=body)
-        async with asyncio.timeout(30):
-            while await ledger_state(bus, during.command_id) != "data_started":
-                await asyncio.sleep(0.02)
+
+        async def data_started() -> bool:
+            return await ledger_state(bus, during.command_id) == "data_started"
+
+        await eventually(data_started, what="the slow send's DATA begun", every=0.02)
         await asyncio.sleep(1.0)
         relayed = smtp_slow.bytes_up
         await sigkill()
@@ -589,7 +568,7 @@ async def test_a_kill_before_during_or_after_the_data_never_sends_twice(
     finally:
         for proxy in (smtp_hold, imap_hold, smtp_slow):
             await proxy.stop()
-        await asyncio.to_thread(ensure_running, supervisor, stack.workers)
+        await asyncio.to_thread(ensure_running, supervisor, WORKER_NAMES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,10 +576,11 @@ async def test_a_kill_before_during_or_after_the_data_never_sends_twice(
 
 
 PAUSE_ACK_WAIT = 3.0  # the server redelivers within about two ack waits; the SMTP timeout is 15 s
+LATE_COPY_SECONDS = 20.0  # A, resumed, would have sent its copy by now: it needs only its DATA
 
 
 async def test_a_worker_stalled_past_the_ack_wait_does_not_send_again(
-    stack: Stack,
+    stack: RunningSystem,
     api: httpx.AsyncClient,
     bus: Client,
     mail_stack: MailStack,
@@ -618,8 +598,8 @@ async def test_a_worker_stalled_past_the_ack_wait_does_not_send_again(
     """
     report = Report()
     supervisor = stack.supervisor
-    ensure_running(supervisor, stack.workers)
-    first, second, third = stack.workers
+    ensure_running(supervisor, WORKER_NAMES)
+    first, second, third = WORKER_NAMES
     await asyncio.to_thread(supervisor.stop_service, third)
     mail = mail_stack.endpoints
     smtp = Proxy(mail.host, mail.smtp_starttls_port)
@@ -652,19 +632,16 @@ async def test_a_worker_stalled_past_the_ack_wait_does_not_send_again(
             pytest.fail("A reached DATA before the stall")
         smtp.release()  # the greeting waits in A's socket
         resume(second)
-        try:
-            async with asyncio.timeout(12):  # A's greeting times out 15 s after it connected
-                while await ledger_state(bus, send.command_id) != "sent":
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            pytest.fail("B did not send the redelivery within 12 s of A's stall")
+
+        async def sent_by_b() -> bool:
+            return await ledger_state(bus, send.command_id) == "sent"
+
+        # within 12 s: A's greeting times out 15 s after it connected
+        await eventually(sent_by_b, what="B's send of the redelivery in A's stall", timeout=12)
         taken_over = time.monotonic() - stalled
         resume(first)
-        found: Counter[str] = Counter()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(20):
-                while (found := await copies(mail_stack, {recipient}))[send.message_id] < 2:
-                    await asyncio.sleep(0.5)
+        await asyncio.sleep(LATE_COPY_SECONDS)
+        found = await copies(mail_stack, {recipient})
         status = (await http_statuses(api, [send]))[send.command_id]["status"]
         report(
             f"B sent the redelivery {taken_over:.1f}s into A's stall; A resumed: copies "
@@ -678,4 +655,4 @@ async def test_a_worker_stalled_past_the_ack_wait_does_not_send_again(
                 os.kill(pid, signal.SIGCONT)
         await smtp.stop()
         await asyncio.to_thread(restart_with_ack_wait, supervisor, [first, second], ACK_WAIT)
-        await asyncio.to_thread(ensure_running, supervisor, stack.workers)
+        await asyncio.to_thread(ensure_running, supervisor, WORKER_NAMES)

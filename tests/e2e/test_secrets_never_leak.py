@@ -27,11 +27,11 @@ import pytest
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
-from mailbridge.devstack.environment import Infrastructure, create_api_key, services
+from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.postgres import postgres_bin_dir
 from mailbridge.devstack.processes import free_port
-from mailbridge.devstack.supervisor import Supervisor
+from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared import subjects
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
@@ -137,51 +137,26 @@ class Searched:
 # the stack
 
 
-@dataclass
+@dataclass(frozen=True)
 class LeakStack:
-    base_url: str
-    supervisor: Supervisor
-    nats_url: str
-    database_url: str
-    operator_key: str
+    """The running system, and the key of another org, which must see none of this test's data."""
+
+    system: RunningSystem
     other_org_key: str
-    logs: io.StringIO
 
 
 @pytest.fixture(scope="module")
 def leak_stack(
     postgres_dsn: str, mail_stack: MailStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LeakStack]:
+    """The four services at DEBUG, their logs captured for the search."""
     directory = tmp_path_factory.mktemp("leak-nats")
     with own_infrastructure(postgres_dsn, directory, "leakdb") as (nats_url, database_url):
-        yield from _running_stack(nats_url, database_url, mail_stack)
-
-
-def _running_stack(nats_url: str, database_url: str, mail_stack: MailStack) -> Iterator[LeakStack]:
-    """The four services at DEBUG, their logs captured for the search."""
-    logs = io.StringIO()
-    port = free_port()
-    infra = Infrastructure(
-        nats_url, database_url, generate_key_spec("leak"), mail_stack.endpoints.ca_file, "DEBUG"
-    )
-    supervisor = Supervisor(
-        services(infra, http_port=port, test_timeout=TEST_TIMEOUT_SECONDS), sink=logs
-    )
-    with supervisor:
-        try:
-            supervisor.wait_ready(timeout=60)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}\n{logs.getvalue()[-5000:]}") from exc
-        config_api = supervisor.services[0]
-        yield LeakStack(
-            base_url=f"http://127.0.0.1:{port}",
-            supervisor=supervisor,
-            nats_url=nats_url,
-            database_url=database_url,
-            operator_key=create_api_key(config_api, "--operator"),
-            other_org_key=create_api_key(config_api, "--org", "org-other"),
-            logs=logs,
+        infra = Infrastructure(
+            nats_url, database_url, generate_key_spec("leak"), mail_stack.endpoints.ca_file, "DEBUG"
         )
+        with running_system(infra, test_timeout=TEST_TIMEOUT_SECONDS, sink=io.StringIO()) as system:
+            yield LeakStack(system, other_org_key=system.new_api_key("--org", "org-other"))
 
 
 @dataclass
@@ -245,21 +220,22 @@ class Evidence:
 @pytest.fixture(scope="module")
 async def evidence(leak_stack: LeakStack, mail_stack: MailStack) -> Evidence:
     tap = Wiretap()
-    listener = await nats.connect(leak_stack.nats_url)
+    listener = await nats.connect(leak_stack.system.nats_url)
     await listener.subscribe(">", cb=tap.on_message)
     await listener.flush()
     responses = Searched()
     try:
-        async with httpx.AsyncClient(base_url=leak_stack.base_url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=leak_stack.system.base_url, timeout=60) as client:
             agents = await _drive_every_path(Api(client, responses), leak_stack, mail_stack)
     finally:
         await listener.close()
-    await asyncio.to_thread(leak_stack.supervisor.stop)  # every log line out, shutdown included
+    system = leak_stack.system
+    await asyncio.to_thread(system.supervisor.stop)  # every log line out, shutdown included
     logs = Searched()
-    logs.add("the services' logs", await _settled_logs(leak_stack.logs))
+    logs.add("the services' logs", await _settled_logs(system))
     dump = Searched()
-    dump.add("pg_dump", _pg_dump(leak_stack.database_url))
-    streams = await _stream_messages(leak_stack.nats_url)
+    dump.add("pg_dump", _pg_dump(system.database_url))
+    streams = await _stream_messages(system.nats_url)
     replies = len(tap.credentials_replies())
     traffic = _core_traffic(tap)
     return Evidence(agents, responses, logs, traffic, streams, dump, replies, tap.org_app_writes())
@@ -315,7 +291,7 @@ def test_the_database_holds_no_secret_in_the_clear(evidence: Evidence) -> None:
 
 
 async def _drive_every_path(api: Api, stack: LeakStack, mail_stack: MailStack) -> dict[str, str]:
-    key = stack.operator_key
+    key = stack.system.operator_key
     mail = mail_stack.endpoints
     agents = {name: new_id("agent") for name in ("imap", "quoted", "wrong", "closed")}
     agents |= {"microsoft": new_id("agent"), "google": new_id("agent"), "inherits": new_id("agent")}
@@ -524,7 +500,7 @@ def _as_headers(response: httpx.Response) -> str:
 
 
 async def _without_a_worker(api: Api, path: str, key: str, stack: LeakStack) -> None:
-    supervisor = stack.supervisor
+    supervisor = stack.system.supervisor
     await asyncio.to_thread(supervisor.stop_service, "mail-worker")
     try:
         answer = await api.call("POST", f"{path}/test", key=key)
@@ -573,7 +549,7 @@ async def _oauth_apps(api: Api, microsoft_agent: str, google_agent: str, key: st
 
 async def _org_apps(api: Api, inheriting_agent: str, stack: LeakStack) -> None:
     """The org's shared apps: secrets written once, through the gateway to policy, never shown."""
-    key, path = stack.operator_key, f"/bridge/orgs/{ORG}/email-config"
+    key, path = stack.system.operator_key, f"/bridge/orgs/{ORG}/email-config"
     microsoft = {
         "client_id": "00000000-0000-0000-0000-0000000000aa",
         "client_secret": SECRETS["org microsoft secret"],
@@ -612,13 +588,13 @@ async def _org_apps(api: Api, inheriting_agent: str, stack: LeakStack) -> None:
 # the places searched
 
 
-async def _settled_logs(sink: io.StringIO) -> str:
+async def _settled_logs(system: RunningSystem) -> str:
     """The log once the forwarding threads have written the last lines of the stopped services."""
     previous = -1
-    while (size := len(sink.getvalue())) != previous:
+    while (size := len(system.log_text())) != previous:
         previous = size
         await asyncio.sleep(0.5)
-    return sink.getvalue()
+    return system.log_text()
 
 
 def _core_traffic(tap: Wiretap) -> Searched:

@@ -32,11 +32,18 @@ from mailbridge.devstack.environment import HOST
 from mailbridge.devstack.mailstack import MailStackEndpoints
 from mailbridge.devstack.processes import free_port
 from mailbridge.devstack.supervisor import ServiceProcess, Supervisor
+from mailbridge.devstack.system import Arrange
 
+SERVICE = "mail-worker"  # its name in devstack.environment.services()
 CONSUMER = "mail-worker"  # MailWorkerSettings.consumer_durable
 ACK_WAIT_VARIABLE = "MAILBRIDGE_ACK_WAIT_SECONDS"  # MailWorkerSettings.ack_wait_seconds
 STREAM = "MAIL_CMD"
 LEDGER_BUCKET = "MAIL_SEND_LEDGER"
+
+
+def replica_names(name: str, count: int) -> list[str]:
+    """The names ``worker_replicas`` gives ``count`` replicas of the service ``name``."""
+    return [f"{name}-{number}" for number in range(1, count + 1)]
 
 
 def worker_replicas(
@@ -45,7 +52,7 @@ def worker_replicas(
     """``count`` mail-workers like ``template``, each named ``{name}-{n}`` with a health port,
     all with the ack wait ``MAILBRIDGE_ACK_WAIT_SECONDS``."""
     replicas = []
-    for number in range(1, count + 1):
+    for name in replica_names(template.name, count):
         port = free_port()
         env = {
             **template.env,
@@ -53,12 +60,21 @@ def worker_replicas(
             "MAILBRIDGE_HEALTH_PORT": str(port),
             ACK_WAIT_VARIABLE: str(ack_wait),
         }
-        replicas.append(
-            ServiceProcess(
-                f"{template.name}-{number}", template.module, env, f"http://{HOST}:{port}/readyz"
-            )
-        )
+        replicas.append(ServiceProcess(name, template.module, env, f"http://{HOST}:{port}/readyz"))
     return replicas
+
+
+def with_worker_replicas(count: int, *, ack_wait: float) -> Arrange:
+    """For ``running_system(arrange=...)``: ``count`` replicas in place of the one mail-worker."""
+
+    def arrange(processes: list[ServiceProcess]) -> list[ServiceProcess]:
+        arranged: list[ServiceProcess] = []
+        for spec in processes:
+            is_worker = spec.name == SERVICE
+            arranged += worker_replicas(spec, count, ack_wait=ack_wait) if is_worker else [spec]
+        return arranged
+
+    return arrange
 
 
 def restart_with_ack_wait(supervisor: Supervisor, names: list[str], seconds: float) -> None:
