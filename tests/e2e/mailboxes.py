@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import Message
+from tests.support.waiting import eventually
 
 
 def imap_config(mail: MailStackEndpoints, address: str, password: str) -> dict[str, Any]:
@@ -76,20 +77,24 @@ async def new_recipient(mail_stack: MailStack) -> tuple[str, str]:
 async def delivered(
     mail_stack: MailStack, address: str, folder: str = "INBOX", count: int = 1
 ) -> int:
-    """Wait for ``count`` messages in the folder (delivery through LMTP is asynchronous)."""
-    async with asyncio.timeout(30):
-        while (
-            found := await asyncio.to_thread(mail_stack.count_messages, address, folder)
-        ) < count:
-            await asyncio.sleep(0.1)
-    return found
+    """Wait for ``count`` (at least one) messages in the folder (delivery through LMTP is
+    asynchronous); answers how many it holds then."""
+
+    async def enough() -> int | None:
+        found = await asyncio.to_thread(mail_stack.count_messages, address, folder)
+        return found if found >= count else None
+
+    return await eventually(enough, what=f"{count} message(s) in {folder} of {address}")
 
 
 async def settled(api: httpx.AsyncClient, path: str) -> dict[str, Any]:
-    async with asyncio.timeout(30):
-        while (found := (await api.get(path)).json())["status"] == "queued":
-            await asyncio.sleep(0.1)
-    return dict(found)
+    """Wait until the send at ``path`` is no longer ``queued``; answers it then."""
+
+    async def not_queued() -> dict[str, Any] | None:
+        found: dict[str, Any] = (await api.get(path)).json()
+        return None if found["status"] == "queued" else found
+
+    return await eventually(not_queued, what=f"{path} settled (no longer queued)")
 
 
 async def publish(js: JetStreamContext, message: Message) -> None:

@@ -31,6 +31,7 @@ from tests.e2e.mailboxes import (
     publish,
     settled,
 )
+from tests.support.waiting import eventually
 
 INJECTING_SUBJECT = "=?utf-8?B?SGVsbG8NCkJjYzogZXZpbEBldmlsLmV4YW1wbGU=?="  # Hello\r\nBcc: evil@…
 NINE_MB = 9 * 1000 * 1000
@@ -120,13 +121,15 @@ async def test_a_nine_megabyte_send_arrives_intact_and_holds_up_no_one(
 async def _deleted_from_the_content_bucket(nc: Client, name: str) -> None:
     """The worker deletes a settled send's content right after publishing its outcome."""
     store = await nc.jetstream().object_store(content.BUCKET)
-    async with asyncio.timeout(10):
-        while True:
-            try:
-                await store.get_info(name)
-            except ObjectNotFoundError:
-                return
-            await asyncio.sleep(0.1)
+
+    async def gone() -> bool:
+        try:
+            await store.get_info(name)
+        except ObjectNotFoundError:
+            return True
+        return False
+
+    await eventually(gone, what=f"{name} deleted from {content.BUCKET}", timeout=10)
 
 
 async def test_a_send_over_the_stated_limit_is_a_413_and_nothing_is_queued(

@@ -34,17 +34,9 @@ from tests.e2e.mailboxes import (
     run_test,
     shown_config,
 )
+from tests.support.waiting import eventually
 
 MESSAGE = {"to": ["Ada <ada@example.com>"], "subject": "Hello", "text": "Hi Ada"}
-
-
-async def eventually(check: Any, timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy (each poll is one real HTTP read)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := await check()):
-        assert asyncio.get_running_loop().time() < deadline, "the expected state never came"
-        await asyncio.sleep(0.05)
-    return result
 
 
 async def test_without_a_valid_key_every_route_answers_401(system: RunningSystem) -> None:
@@ -188,8 +180,12 @@ async def test_a_send_follows_its_result_events(
         ),
     )
 
-    sent = await eventually(lambda: _status_is(api, f"{path}/{sent_id}", "sent"))
-    failed = await eventually(lambda: _status_is(api, f"{path}/{failed_id}", "failed"))
+    sent = await eventually(
+        lambda: _status_is(api, f"{path}/{sent_id}", "sent"), what="a sent send"
+    )
+    failed = await eventually(
+        lambda: _status_is(api, f"{path}/{failed_id}", "failed"), what="a failed send"
+    )
     assert sent["message_id"] == "<m@x>"
     assert failed["error"]["code"] == "auth_failed"
 
@@ -197,7 +193,8 @@ async def test_a_send_follows_its_result_events(
         shown = await shown_config(api, agent)
         return shown if shown["status"] == "error" else None
 
-    shown = await eventually(errored)  # a send refused for its credentials turns the badge
+    # a send refused for its credentials turns the badge
+    shown = await eventually(errored, what="the badge at error")
     assert shown["last_error"]["source"] == "send"
 
 
@@ -217,7 +214,7 @@ async def test_a_revoked_grant_turns_the_badge_to_error(
         shown = await shown_config(api, agent)
         return shown if shown["status"] == "error" else None
 
-    shown = await eventually(errored)
+    shown = await eventually(errored, what="the badge at error")
     assert shown["last_error"]["code"] == "oauth_token_revoked"
     assert shown["last_error"]["hint"] == "Re-authorize."
 

@@ -35,6 +35,7 @@ from tests.e2e.mailboxes import (
 )
 from tests.e2e.metrics import counted, metrics_of
 from tests.e2e.workers import worker_replicas
+from tests.support.waiting import eventually
 
 ORG = "org-e2e"
 RULES = ["allowed.example", "bücher.example", "boss@partner.example"]
@@ -128,10 +129,12 @@ def send_command(agent_id: str, row: Row) -> SendMessage:
 
 async def accepted_by_postfix(mail_stack: MailStack, message_id: str, count: int) -> list[str]:
     """The recipients Postfix logged for the message, once all ``count`` are logged."""
-    async with asyncio.timeout(30):
-        while len(found := maillog.recipients(mail_stack.postfix_log, message_id)) < count:
-            await asyncio.sleep(0.1)
-    return found
+
+    async def all_logged() -> list[str] | None:
+        found = maillog.recipients(mail_stack.postfix_log, message_id)
+        return found if len(found) >= count else None
+
+    return await eventually(all_logged, what=f"{count} recipients of {message_id} in Postfix's log")
 
 
 async def test_only_allowed_recipients_ever_reach_rcpt_to(
@@ -184,9 +187,11 @@ async def test_a_send_that_fails_for_good_gives_its_unit_of_quota_back(
 
     first = await api.post(path, json={"to": ["a@allowed.example"], "subject": "1", "text": "x"})
     assert (await settled(api, f"{path}/{first.json()['command_id']}"))["status"] == "failed"
-    async with asyncio.timeout(30):  # policy hears the failure on MAIL_EVT and releases
-        while counted(await metrics_of(system, "policy"), RELEASED) <= released:
-            await asyncio.sleep(0.1)
+
+    async def given_back() -> bool:  # policy hears the failure on MAIL_EVT and releases
+        return counted(await metrics_of(system, "policy"), RELEASED) > released
+
+    await eventually(given_back, what="the failed send's unit of quota released")
     config = imap_config(mail_stack.endpoints, agent.address, agent.password)
     (await api.put(f"/bridge/agents/{agent.agent_id}/email-config", json=config)).raise_for_status()
     second = await api.post(path, json={"to": ["a@allowed.example"], "subject": "2", "text": "x"})

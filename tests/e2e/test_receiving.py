@@ -16,6 +16,7 @@ from mailbridge.devstack.mailstack import MailStack
 from mailbridge.shared.messages import MessageReceived
 from mailbridge.shared.streams import MAIL_EVT
 from tests.e2e.mailboxes import agent_with_mailbox, run_test
+from tests.support.waiting import eventually
 
 
 class Inbox:
@@ -29,12 +30,14 @@ class Inbox:
         self.events.append(json.loads(msg.data))
         self._arrived.set()
 
-    async def until(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-        async with asyncio.timeout(timeout):
-            while len(self.events) < count:
-                self._arrived.clear()
-                await self._arrived.wait()
-        return self.events
+    async def until(self, count: int) -> list[dict[str, Any]]:
+        """Once ``count`` events are in; looked at again as each one arrives."""
+
+        async def enough() -> list[dict[str, Any]] | None:
+            return self.events if len(self.events) >= count else None
+
+        what = f"{count} message.received events"
+        return await eventually(enough, what=what, every=1.0, wake=self._arrived)
 
 
 async def test_new_mail_arrives_once_each_parsed_and_without_a_backlog_flood(

@@ -23,6 +23,7 @@ import aiosmtplib
 import pytest
 
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -160,10 +161,10 @@ async def test_submitted_message_arrives_in_the_recipients_inbox(mail_stack: Mai
     await client.send_message(message)
     await client.quit()
 
-    deadline = time.monotonic() + DELIVERY_DEADLINE
-    while await asyncio.to_thread(mail_stack.count_messages, recipient) < 1:
-        assert time.monotonic() < deadline, "the message was not delivered in time"
-        await asyncio.sleep(0.05)
+    async def arrived() -> bool:
+        return await asyncio.to_thread(mail_stack.count_messages, recipient) >= 1
+
+    await eventually(arrived, what="the message in Bob's inbox", timeout=DELIVERY_DEADLINE)
     assert await asyncio.to_thread(mail_stack.count_messages, recipient) == 1
 
     imap = await imap_client(mail_stack.endpoints)
