@@ -5,7 +5,7 @@ A module here holds one ``*Contract`` class per port: its promises as ``test_*``
 folder has no ``test_*`` modules and the classes have no ``Test`` prefix); it runs where a subclass
 names an implementation:
 
-- ``tests/unit/test_fakes_follow_their_ports.py``: the fakes of ``tests/unit/fakes.py`` (unit);
+- ``tests/unit/test_fakes_follow_their_ports.py``: the fakes of ``tests/fakes/`` (unit);
 - ``tests/integration/test_adapters_follow_their_ports.py``: PostgreSQL and NATS (integration).
 
 The level of each test is the folder of its subclass, so one promise runs at both levels. When a

@@ -3,26 +3,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter
 
 from mailbridge.config_api.domain.api_keys import Principal
-from mailbridge.config_api.domain.email_config import AgentIn, EmailConfigIn
+from mailbridge.config_api.domain.email_config import AgentIn
 from mailbridge.config_api.handlers import agents, connection_test, email_config, mailbox_status
-from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import AgentUpdated, EmailConfigSaved, MailboxStatus, StatusChanged
-from tests.unit.config_api_policy_fake import FakePolicyService
-from tests.unit.fakes import (
+from tests.factories import BODY, OPERATOR, SEALER
+from tests.fakes.clock import FixedClock
+from tests.fakes.config_api import (
     AnsweringResults,
     FakeConfigRepository,
-    FixedClock,
     RecordingPublisher,
     RecordingRevoker,
 )
+from tests.fakes.policy_service import FakePolicyService
 
-SEALER = Sealer(parse_keys(generate_key_spec("k1")))
-BODY = TypeAdapter(EmailConfigIn)
-OPERATOR = Principal("op", None)
 POLICY = FakePolicyService()  # IMAP agents without a client org never ask it
 
 

@@ -28,9 +28,9 @@ from mailbridge.shared.messages import (
     PolicyDocumentReply,
     PutOrgConfig,
 )
-from tests.unit.config_api_policy_fake import FakePolicyService
-from tests.unit.fakes import FakeConfigRepository
-from tests.unit.test_config_api_handlers import BODY, OPERATOR, SEALER
+from tests.factories import BODY, OPERATOR, SEALER
+from tests.fakes.config_api import FakeConfigRepository
+from tests.fakes.policy_service import FakePolicyService
 
 ACME_KEY = Principal("k-acme", "acme")
 OTHER_KEY = Principal("k-other", "globex")

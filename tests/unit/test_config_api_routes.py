@@ -15,15 +15,15 @@ from mailbridge.config_api.container import Container
 from mailbridge.config_api.domain.api_keys import StoredKey, new_key
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
-from tests.unit.config_api_policy_fake import FakePolicyService
-from tests.unit.fakes import (
+from tests.fakes.clock import FixedClock
+from tests.fakes.config_api import (
     AnsweringResults,
     FakeConfigRepository,
-    FixedClock,
-    MemoryContentStore,
     RecordingPublisher,
     RecordingRevoker,
 )
+from tests.fakes.mail_worker import MemoryContentStore
+from tests.fakes.policy_service import FakePolicyService
 
 OPERATOR = new_key()
 IMAP = {

@@ -12,8 +12,8 @@ import pytest
 from mailbridge.shared import content
 from mailbridge.shared.errors import ErrorCode, PermanentError
 from mailbridge.shared.messages import Attachment, MessageSent, SendMessage
-from tests.unit.fakes import FakeSubmitter, MemoryContentStore, MemoryLedger
-from tests.unit.test_sending import send
+from tests.factories import send
+from tests.fakes.mail_worker import FakeSubmitter, MemoryContentStore, MemoryLedger
 
 BIG = base64.b64encode(b"\x00\x01" * content.INLINE_LIMIT).decode()
 

@@ -11,6 +11,9 @@ from mailbridge.config_api.ports import ConfigRepository
 from mailbridge.mail_worker.ports import CursorStore, SendLedger
 from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared.content import ContentStore
+from tests.fakes.config_api import FakeConfigRepository
+from tests.fakes.mail_worker import MemoryContentStore, MemoryCursorStore, MemoryLedger
+from tests.fakes.policy import MemoryClientOrgs, MemoryOrgApps, MemorySendQuota
 from tests.ports.client_orgs import ClientOrgsContract
 from tests.ports.config_repository import ConfigRepositoryContract
 from tests.ports.content_store import ContentStoreContract
@@ -19,15 +22,6 @@ from tests.ports.org_apps import OrgAppsContract
 from tests.ports.outbox import Written, as_written
 from tests.ports.send_ledger import SendLedgerContract
 from tests.ports.send_quota import SendQuotaContract
-from tests.unit.fakes import (
-    FakeConfigRepository,
-    MemoryClientOrgs,
-    MemoryContentStore,
-    MemoryCursorStore,
-    MemoryLedger,
-    MemoryOrgApps,
-    MemorySendQuota,
-)
 
 
 class TestFakeConfigRepository(ConfigRepositoryContract):

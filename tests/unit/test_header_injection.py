@@ -15,7 +15,7 @@ from mailbridge.mail_worker.domain import mime, serialized
 from mailbridge.shared.errors import ErrorCode, PermanentError
 from mailbridge.shared.headers import HeaderValueError, check_header_text
 from mailbridge.shared.messages import Attachment, SendMessage
-from tests.unit.fakes import FixedClock
+from tests.fakes.clock import FixedClock
 
 INJECTED = "Hello\r\nBcc: evil@evil.example"
 ENCODED_B = f"=?utf-8?B?{base64.b64encode(INJECTED.encode()).decode()}?="

@@ -14,7 +14,8 @@ from mailbridge.mail_worker.domain.classify import (
 from mailbridge.mail_worker.ports import InboxCounts
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, TestConnection
-from tests.unit.fakes import FakeCredentials, FakeMailbox, FakeSubmission, FixedClock
+from tests.fakes.clock import FixedClock
+from tests.fakes.mail_worker import FakeCredentials, FakeMailbox, FakeSubmission
 
 ACCOUNT = Credentials(provider="imap", email="me@example.com", password=SecretStr("pw"))
 

@@ -10,7 +10,7 @@ import pytest
 from mailbridge.mail_worker.domain import mime
 from mailbridge.shared.addresses import parse_recipients
 from mailbridge.shared.messages import Attachment, SendMessage
-from tests.unit.fakes import FixedClock
+from tests.fakes.clock import FixedClock
 
 TRICKY = SendMessage(
     agent_id="a1",

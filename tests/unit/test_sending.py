@@ -4,7 +4,6 @@ import asyncio
 from email import message_from_bytes
 
 import pytest
-from pydantic import SecretStr
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.domain import mime
@@ -17,44 +16,25 @@ from mailbridge.mail_worker.ports import (
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, PermanentError, RetryableError
 from mailbridge.shared.messages import (
     Attachment,
-    Credentials,
     MessageSendFailed,
     MessageSent,
     SendMessage,
     SendOutcome,
 )
-from tests.unit.fakes import (
-    FakeCredentials,
+from tests.factories import ACCOUNT, send
+from tests.fakes.clock import FixedClock
+from tests.fakes.mail_worker import (
     FakePolicy,
     FakeSentFolder,
     FakeSubmitter,
-    FixedClock,
-    MemoryContentStore,
     MemoryLedger,
 )
-
-ACCOUNT = Credentials(provider="imap", email="agent@example.com", password=SecretStr("pw"))
 
 
 def command(**fields: object) -> SendMessage:
     return SendMessage(
         agent_id="a1", **{"to": ["Ada <ada@example.com>"], "subject": "Hi", "text": "x", **fields}
     )  # type: ignore[arg-type]
-
-
-async def send(
-    cmd: SendMessage,
-    submitter: FakeSubmitter,
-    ledger: MemoryLedger,
-    sent: FakeSentFolder | None = None,
-    policy: FakePolicy | None = None,
-    store: MemoryContentStore | None = None,
-) -> list:  # type: ignore[type-arg]
-    return await handlers.send_message(
-        cmd, credentials=FakeCredentials(ACCOUNT), submitter=submitter,
-        sent_folder=sent or FakeSentFolder(), ledger=ledger, policy=policy or FakePolicy(),
-        content=store or MemoryContentStore(), clock=FixedClock(),
-    )  # fmt: skip
 
 
 def test_the_message_id_is_stable_per_command() -> None:

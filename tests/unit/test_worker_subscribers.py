@@ -15,14 +15,14 @@ from mailbridge.mail_worker.entrypoints import config_events
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.ports import InboxCounts, PollLimits
 from mailbridge.shared.messages import AgentUpdated, Credentials, EmailConfigSaved, Message
-from tests.unit.fakes import (
+from tests.fakes.clock import FixedClock
+from tests.fakes.mail_worker import (
     FakeCredentials,
     FakeMailbox,
     FakePolicy,
     FakeSentFolder,
     FakeSubmission,
     FakeSubmitter,
-    FixedClock,
     MemoryContentStore,
     MemoryLedger,
 )
