@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.container import Container
-from mailbridge.config_api.entrypoints import http, observability, problems
+from mailbridge.config_api.entrypoints import http, links, observability, problems
 from mailbridge.shared.service import Running
 
 DESCRIPTION = """
@@ -46,5 +46,6 @@ def create_app(
     for router in http.routers():
         app.include_router(router)
     problems.install(app)
+    links.install(app)
     observability.install(app)
     return app

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailbridge.config_api.domain.errors import PolicyUnavailable
@@ -109,14 +110,27 @@ _HTTP_CODES = {
 }
 
 
-async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own refusals (a body that does not parse, an unknown route or method)."""
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_INPUT)
     status = 422 if exc.status_code == 400 else exc.status_code  # a body that does not parse
     response = problem(status, ErrorInfo.of(code))
     response.headers.update(exc.headers or {})
+    if status == 405 and (allowed := _allowed_methods(request)):
+        response.headers["Allow"] = allowed
     return response
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Starlette's 405 names the methods of the first route on the path, where a path here has a
+    route per method (GET, PUT and DELETE of an email config); this names every method the
+    OpenAPI document gives the path (None for a path it leaves out)."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi()["paths"]
+    for template, operations in paths.items():
+        if compile_path(template)[0].match(request.url.path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return None
 
 
 class TooLargeAsProblem:
