@@ -35,6 +35,11 @@ _HOSTNAME = re.compile(
 )
 
 
+# Text that is stored as it is: no NUL (PostgreSQL text and jsonb cannot hold it) nor another
+# control character, which no name or user name has.
+NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
+
+
 class ServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,7 +85,9 @@ class ImapConfigIn(BaseModel):
     preset: str = Field(default="custom", description="an id of GET /bridge/email-presets")
     imap: ServerSettings | None = None
     smtp: ServerSettings | None = None
-    username: str | None = Field(default=None, max_length=320, description="defaults to email")
+    username: str | None = Field(
+        default=None, max_length=320, pattern=NO_CONTROLS, description="defaults to email"
+    )
     password: SecretStr | None = Field(
         default=None, max_length=1024, description="write-only; omitted keeps the stored one"
     )
@@ -264,7 +271,7 @@ class AgentIn(BaseModel):
     client_org_id: str | None = Field(
         default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_\-:@+=]+$"
     )
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=NO_CONTROLS)
 
 
 class AgentView(AgentIn):
