@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from mailbridge.shared import postgres
 from mailbridge.shared.ids import new_id
 
 
@@ -29,3 +33,21 @@ async def fresh_database(postgres_dsn: str) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@asynccontextmanager
+async def outbox_pool(dsn: str, schema: str, migrations: Path) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a migrated database of its own, its outbox ids starting at random: JetStream
+    dedupes ``Nats-Msg-Id: outbox-{schema}-{id}`` across the shared server, so two tests' row 1
+    must not meet within the duplicate window."""
+    created = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    assert created is not None
+    async with created.acquire() as connection:
+        await postgres.migrate(connection, schema, migrations)
+        await connection.execute(
+            f"SELECT setval('{schema}.outbox_id_seq', $1)", random.randrange(1, 2**48)
+        )
+    try:
+        yield created
+    finally:
+        await created.close()

@@ -4,7 +4,6 @@ with its reason (a send's HTTP ledger row settled ``failed``), and the rows afte
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,29 +19,22 @@ from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigReposi
 from mailbridge.config_api.adapters.sends import PostgresSendLedger, settle_dead_send
 from mailbridge.config_api.domain.email_config import AgentIn
 from mailbridge.devstack.nats import EmbeddedNats
-from mailbridge.shared import postgres, subjects
+from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorCode
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import MailboxStatus, Message, SendMessage, StatusChanged
 from mailbridge.shared.outbox import MAX_ATTEMPTS, DeadReason, OutboxRelay, Stalled, write_outbox
 from mailbridge.shared.streams import ALL_STREAMS, CONFIG_EVT, ensure_stream, ensure_streams
+from tests.integration.conftest import outbox_pool
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services/config-api/migrations"
 
 
 @pytest.fixture
 async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    """A migrated database of its own: the relay sees only this test's rows. Its outbox ids start
-    at random, since JetStream dedupes ``Nats-Msg-Id: outbox-config_api-{id}`` across the shared server."""
-    created = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
-    assert created is not None
-    async with created.acquire() as connection:
-        await postgres.migrate(connection, SCHEMA, MIGRATIONS)
-        await connection.execute(
-            "SELECT setval('config_api.outbox_id_seq', $1)", random.randrange(1, 2**48)
-        )
-    yield created
-    await created.close()
+    """A migrated database of its own: the relay sees only this test's rows."""
+    async with outbox_pool(fresh_database, SCHEMA, MIGRATIONS) as created:
+        yield created
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ of its change, and the relay publishes it once, its ``Nats-Msg-Id`` naming the r
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from prometheus_client import CollectorRegistry
 
 from mailbridge.policy import handlers
 from mailbridge.policy.adapters.postgres import SCHEMA, PostgresClientOrgs, PostgresOrgApps
-from mailbridge.shared import postgres
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import (
@@ -29,6 +27,7 @@ from mailbridge.shared.messages import (
 )
 from mailbridge.shared.outbox import OutboxRelay
 from mailbridge.shared.streams import POLICY_EVT, ensure_streams
+from tests.integration.conftest import outbox_pool
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services/policy/migrations"
 SEALER = Sealer(parse_keys(generate_key_spec("k1")))
@@ -43,17 +42,9 @@ CREATE TRIGGER refuse_writes BEFORE INSERT ON policy.outbox
 
 @pytest.fixture
 async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    """A migrated database of its own: the relay sees only this test's rows. Its outbox ids start
-    at random, since JetStream dedupes ``Nats-Msg-Id`` across the shared server."""
-    created = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
-    assert created is not None
-    async with created.acquire() as connection:
-        await postgres.migrate(connection, SCHEMA, MIGRATIONS)
-        await connection.execute(
-            "SELECT setval('policy.outbox_id_seq', $1)", random.randrange(1, 2**48)
-        )
-    yield created
-    await created.close()
+    """A migrated database of its own: the relay sees only this test's rows."""
+    async with outbox_pool(fresh_database, SCHEMA, MIGRATIONS) as created:
+        yield created
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.entrypoints import config_events
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.ports import InboxCounts, PollLimits
-from mailbridge.shared.messages import AgentUpdated, Credentials, EmailConfigSaved, Message
+from mailbridge.shared.messages import AgentUpdated, Credentials, EmailConfigSaved
 from tests.fakes.clock import FixedClock
+from tests.fakes.config_api import RecordingPublisher
 from tests.fakes.mail_worker import (
     FakeCredentials,
     FakeMailbox,
@@ -24,6 +25,7 @@ from tests.fakes.mail_worker import (
     FakeSubmission,
     FakeSubmitter,
     MemoryContentStore,
+    MemoryCursorStore,
     MemoryLedger,
 )
 
@@ -38,22 +40,6 @@ class ForgettingCache:
         self.forgotten.append(agent_id)
 
 
-class NoCursors:
-    async def get(self, agent_id: str) -> None:
-        return None
-
-    async def put(self, agent_id: str, cursor: object) -> None:
-        return None
-
-
-class Published:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def publish(self, message: Message) -> None:
-        self.messages.append(message)
-
-
 def fake_container(cache: ForgettingCache) -> Container:
     credentials, mailbox, smtp = (
         FakeCredentials(ACCOUNT),
@@ -61,7 +47,7 @@ def fake_container(cache: ForgettingCache) -> Container:
         FakeSubmitter(),
     )
     return Container(
-        publisher=Published(),
+        publisher=RecordingPublisher(),
         credentials=credentials,
         fresh_credentials=credentials,
         credential_cache=cache,
@@ -71,7 +57,7 @@ def fake_container(cache: ForgettingCache) -> Container:
         submission=FakeSubmission(),
         submitter=smtp,
         ledger=MemoryLedger(),
-        cursors=NoCursors(),  # type: ignore[arg-type]
+        cursors=MemoryCursorStore(),
         content=MemoryContentStore(),
         policy=FakePolicy(),
         limits=PollLimits(10, 10, 1_000_000),
