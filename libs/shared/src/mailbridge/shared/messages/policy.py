@@ -13,12 +13,13 @@ from mailbridge.shared.addresses import AddressError, RecipientRule, normalized_
 from mailbridge.shared.errors import ErrorInfo
 from mailbridge.shared.messages.base import Event, Reply, Request, WireSecret
 from mailbridge.shared.messages.config import Provider
+from mailbridge.shared.plain_text import PlainTextModel
 
 _TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,199}$"
 _SECRET_DESCRIPTION = "write-only; omitted keeps the stored one (required for a new app)"
 
 
-class MicrosoftAppIn(BaseModel):
+class MicrosoftAppIn(PlainTextModel):
     model_config = ConfigDict(extra="forbid")
 
     client_id: str = Field(min_length=1, max_length=200, description="Application (client) ID")
@@ -31,7 +32,7 @@ class MicrosoftAppIn(BaseModel):
     )
 
 
-class GoogleAppIn(BaseModel):
+class GoogleAppIn(PlainTextModel):
     model_config = ConfigDict(extra="forbid")
 
     client_id: str = Field(min_length=1, max_length=200, description="OAuth client ID")
@@ -40,7 +41,7 @@ class GoogleAppIn(BaseModel):
     )
 
 
-class OrgEmailConfigIn(BaseModel):
+class OrgEmailConfigIn(PlainTextModel):
     """``PUT /bridge/orgs/{org_id}/email-config``: the shared apps; a provider left out is removed.
 
     An omitted ``client_secret`` keeps the stored one, as for an agent's own config."""
@@ -80,7 +81,7 @@ class OrgEmailConfigView(BaseModel):
     google: OrgOAuthApp | None = None
 
 
-class Restrictions(BaseModel):
+class Restrictions(PlainTextModel):
     """What a client organization allows its agents; empty means unrestricted."""
 
     model_config = ConfigDict(extra="forbid")
@@ -107,7 +108,7 @@ class Restrictions(BaseModel):
         return list(dict.fromkeys(rules))
 
 
-class ClientOrgIn(BaseModel):
+class ClientOrgIn(PlainTextModel):
     """``PUT /bridge/orgs/{org_id}/client-orgs/{client_org_id}``."""
 
     model_config = ConfigDict(

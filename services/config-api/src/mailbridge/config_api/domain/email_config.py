@@ -28,6 +28,7 @@ from mailbridge.shared.messages import (
     Provider,
     ServerEndpoint,
 )
+from mailbridge.shared.plain_text import PlainTextModel
 from mailbridge.shared.presets import BY_ID
 
 _HOSTNAME = re.compile(
@@ -40,7 +41,7 @@ _HOSTNAME = re.compile(
 NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(PlainTextModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = Field(examples=["imap.fastmail.com"])
@@ -55,7 +56,7 @@ class ServerSettings(BaseModel):
         return value.lower()
 
 
-class ImapConfigIn(BaseModel):
+class ImapConfigIn(PlainTextModel):
     """Email + app password. With a ``preset`` the hosts may be omitted: the preset fills them."""
 
     model_config = ConfigDict(
@@ -120,7 +121,7 @@ def _own_app_is_whole(client_id: str | None, *details: object) -> None:
         raise ValueError("client_id is required with the app's client_secret or tenant_id")
 
 
-class MicrosoftConfigIn(BaseModel):
+class MicrosoftConfigIn(PlainTextModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -149,7 +150,7 @@ class MicrosoftConfigIn(BaseModel):
         return self
 
 
-class GoogleConfigIn(BaseModel):
+class GoogleConfigIn(PlainTextModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: Literal["google"]
@@ -264,7 +265,7 @@ def _warnings(config: StoredConfig) -> list[str]:
     return [preset.warning] if preset is not None and preset.warning else []
 
 
-class AgentIn(BaseModel):
+class AgentIn(PlainTextModel):
     model_config = ConfigDict(extra="forbid")
 
     org_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_\-:@+=]+$")
