@@ -204,7 +204,7 @@ def check_build(command: SendMessage) -> None:
     _assert_addresses(message, command)
     _assert_thread(message, command)
     assert [p.get_filename() for p in message.walk() if p.is_attachment()] == [
-        a.filename for a in command.attachments
+        mime.shown_filename(a.filename) for a in command.attachments
     ], raw
     everyone = parse_recipients([*command.to, *command.cc, *command.bcc])
     assert outgoing.recipients == [r.envelope for r in everyone]

@@ -29,6 +29,10 @@ from mailbridge.shared.headers import HeaderValueError, check_header_text
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
 MAX_ADDRESS = 998  # one header line: no address is longer
 MAX_NESTING = 20  # comments in comments: the standard library's parser recurses on each
+# The library folds a long non-ASCII display name in time that grows faster than its length
+# (600 characters: two seconds of CPU), and no mail program shows more than a line of one.
+MAX_DISPLAY_NAME = 128
+MAX_RECIPIENTS = 100  # to, cc and bcc together, in one send: over HTTP and over NATS alike
 _SEPARATORS = ",;"
 _HEADER = email.policy.default.header_factory
 
@@ -104,6 +108,8 @@ def parse_one(piece: str) -> Recipient:
         raise AddressError(f"not a deliverable email address: {piece!r}")
     if not address.username.isascii():
         raise AddressError(f"a non-ASCII local part needs SMTPUTF8: {piece!r}")
+    if len(address.display_name) > MAX_DISPLAY_NAME:
+        raise AddressError(f"a display name may be at most {MAX_DISPLAY_NAME} characters")
     if len(address.username) > MAX_LOCAL_PART:
         raise AddressError(f"a local part may be at most {MAX_LOCAL_PART} characters: {piece!r}")
     return Recipient(address.display_name, address.username, normalized_domain(address.domain))

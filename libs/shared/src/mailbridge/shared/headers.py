@@ -17,9 +17,7 @@ from other services), so both refuse the same values.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import quopri
+import email._encoded_words as _encoded_words  # type: ignore[import-not-found]  # read as it reads
 import re
 import urllib.parse
 
@@ -92,19 +90,16 @@ def _rfc2231_decoded(value: str) -> list[str]:
 
 
 def _decode_word(charset: str, encoding: str, payload: str) -> str:
-    """The text an encoded word stands for: in its charset (an unknown one as ASCII), in UTF-8
-    (what the library falls back to for bytes its charset refused), and the ASCII control bytes
-    among its bytes, so a CR, LF or NUL byte shows whatever the charset says."""
-    raw = payload.encode("ascii", errors="replace")
-    try:
-        if encoding in "bB":
-            decoded = base64.b64decode(raw + b"=" * (-len(raw) % 4))
-        else:
-            decoded = quopri.decodestring(raw.replace(b"_", b" "), header=True)
-    except (binascii.Error, ValueError):
-        return ""  # not decodable: the mail library keeps it as literal text, checked as such
+    """The text an encoded word stands for, decoded by the mail library's own B and Q decoders
+    (which repair padding and skip stray characters: a stricter decoder would miss what it reads):
+    in its charset (an unknown one as ASCII), in UTF-8 (what the library falls back to for bytes
+    its charset refused), and the ASCII control bytes among its bytes, so a CR, LF or NUL byte
+    shows whatever the charset says."""
+    raw = payload.encode("utf-8", errors="surrogatepass")  # bytes whatever the text holds
+    decode = _encoded_words.decode_b if encoding in "bB" else _encoded_words.decode_q
+    decoded: bytes = decode(raw)[0]
     controls = "".join(chr(byte) for byte in decoded if byte < 0x20 or byte == 0x7F)
-    as_utf8 = decoded.decode(errors="replace")  # how the library shows bytes its charset refused
+    as_utf8 = decoded.decode(errors="replace")
     return _in_charset(decoded, charset) + as_utf8 + controls
 
 

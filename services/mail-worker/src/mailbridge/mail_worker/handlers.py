@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from mailbridge.mail_worker.domain import mime
 from mailbridge.mail_worker.domain.cursor import Cursor, advanced, first_uid_to_fetch
-from mailbridge.mail_worker.domain.parse import parse
+from mailbridge.mail_worker.domain.parse import parse_or_none
 from mailbridge.mail_worker.ports import (
     ClaimedElsewhereError,
     CredentialsSource,
@@ -283,9 +283,10 @@ async def poll_mailbox(
         return first_uid_to_fetch(cursor, uidvalidity, uidnext, limits.backlog)
 
     batch = await inbox.fetch_new(account, first_uid, limits.batch, limits.max_message_bytes)
-    events = [
-        parse(raw, agent_id=command.agent_id, uid=uid, uidvalidity=batch.uidvalidity)
+    parsed = (
+        parse_or_none(raw, agent_id=command.agent_id, uid=uid, uidvalidity=batch.uidvalidity)
         for uid, raw in batch.messages
-    ]
+    )  # a message that cannot be read is logged and passed by, never retried forever
+    events = [event for event in parsed if event is not None]
     uids = [uid for uid, _ in batch.messages]
     return events, advanced(cursor, batch.uidvalidity, uids, batch.first_uid)

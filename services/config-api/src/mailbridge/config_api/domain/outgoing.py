@@ -16,7 +16,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from mailbridge.shared.addresses import AddressError, parse_recipients
+from mailbridge.shared.addresses import MAX_RECIPIENTS, AddressError, parse_recipients
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.headers import (
     HeaderValueError,
@@ -25,7 +25,6 @@ from mailbridge.shared.headers import (
     check_message_id,
 )
 
-MAX_RECIPIENTS = 100
 MAX_SUBJECT = 998
 MAX_BODY_CHARS = 1_000_000
 MAX_ATTACHMENTS = 10
@@ -145,8 +144,8 @@ class OutgoingMessageIn(BaseModel):
     def _complete(self) -> OutgoingMessageIn:
         if not (self.to or self.cc or self.bcc):
             raise ValueError("at least one recipient is required")
-        if len(self.to) + len(self.cc) + len(self.bcc) > MAX_RECIPIENTS:
-            raise ValueError(f"at most {MAX_RECIPIENTS} recipients in all")
+        if len(parse_recipients([*self.to, *self.cc, *self.bcc])) > MAX_RECIPIENTS:
+            raise ValueError(f"at most {MAX_RECIPIENTS} recipients in all")  # as the worker counts
         if self.text is None and self.html is None:
             raise ValueError("text or html is required")
         total = sum(len(a.content_base64) * 3 // 4 for a in self.attachments)

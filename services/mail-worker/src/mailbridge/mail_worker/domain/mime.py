@@ -18,7 +18,7 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 
 from mailbridge.mail_worker.domain import serialized
-from mailbridge.shared.addresses import AddressError, Recipient, parse_recipients
+from mailbridge.shared.addresses import MAX_RECIPIENTS, AddressError, Recipient, parse_recipients
 from mailbridge.shared.errors import ErrorCode, PermanentError
 from mailbridge.shared.headers import (
     HeaderValueError,
@@ -76,6 +76,8 @@ def build(command: SendMessage, *, sender: str, now: datetime) -> Outgoing:
     recipients = _envelope_recipients([*to, *cc, *bcc])
     if not recipients:
         raise PermanentError(ErrorCode.INVALID_INPUT, "A message needs at least one recipient.")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise PermanentError(ErrorCode.INVALID_INPUT, f"At most {MAX_RECIPIENTS} recipients.")
     message_id = message_id_for(command.command_id, sender)
     try:
         message = _message(command, sender, message_id, now, to, cc)
@@ -105,7 +107,7 @@ def _intended(
         sender=[r.key for r in _parsed([sender])],
         to=[r.key for r in to],
         cc=[r.key for r in cc],
-        filenames=[a.filename for a in command.attachments],
+        filenames=[shown_filename(a.filename) for a in command.attachments],
     )
 
 
@@ -153,8 +155,14 @@ def _body(message: EmailMessage, command: SendMessage) -> None:
             base64.b64decode(attachment.content_base64),
             maintype=maintype,
             subtype=subtype or "octet-stream",
-            filename=attachment.filename,
+            filename=shown_filename(attachment.filename),
         )
+
+
+def shown_filename(filename: str) -> str:
+    """A file name as the recipient's mail program shows it: the library drops outer spaces when
+    it reads the parameter back, so they are dropped before it is written."""
+    return filename.strip()
 
 
 def _envelope_recipients(parsed: list[Recipient]) -> list[str]:
@@ -183,6 +191,8 @@ def _refuse_unsafe_headers(command: SendMessage, sender: str) -> None:
                 check_header_text(value, field)
         for attachment in command.attachments:
             check_content_type(attachment.content_type)
+            if not shown_filename(attachment.filename):
+                raise HeaderValueError("an attachment needs a file name")
         if command.in_reply_to:
             check_message_id(command.in_reply_to)
     except HeaderValueError as exc:
