@@ -9,13 +9,15 @@ its lifespan, so uvicorn's process starts and stops it like every other service'
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
 from mailbridge.config_api.adapters.live import LiveStatusFeed
 from mailbridge.config_api.adapters.policy import NatsPolicyService
 from mailbridge.config_api.adapters.poll_scheduler import PollScheduler
-from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
+from mailbridge.config_api.adapters.postgres import (
+    MIGRATIONS,
+    SCHEMA,
+    PostgresConfigRepository,
+)
 from mailbridge.config_api.adapters.results import PendingTestResults
 from mailbridge.config_api.adapters.revoker import NatsGrantRevoker
 from mailbridge.config_api.adapters.sends import PostgresSendLedger, settle_dead_send
@@ -28,7 +30,6 @@ from mailbridge.shared.outbox import OutboxRelay
 from mailbridge.shared.service import DatabaseResources, DatabaseService, Service, looping
 from mailbridge.shared.streams import CONFIG_EVT, MAIL_CMD, MAIL_EVT, OAUTH_EVT, POLICY_EVT
 
-MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 # its own events; the commands it queues; the events it consumes or streams to the UI
 STREAMS = (CONFIG_EVT, MAIL_CMD, MAIL_EVT, OAUTH_EVT, POLICY_EVT)
 

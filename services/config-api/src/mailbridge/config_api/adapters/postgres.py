@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ from mailbridge.shared.outbox import write_outbox
 from mailbridge.shared.postgres import Connection
 
 SCHEMA = "config_api"
+MIGRATIONS = Path(__file__).resolve().parents[4] / "migrations"  # services/config-api/migrations
 
 
 class PostgresConfigRepository:

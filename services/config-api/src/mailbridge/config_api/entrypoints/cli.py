@@ -9,8 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from mailbridge.config_api.adapters.api_keys import PostgresApiKeyStore
-from mailbridge.config_api.adapters.postgres import SCHEMA, reseal_batch
-from mailbridge.config_api.bootstrap import MIGRATIONS
+from mailbridge.config_api.adapters.postgres import MIGRATIONS, SCHEMA, reseal_batch
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared import postgres
 from mailbridge.shared.crypto import Sealer, SealingError, parse_keys
