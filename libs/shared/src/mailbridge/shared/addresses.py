@@ -66,6 +66,7 @@ def parse_recipients(values: Iterable[str]) -> list[Recipient]:
     """Every address in ``values`` (each may be a list), in order, without repeats."""
     found: dict[str, Recipient] = {}
     for value in values:
+        _check_text(value)  # the whole value: splitting strips the whitespace controls at its ends
         for piece in split_list(value):
             recipient = parse_one(piece)
             found.setdefault(recipient.key, recipient)
@@ -99,10 +100,7 @@ def split_list(value: str) -> list[str]:
 
 def parse_one(piece: str) -> Recipient:
     """One address, with or without a display name; anything else raises AddressError."""
-    try:
-        check_header_text(piece, "an address")
-    except HeaderValueError as exc:
-        raise AddressError(str(exc)) from exc
+    _check_text(piece)
     address = _one_address(piece)
     if not address.username or not address.domain or address.domain.startswith("["):
         raise AddressError(f"not a deliverable email address: {piece!r}")
@@ -113,6 +111,13 @@ def parse_one(piece: str) -> Recipient:
     if len(address.username) > MAX_LOCAL_PART:
         raise AddressError(f"a local part may be at most {MAX_LOCAL_PART} characters: {piece!r}")
     return Recipient(address.display_name, address.username, normalized_domain(address.domain))
+
+
+def _check_text(text: str) -> None:
+    try:
+        check_header_text(text, "an address")
+    except HeaderValueError as exc:
+        raise AddressError(str(exc)) from exc
 
 
 def _one_address(piece: str) -> email.headerregistry.Address:

@@ -31,5 +31,5 @@ def _strings_in(value: object) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list | tuple):
-        return [text for item in value if isinstance(item, str) for text in [item]]
+        return [item for item in value if isinstance(item, str)]
     return []

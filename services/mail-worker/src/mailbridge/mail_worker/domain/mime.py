@@ -82,12 +82,12 @@ def build(command: SendMessage, *, sender: str, now: datetime) -> Outgoing:
     try:
         message = _message(command, sender, message_id, now, to, cc)
         outgoing = Outgoing(message, message_id, sender, recipients)
-        outgoing.as_bytes()
+        raw = outgoing.as_bytes()
     except (ValueError, TypeError, LookupError, email.errors.MessageError) as exc:
         raise PermanentError(
             ErrorCode.INVALID_INPUT, f"The message cannot be built: {exc}"
         ) from exc
-    serialized.verify(outgoing.as_bytes(), _intended(command, sender, message_id, to, cc))
+    serialized.verify(raw, _intended(command, sender, message_id, to, cc))
     return outgoing
 
 
@@ -182,8 +182,8 @@ def _parsed(values: list[str]) -> list[Recipient]:
 
 
 def _refuse_unsafe_headers(command: SendMessage, sender: str) -> None:
-    fields = {"sender": [sender], "subject": [command.subject], "to": command.to, "cc": command.cc}
-    fields |= {"bcc": command.bcc, "in_reply_to": [command.in_reply_to or ""]}
+    """Recipients are checked by the shared parser, ``in_reply_to`` by its Message-ID shape."""
+    fields = {"sender": [sender], "subject": [command.subject]}
     fields |= {"attachment filename": [a.filename for a in command.attachments]}
     try:
         for field, values in fields.items():
