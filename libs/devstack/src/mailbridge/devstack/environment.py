@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailbridge.devstack.processes import free_port
+from mailbridge.devstack.processes import free_ports
 from mailbridge.devstack.supervisor import ServiceProcess
 
 HOST = "127.0.0.1"
@@ -51,17 +51,24 @@ def services(
         "MAILBRIDGE_POLL_INTERVAL_SECONDS": str(poll_interval),
         "MAILBRIDGE_POLL_TICK_SECONDS": str(min(poll_interval, 5.0)),
     }
+    policy, oauth, mail = _health_ports(besides=http_port)
     return [
         ServiceProcess("config-api", "mailbridge.config_api", {**common, **database, **api},
                        f"http://{HOST}:{http_port}/readyz"),
-        _with_health_port("policy", "mailbridge.policy", {**common, **database}),
-        _with_health_port("oauth-broker", "mailbridge.oauth_broker", {**common, **database}),
-        _with_health_port("mail-worker", "mailbridge.mail_worker", {**common, **worker}),
+        _with_health_port("policy", "mailbridge.policy", {**common, **database}, policy),
+        _with_health_port("oauth-broker", "mailbridge.oauth_broker", {**common, **database}, oauth),
+        _with_health_port("mail-worker", "mailbridge.mail_worker", {**common, **worker}, mail),
     ]  # fmt: skip
 
 
-def _with_health_port(name: str, module: str, env: dict[str, str]) -> ServiceProcess:
-    port = free_port()
+def _health_ports(besides: int) -> list[int]:
+    """Three ports, distinct from each other and from config-api's: picked one at a time, two
+    picks could return the same just-freed port, and a health server then answered config-api's
+    URL (its /readyz said ready, every other route 404)."""
+    return [port for port in free_ports(4) if port != besides][:3]
+
+
+def _with_health_port(name: str, module: str, env: dict[str, str], port: int) -> ServiceProcess:
     health = {"MAILBRIDGE_HEALTH_HOST": HOST, "MAILBRIDGE_HEALTH_PORT": str(port)}
     return ServiceProcess(name, module, {**env, **health}, f"http://{HOST}:{port}/readyz")
 
