@@ -5,6 +5,8 @@ Built in each service's ``__main__`` and passed down; nothing reads the environm
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,3 +32,59 @@ class DatabaseSettings(ServiceSettings):
     )
     db_pool_min: int = 1
     db_pool_max: int = 10
+
+
+class ProviderEndpoints(BaseSettings):
+    """Where Microsoft and Google are (SPEC §9): the real endpoints by default, so that any
+    standards-following authorization server, such as the sandbox provider, can stand in.
+
+    Issuers and signing keys are read from the discovery documents, never written here."""
+
+    model_config = SettingsConfigDict(env_prefix="MAILBRIDGE_", extra="ignore")
+
+    microsoft_authority: str = Field(
+        default="https://login.microsoftonline.com",
+        description="{authority}/{tenant}/oauth2/v2.0/authorize|token and "
+        "{authority}/{tenant}/v2.0/.well-known/openid-configuration",
+    )
+    google_authorization_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_revocation_url: str = "https://oauth2.googleapis.com/revoke"
+    google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    gmail_api_url: str = "https://gmail.googleapis.com"
+    graph_api_url: str = "https://graph.microsoft.com/v1.0"
+    oauth_ca_file: str | None = Field(
+        default=None, description="a CA bundle to verify the providers' TLS with (always verified)"
+    )
+
+
+class PublicAddress(BaseSettings):
+    """How browsers reach mailbridge: the OAuth callback hangs off it, and the callback page
+    posts its result only to these origins."""
+
+    model_config = SettingsConfigDict(env_prefix="MAILBRIDGE_", extra="ignore")
+
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="the callback is {base}/api/engine/oauth/callback: register it at the provider",
+    )
+    ui_origins: str = Field(
+        default="",
+        description="comma-separated origins the callback page may post to; "
+        "the public base URL's own origin is always one",
+    )
+
+    @property
+    def callback_url(self) -> str:
+        return self.public_base_url.rstrip("/") + "/api/engine/oauth/callback"
+
+    def allowed_ui_origins(self) -> frozenset[str]:
+        listed = {origin.strip().rstrip("/") for origin in self.ui_origins.split(",")}
+        return frozenset(listed - {""}) | {origin_of(self.public_base_url)}
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased as browsers serialize an origin."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"

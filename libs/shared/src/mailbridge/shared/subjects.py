@@ -34,8 +34,11 @@ EVT_CLIENT_ORG_CHANGED = "evt.policy.client_org.changed.v1.{id}"
 
 # Requests (core NATS, queue groups)
 RPC_CREDENTIALS_GET = "rpc.config.credentials.get.v1.{id}"
+RPC_OAUTH_APP_GET = "rpc.config.oauth_app.get.v1.{id}"  # oauth-broker → config-api
 RPC_OAUTH_FLOW_BEGIN = "rpc.oauth.flow.begin.v1.{id}"
+RPC_OAUTH_FLOW_START = "rpc.oauth.flow.start.v1.{id}"
 RPC_OAUTH_FLOW_COMPLETE = "rpc.oauth.flow.complete.v1.{id}"
+RPC_OAUTH_FLOW_GET = "rpc.oauth.flow.get.v1.{id}"
 RPC_OAUTH_ACCESS_TOKEN_GET = "rpc.oauth.access_token.get.v1.{id}"
 RPC_OAUTH_GRANT_REVOKE = "rpc.oauth.grant.revoke.v1.{id}"
 RPC_POLICY_EFFECTIVE_GET = "rpc.policy.effective.get.v1.{id}"
