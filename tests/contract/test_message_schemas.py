@@ -21,6 +21,10 @@ TYPED_POLICY_RPC = (
     "the policy rpc bodies got their models (were dict[str, Any]); "
     "only caller is config-api, deployed with policy; accepted once instead of v2"
 )
+OAUTH_CONFIG_WITHOUT_ADDRESS = (
+    "an OAuth config may leave the address to the grant, so Credentials.email became optional; "
+    "its only reader is the mail-worker, deployed with config-api; accepted once instead of v2"
+)
 ACCEPTED_ONCE: dict[tuple[str, str, str], str] = {
     # (schema, version before, version after): why this incompatible step needs no v2. A version is
     # the start of its sha256 (`git show REV:contract/schemas/NAME | sha256sum`), so an entry covers
@@ -29,6 +33,9 @@ ACCEPTED_ONCE: dict[tuple[str, str, str], str] = {
     ("rpc.policy.client_org.put.v1.json", "866dc9d852049d96", "ec14e4417f925876"): TYPED_POLICY_RPC,
     ("reply.PolicyDocumentReply.json", "3a863966ab3a06a7", "094b8e5a12a11b35"): TYPED_POLICY_RPC,
     ("reply.EffectivePolicy.json", "dd0f01c6679da2cc", "b6b89d068ac1629e"): TYPED_POLICY_RPC,
+    ("reply.CredentialsReply.json", "184b833b92bf2f3f", "21d19f874abf18c9"): (
+        OAUTH_CONFIG_WITHOUT_ADDRESS
+    ),
 }
 
 

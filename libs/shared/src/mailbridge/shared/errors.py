@@ -178,6 +178,10 @@ class ErrorInfo(BaseModel):
         message, hint = _CATALOG[code]
         return cls(code=code, message=f"{message} {detail}" if detail else message, hint=hint)
 
+    def saying(self, message: str | None = None, hint: str | None = None) -> ErrorInfo:
+        """The same code, told more precisely than the catalog can."""
+        return ErrorInfo(code=self.code, message=message or self.message, hint=hint or self.hint)
+
 
 def message_of(code: ErrorCode) -> str:
     return _CATALOG[code][0]
