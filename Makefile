@@ -28,7 +28,7 @@ test: install lint
 lint:
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen ruff check .
-	@$(UV) run --frozen mypy libs/shared/src libs/devstack/src services/*/src
+	@$(UV) run --frozen mypy libs/shared/src libs/devstack/src libs/sandbox/src services/*/src
 
 fmt:
 	@$(UV) run --frozen ruff format .
