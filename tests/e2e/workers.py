@@ -46,22 +46,26 @@ def replica_names(name: str, count: int) -> list[str]:
     return [f"{name}-{number}" for number in range(1, count + 1)]
 
 
+def replicas(
+    template: ServiceProcess, count: int, env: dict[str, str] | None = None
+) -> list[ServiceProcess]:
+    """``count`` processes like ``template``, each named ``{name}-{n}`` with a health port of
+    its own and ``env`` added to the template's."""
+    made = []
+    for name in replica_names(template.name, count):
+        port = free_port()
+        health = {"MAILBRIDGE_HEALTH_HOST": HOST, "MAILBRIDGE_HEALTH_PORT": str(port)}
+        made_env = {**template.env, **health, **(env or {})}
+        made.append(ServiceProcess(name, template.module, made_env, f"http://{HOST}:{port}/readyz"))
+    return made
+
+
 def worker_replicas(
     template: ServiceProcess, count: int, *, ack_wait: float
 ) -> list[ServiceProcess]:
-    """``count`` mail-workers like ``template``, each named ``{name}-{n}`` with a health port,
-    all with the ack wait ``MAILBRIDGE_ACK_WAIT_SECONDS``."""
-    replicas = []
-    for name in replica_names(template.name, count):
-        port = free_port()
-        env = {
-            **template.env,
-            "MAILBRIDGE_HEALTH_HOST": HOST,
-            "MAILBRIDGE_HEALTH_PORT": str(port),
-            ACK_WAIT_VARIABLE: str(ack_wait),
-        }
-        replicas.append(ServiceProcess(name, template.module, env, f"http://{HOST}:{port}/readyz"))
-    return replicas
+    """``count`` mail-workers like ``template``, all with the ack wait
+    ``MAILBRIDGE_ACK_WAIT_SECONDS``."""
+    return replicas(template, count, {ACK_WAIT_VARIABLE: str(ack_wait)})
 
 
 def with_worker_replicas(count: int, *, ack_wait: float) -> Arrange:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailbridge.devstack.processes import free_ports
@@ -26,6 +27,7 @@ class Infrastructure:
     sealing_keys: str
     ca_file: Path | None = None
     log_level: str = "INFO"
+    providers: Mapping[str, str] = field(default_factory=dict)  # MAILBRIDGE_* of a sandbox
 
 
 def services(
@@ -37,27 +39,31 @@ def services(
 ) -> list[ServiceProcess]:
     """The four services on loopback, each with a readiness URL to wait on."""
     common = {"MAILBRIDGE_NATS_URL": infra.nats_url, "MAILBRIDGE_LOG_LEVEL": infra.log_level}
+    public = {"MAILBRIDGE_PUBLIC_BASE_URL": f"http://{HOST}:{http_port}"}
+    oauth = {**public, **infra.providers}  # where Microsoft and Google are: a sandbox, or the real
     database = {
         "MAILBRIDGE_DATABASE_URL": infra.database_url,
         "MAILBRIDGE_SEALING_KEYS": infra.sealing_keys,
     }
-    worker = {"MAILBRIDGE_ALLOW_PRIVATE_HOSTS": "true"}
+    worker = {"MAILBRIDGE_ALLOW_PRIVATE_HOSTS": "true", **infra.providers}
     if infra.ca_file is not None:
         worker["MAILBRIDGE_TLS_CA_FILE"] = str(infra.ca_file)
     api = {
+        **public,
         "MAILBRIDGE_HTTP_HOST": HOST,
         "MAILBRIDGE_HTTP_PORT": str(http_port),
         "MAILBRIDGE_TEST_TIMEOUT_SECONDS": str(test_timeout),
         "MAILBRIDGE_POLL_INTERVAL_SECONDS": str(poll_interval),
         "MAILBRIDGE_POLL_TICK_SECONDS": str(min(poll_interval, 5.0)),
     }
-    policy, oauth, mail = _health_ports(besides=http_port)
+    broker = {**common, **database, **oauth}
+    policy_port, broker_port, worker_port = _health_ports(besides=http_port)
     return [
         ServiceProcess("config-api", "mailbridge.config_api", {**common, **database, **api},
                        f"http://{HOST}:{http_port}/readyz"),
-        _with_health_port("policy", "mailbridge.policy", {**common, **database}, policy),
-        _with_health_port("oauth-broker", "mailbridge.oauth_broker", {**common, **database}, oauth),
-        _with_health_port("mail-worker", "mailbridge.mail_worker", {**common, **worker}, mail),
+        _with_health_port("policy", "mailbridge.policy", {**common, **database}, policy_port),
+        _with_health_port("oauth-broker", "mailbridge.oauth_broker", broker, broker_port),
+        _with_health_port("mail-worker", "mailbridge.mail_worker", {**common, **worker}, worker_port),
     ]  # fmt: skip
 
 
