@@ -86,11 +86,11 @@ class MicrosoftFlow(ProviderFlow):
         return "offline_access" in granted
 
     def redeem(self, client: Client, code: Code, form: Form) -> Response:
-        asked = [full_scope(s) for s in first(form, "scope").split()] or code.scopes
+        asked = [full_scope(s) for s in first(form, "scope").split()]
         if len(resources(asked)) > 1:
             return self._incompatible(asked)
         grant = self.state.grant(client.client_id, code.email)
-        resource = OUTLOOK if resources(asked) == {OUTLOOK} else GRAPH
+        resource = OUTLOOK if resources(asked or code.scopes) == {OUTLOOK} else GRAPH
         tenant = first(code.request.params, "_tenant")
         nonce = first(code.request.params, "nonce")
         return JSONResponse(self._tokens(grant, resource, tenant, nonce, code.offline))
