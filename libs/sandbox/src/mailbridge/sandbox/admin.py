@@ -100,7 +100,7 @@ class Admin:
     async def revoke_user(self, request: Request) -> Response:
         """The person removes the app's access at the provider: every grant of theirs dies."""
         provider, body = await self._body(request)
-        email = provider.user(str(body["email"])).email
+        email = known_email(provider, str(body["email"]))
         keys = [key for key in provider.grants if key[2] == email]
         for key in keys:
             provider.end_grant(key)
@@ -108,7 +108,7 @@ class Admin:
 
     async def grants(self, request: Request) -> Response:
         provider = self.state.provider(request.query_params.get("provider", ""))
-        email = provider.user(request.query_params.get("email", "")).email
+        email = known_email(provider, request.query_params.get("email", ""))
         found = [
             {
                 "client_id": grant.client_id,
@@ -141,6 +141,12 @@ class Admin:
             Route("/_sandbox/grants", self.grants, methods=["GET"]),
             Route("/_sandbox/settings", self.settings, methods=["POST"]),
         ]
+
+
+def known_email(provider: ProviderState, login: str) -> str:
+    """The email of the user known as ``login`` (email or UPN), without creating one."""
+    user = provider.find_user(login)
+    return user.email if user is not None else login
 
 
 async def bad_request(request: Request, exc: Exception) -> Response:

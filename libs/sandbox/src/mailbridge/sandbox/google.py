@@ -25,6 +25,7 @@ SHORT_SCOPES = {
     "email": "https://www.googleapis.com/auth/userinfo.email",
     "profile": "https://www.googleapis.com/auth/userinfo.profile",
 }
+UNKNOWN_CLIENT = 700016
 DESCRIPTIONS = {
     "invalid_grant": "Bad Request",
     "invalid_client": "Unauthorized",
@@ -38,7 +39,10 @@ class GoogleFlow(ProviderFlow):
         return f"{self.base_url}/google"
 
     def token_error(self, error: str, code: int, message: str, status: int = 400) -> Response:
-        body = {"error": error, "error_description": DESCRIPTIONS.get(error, message)}
+        description = DESCRIPTIONS.get(error, message)
+        if code == UNKNOWN_CLIENT:
+            description = "The OAuth client was not found."
+        body = {"error": error, "error_description": description}
         return JSONResponse(body, status_code=status)
 
     def granted_scopes(self, request: AuthRequest, ticked: list[str], email: str) -> list[str]:

@@ -122,12 +122,17 @@ class ProviderState:
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
     settings: ProviderSettings = field(default_factory=ProviderSettings)
 
-    def user(self, login: str) -> User:
-        """The user signing in as ``login`` (email or UPN), created on first sign-in."""
+    def find_user(self, login: str) -> User | None:
+        """The user known as ``login`` (email or UPN)."""
         for user in self.users.values():
             if login.lower() in (user.email.lower(), user.upn.lower()):
                 return user
-        return self.users.setdefault(login, User(email=login, upn=login, mail=login))
+        return None
+
+    def user(self, login: str) -> User:
+        """The user signing in as ``login``, created on first sign-in."""
+        found = self.find_user(login)
+        return found or self.users.setdefault(login, User(email=login, upn=login, mail=login))
 
     def grant(self, client_id: str, email: str) -> Grant:
         key = (self.name, client_id, email)
