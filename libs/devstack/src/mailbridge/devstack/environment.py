@@ -45,7 +45,7 @@ def services(
         "MAILBRIDGE_DATABASE_URL": infra.database_url,
         "MAILBRIDGE_SEALING_KEYS": infra.sealing_keys,
     }
-    worker = {"MAILBRIDGE_ALLOW_PRIVATE_HOSTS": "true", **infra.providers}
+    worker = {**common, "MAILBRIDGE_ALLOW_PRIVATE_HOSTS": "true", **infra.providers}
     if infra.ca_file is not None:
         worker["MAILBRIDGE_TLS_CA_FILE"] = str(infra.ca_file)
     api = {
@@ -63,7 +63,7 @@ def services(
                        f"http://{HOST}:{http_port}/readyz"),
         _with_health_port("policy", "mailbridge.policy", {**common, **database}, policy_port),
         _with_health_port("oauth-broker", "mailbridge.oauth_broker", broker, broker_port),
-        _with_health_port("mail-worker", "mailbridge.mail_worker", {**common, **worker}, worker_port),
+        _with_health_port("mail-worker", "mailbridge.mail_worker", worker, worker_port),
     ]  # fmt: skip
 
 
