@@ -36,6 +36,10 @@ ACCEPTED_ONCE: dict[tuple[str, str, str], str] = {
     ("reply.CredentialsReply.json", "184b833b92bf2f3f", "21d19f874abf18c9"): (
         OAUTH_CONFIG_WITHOUT_ADDRESS
     ),
+    ("reply.CredentialsReply.json", "21d19f874abf18c9", "184b833b92bf2f3f"): (
+        "the optional Credentials.email waits for the mail-worker's OAuth transports; "
+        "reverted to the schema every reader knows"
+    ),
 }
 
 

@@ -96,7 +96,7 @@ class Credentials(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     provider: Provider
-    email: str | None = None  # an OAuth config may leave it to the grant's confirmed address
+    email: str
     username: str | None = None
     password: WireSecret | None = None
     imap: ServerEndpoint | None = None
