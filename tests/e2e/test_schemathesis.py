@@ -33,7 +33,7 @@ from tests.e2e.mailboxes import Agent, agent_with_mailbox, imap_config
 SSE_STREAM = "/bridge/agents/{agent_id}/email-config/events"
 TIMEOUT_SECONDS = 15  # above the connection test's own timeout, whose 504 is documented
 STATELESS_EXAMPLES = 100
-SCENARIOS, STEPS_PER_SCENARIO = 50, 20
+SCENARIOS, STEPS_PER_SCENARIO = 50, 25
 
 # A DELETE of these is not the end of the resource: SPEC §4 has a disconnected config answer
 # `not_connected` and an org without shared apps answer nulls, so a 200 after it is no use after
