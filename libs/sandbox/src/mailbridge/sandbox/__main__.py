@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
 from pathlib import Path
 
 import uvicorn
 
 from mailbridge.sandbox.app import create_app
+
+log = logging.getLogger("mailbridge.sandbox")
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -33,6 +36,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def main() -> None:
     arguments = parse_arguments()
+    logging.basicConfig(level=logging.INFO, format="sandbox      | %(message)s")
     sock = listening_socket(arguments.host, arguments.port)
     port = int(sock.getsockname()[1])
     public_url = arguments.public_url or f"https://{arguments.host}:{port}"
@@ -44,7 +48,7 @@ def main() -> None:
     )
     if arguments.ports_file is not None:
         arguments.ports_file.write_text(f"{port}\n")
-    print(f"mailbridge sandbox provider listening on {public_url}", flush=True)
+    log.info("mailbridge sandbox provider listening on %s", public_url)
     uvicorn.Server(config).run(sockets=[sock])
 
 
