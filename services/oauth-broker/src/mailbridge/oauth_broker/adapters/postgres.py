@@ -62,15 +62,18 @@ class PostgresFlows:
         )
         return _flow(row) if row else None
 
-    async def bind(self, flow_id: str, binding_hash: str, now: datetime) -> FlowSecrets | None:
-        """Bind a pending flow to one browser, once; its secrets, or None if it cannot be."""
-        sealed = await self._pool.fetchval(
-            "UPDATE oauth_broker.flows SET binding_hash = $2 WHERE flow_id = $1"
+    async def bind(
+        self, flow_id: str, binding_hash: str, now: datetime
+    ) -> tuple[Flow, FlowSecrets] | None:
+        """Bind a pending flow to one browser, once: the flow and its secrets, or None if it
+        cannot be (unknown, already bound, finished or expired)."""
+        row = await self._pool.fetchrow(
+            "UPDATE oauth_broker.flows SET binding_hash = $2 WHERE flow_id = $1"  # noqa: S608
             " AND binding_hash IS NULL AND status = 'pending' AND expires_at > $3"
-            " RETURNING sealed_secrets",
+            f" RETURNING {_FLOW_COLUMNS}, sealed_secrets",
             flow_id, binding_hash, now,
         )  # fmt: skip
-        return self._secrets(flow_id, sealed) if sealed else None
+        return (_flow(row), self._secrets(flow_id, row["sealed_secrets"])) if row else None
 
     async def claim(self, flow_id: str) -> FlowSecrets | None:
         """Take a pending flow for one callback; a second one finds it taken (a replay)."""

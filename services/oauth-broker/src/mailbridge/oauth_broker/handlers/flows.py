@@ -93,12 +93,12 @@ def _usable(app: OAuthApp | None, request: BeginOAuthFlow) -> OAuthApp:
 
 async def start(request: StartOAuthFlow, d: FlowDeps) -> OAuthFlowStarted:
     binding = rules.digest(request.browser_binding.get_secret_value())
-    flow_secrets = await d.flows.bind(request.flow_id, binding, d.clock.now())
-    flow = await d.flows.get(request.flow_id)
-    if flow is None:
-        return OAuthFlowStarted(flow_id=request.flow_id, error=_unknown_flow())
-    if flow_secrets is None:
-        return OAuthFlowStarted(flow_id=request.flow_id, error=_not_startable(flow, d.clock))
+    bound = await d.flows.bind(request.flow_id, binding, d.clock.now())
+    if bound is None:  # only now read why: a flow opened once needs one query
+        flow = await d.flows.get(request.flow_id)
+        why = _not_startable(flow, d.clock) if flow is not None else _unknown_flow()
+        return OAuthFlowStarted(flow_id=request.flow_id, error=why)
+    flow, flow_secrets = bound
     profile = profile_for(flow.app, d.settings)
     query = rules.authorization_request(flow, flow_secrets, profile, d.settings.callback_url)
     return OAuthFlowStarted(
