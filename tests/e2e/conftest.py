@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from mailbridge.devstack import system as devstack
 from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStackEndpoints
+from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.shared.crypto import generate_key_spec
 
 TEST_TIMEOUT_SECONDS = 8.0
@@ -25,11 +27,26 @@ class RunningSystem(devstack.RunningSystem):
 
 
 @pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProvider]:
+    """The Google and Microsoft look-alikes every OAuth test signs in at."""
+    with SandboxProvider(Path(tmp_path_factory.mktemp("sandbox"))) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
 def system(
-    nats_url: str, postgres_dsn: str, mail_endpoints: MailStackEndpoints
+    nats_url: str,
+    postgres_dsn: str,
+    mail_endpoints: MailStackEndpoints,
+    sandbox: SandboxProvider,
 ) -> Iterator[RunningSystem]:
     infra = Infrastructure(
-        nats_url, postgres_dsn, generate_key_spec("e2e"), mail_endpoints.ca_file, "WARNING"
+        nats_url,
+        postgres_dsn,
+        generate_key_spec("e2e"),
+        mail_endpoints.ca_file,
+        "WARNING",
+        providers=sandbox.settings(),
     )
     with devstack.running_system(
         infra, test_timeout=TEST_TIMEOUT_SECONDS, poll_interval=POLL_SECONDS

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from mailbridge.devstack.browser import BROWSER_PACKAGES
 from mailbridge.devstack.debian import ensure_debian_packages
 from mailbridge.devstack.mailstack import REQUIRED_PACKAGES
 from mailbridge.devstack.stack import DEMO_AGENT, DevStack
@@ -21,12 +22,14 @@ def main() -> None:
     run.add_argument("--data-dir", type=Path, default=Path(".data"))
     run.add_argument("--port", type=int, default=8080, help="config-api HTTP port")
     run.add_argument("--no-mail", action="store_true", help="skip the local Dovecot/Postfix")
-    sub.add_parser("install-packages", help="install Dovecot and Postfix (Debian, as root)")
+    sub.add_parser(
+        "install-packages", help="install Dovecot, Postfix and chromium (Debian, as root)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="devstack     | %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "install-packages":
-        ensure_debian_packages(REQUIRED_PACKAGES)
+        ensure_debian_packages({**REQUIRED_PACKAGES, **BROWSER_PACKAGES})
     else:
         serve(DevStack(args.data_dir, http_port=args.port, with_mail=not args.no_mail))
 
@@ -60,6 +63,14 @@ def banner(stack: DevStack, seconds: float) -> str:
             f"  Try it        export MAILBRIDGE_API_KEY={stack.api_key}",
             f'                curl -H "Authorization: Bearer $MAILBRIDGE_API_KEY" -X POST '
             f"{url}/bridge/agents/{DEMO_AGENT}/email-config/test",
+        ]
+    for demo in stack.oauth_demos:
+        lines += [
+            f"  OAuth demo    {demo.agent_id}: signs in at the sandbox {demo.provider} "
+            f"({stack.sandbox.base_url if stack.sandbox else ''}, its own CA: the browser warns)",
+            f'                curl -H "Authorization: Bearer $MAILBRIDGE_API_KEY" -X POST '
+            f"{url}/bridge/agents/{demo.agent_id}/email-config/authorize",
+            "                then open its authorization_url and click Allow",
         ]
     lines.append("Press Ctrl-C to stop everything.")
     return "\n".join(lines)

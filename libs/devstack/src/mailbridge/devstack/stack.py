@@ -1,5 +1,6 @@
 """The whole system on one machine, for ``make run``: NATS, PostgreSQL, the local mail stack, the
-four services, and a demo agent whose mailbox lives in the local mail stack."""
+sandbox OAuth provider, the four services, a demo agent whose mailbox lives in the local mail
+stack, and a Google and a Microsoft demo agent that sign in at the sandbox."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import httpx
 
+from mailbridge.devstack import oauth_demo
 from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.devstack.nats import EmbeddedNats
 from mailbridge.devstack.postgres import EmbeddedPostgres
+from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.devstack.system import running_system
 from mailbridge.shared.crypto import generate_key_spec
 
@@ -40,6 +43,8 @@ class DevStack:
         self.mail: MailStackEndpoints | None = None
         self.api_key = ""
         self.demo: DemoMailbox | None = None
+        self.oauth_demos: list[oauth_demo.OAuthDemo] = []
+        self.sandbox: SandboxProvider | None = None
 
     @property
     def base_url(self) -> str:
@@ -56,8 +61,14 @@ class DevStack:
         nats = self._stack.enter_context(EmbeddedNats(self.data_dir / "nats"))
         postgres = self._stack.enter_context(EmbeddedPostgres(self.data_dir / "postgres"))
         mail_stack = self._start_mail()
+        sandbox = self._stack.enter_context(SandboxProvider(self.data_dir / "sandbox"))
+        self.sandbox = sandbox
         infra = Infrastructure(
-            nats.url, postgres.dsn, self._sealing_keys(), self.mail.ca_file if self.mail else None
+            nats.url,
+            postgres.dsn,
+            self._sealing_keys(),
+            self.mail.ca_file if self.mail else None,
+            providers=sandbox.settings(),
         )
         system = self._stack.enter_context(running_system(infra, http_port=self.http_port))
         self.api_key = system.operator_key
@@ -66,6 +77,12 @@ class DevStack:
         key_file.chmod(0o600)
         if mail_stack is not None:
             self._configure_demo_agent(mail_stack)
+        with self._api() as client:
+            self.oauth_demos = oauth_demo.configure(client, sandbox.admin, self.base_url)
+
+    def _api(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        return httpx.Client(base_url=self.base_url, timeout=10, headers=headers)
 
     def _start_mail(self) -> MailStack | None:
         if not self.with_mail:
@@ -95,8 +112,7 @@ class DevStack:
         address = mail_stack.create_mailbox(DEMO_LOCAL_PART, password)
         mail_stack.seed_message(address, subject="Welcome to mailbridge", body="Hello!", seen=True)
         mail_stack.seed_message(address, subject="Your first unread mail", body="Reply to me.")
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        with httpx.Client(base_url=self.base_url, timeout=10, headers=headers) as client:
+        with self._api() as client:
             client.put(f"/bridge/agents/{DEMO_AGENT}", json={"org_id": DEMO_ORG, "name": "Demo"})
             answer = client.put(
                 f"/bridge/agents/{DEMO_AGENT}/email-config",
