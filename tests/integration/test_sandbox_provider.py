@@ -377,3 +377,21 @@ def test_id_token_verifies_against_the_jwks_of_discovery(
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def test_every_code_verifier_and_token_is_recorded_for_the_leak_tests(
+    http: httpx.Client, admin: SandboxAdmin
+) -> None:
+    google = Client(http, admin, "google")
+    redirect = google.consent(f"openid email {GMAIL}", access_type="offline", prompt="consent")
+    tokens = google.exchange(redirect["code"]).json()
+
+    seen = set(admin.secrets("google"))
+
+    assert {
+        ("authorization code", redirect["code"]),
+        ("PKCE verifier", google.verifier),
+        ("access token", tokens["access_token"]),
+        ("refresh token", tokens["refresh_token"]),
+    } <= seen
+    assert not any(value == tokens["access_token"] for _, value in admin.secrets("microsoft"))

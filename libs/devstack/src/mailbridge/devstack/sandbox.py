@@ -103,6 +103,12 @@ class SandboxAdmin:
                 return found
         raise LookupError(f"{email} granted nothing at {provider} to {client_id or 'any client'}")
 
+    def secrets(self, provider: str) -> list[tuple[str, str]]:
+        """(kind, value) of every code, PKCE verifier and token the provider issued or received."""
+        response = self._http.get("/secrets", params={"provider": provider})
+        response.raise_for_status()
+        return [(found["kind"], found["value"]) for found in response.json()["secrets"]]
+
     def set_token_lifetime(self, provider: str, seconds: int) -> None:
         self._post("/settings", {"provider": provider, "access_token_lifetime": seconds})
 

@@ -121,6 +121,12 @@ class Admin:
         ]
         return JSONResponse({"grants": found})
 
+    async def secrets(self, request: Request) -> Response:
+        """Every code, verifier and token issued or received: what a leak test looks for."""
+        provider = self.state.provider(request.query_params.get("provider", ""))
+        found = [{"kind": kind, "value": value} for kind, value in provider.secrets_seen]
+        return JSONResponse({"secrets": found})
+
     async def settings(self, request: Request) -> Response:
         provider, body = await self._body(request)
         if body.get("access_token_lifetime") is not None:
@@ -139,6 +145,7 @@ class Admin:
             Route("/_sandbox/counters/reset", self.reset_counters, methods=["POST"]),
             Route("/_sandbox/revoke-user", self.revoke_user, methods=["POST"]),
             Route("/_sandbox/grants", self.grants, methods=["GET"]),
+            Route("/_sandbox/secrets", self.secrets, methods=["GET"]),
             Route("/_sandbox/settings", self.settings, methods=["POST"]),
         ]
 

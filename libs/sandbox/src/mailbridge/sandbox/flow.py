@@ -127,6 +127,7 @@ class ProviderFlow(ABC):
         code = new_id()
         expires_at = time.time() + CODE_LIFETIME_SECONDS
         self.state.codes[code] = Code(auth, email, granted, offline, expires_at)
+        self.state.saw_secret("authorization code", code)
         return redirect(auth.redirect_uri, self.allow_params(auth, code, granted))
 
     # --- token endpoint ------------------------------------------------------------------
@@ -177,7 +178,9 @@ class ProviderFlow(ABC):
             or first(form, "redirect_uri") != code.request.redirect_uri
         ):
             return self.token_error("invalid_grant", 70000, "The provided code is not valid.")
-        if not code_verifier_matches(code, first(form, "code_verifier")):
+        verifier = first(form, "code_verifier")
+        self.state.saw_secret("PKCE verifier", verifier)
+        if not code_verifier_matches(code, verifier):
             message = "The code_verifier does not match the code_challenge supplied."
             return self.token_error("invalid_grant", 501481, message)
         return self.redeem(client, code, form)

@@ -121,6 +121,12 @@ class ProviderState:
     failures: list[Failure] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
     settings: ProviderSettings = field(default_factory=ProviderSettings)
+    # every secret issued or received (codes, PKCE verifiers, tokens), for the leak tests
+    secrets_seen: list[tuple[str, str]] = field(default_factory=list)
+
+    def saw_secret(self, kind: str, value: str) -> None:
+        if value:
+            self.secrets_seen.append((kind, value))
 
     def find_user(self, login: str) -> User | None:
         """The user known as ``login`` (email or UPN)."""
@@ -143,6 +149,7 @@ class ProviderState:
         key = (self.name, grant.client_id, grant.email)
         self.refresh_tokens[token] = RefreshToken(key, resource, tenant)
         grant.refresh_tokens.append(token)
+        self.saw_secret("refresh token", token)
         return token
 
     def issue_access_token(self, grant: Grant, resource: str, scopes: list[str]) -> str:
@@ -150,6 +157,7 @@ class ProviderState:
         expires_at = time.time() + self.settings.access_token_lifetime
         key = (self.name, grant.client_id, grant.email)
         self.access_tokens[token] = AccessToken(key, resource, scopes, expires_at)
+        self.saw_secret("access token", token)
         return token
 
     def live_access_token(self, token: str) -> AccessToken | None:
