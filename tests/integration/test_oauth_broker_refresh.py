@@ -220,3 +220,26 @@ async def test_an_outage_keeps_a_token_that_still_works_and_changes_nothing(data
         assert (await deps.grants.get(AGENT)).dead is None  # type: ignore[union-attr]
     finally:
         await pool.close()
+
+
+async def test_a_refused_imap_token_leaves_the_microsoft_grant_working_for_graph(
+    database: str,
+) -> None:
+    """Microsoft answers invalid_grant (AADSTS65001) for a resource never consented: that is the
+    IMAP/SMTP token missing a permission, not the grant revoked."""
+    endpoint = CountingTokenEndpoint(
+        failure=(400, {"error": "invalid_grant", "error_codes": [65001]})
+    )
+    deps, pool = await replica(database, endpoint)
+    try:
+        await a_grant_due_for_refresh(deps, seconds_left=3600)
+        mail = await access_token(GetAccessToken(agent_id=AGENT, resource=TokenResource.MAIL), deps)
+        graph = await access_token(GetAccessToken(agent_id=AGENT), deps)
+
+        assert mail.error is not None and mail.error.code is ErrorCode.OAUTH_SCOPE_MISSING
+        assert "IMAP.AccessAsUser.All" in (mail.error.hint or "")
+        assert graph.error is None and graph.access_token is not None
+        assert (await deps.grants.get(AGENT)).dead is None  # type: ignore[union-attr]
+        assert await outbox_subjects(database) == []
+    finally:
+        await pool.close()

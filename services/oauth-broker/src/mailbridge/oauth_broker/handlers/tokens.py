@@ -164,6 +164,8 @@ async def _failed(
     d: TokenDeps,
 ) -> AccessTokenReply:
     event = GrantRefreshFailed(agent_id=grant.agent_id, provider=grant.provider, error=exc.info)
+    if exc.failure is Failure.REVOKED and _another_resource(grant, resource):
+        return AccessTokenReply(error=_not_consented_for_mail())
     if exc.failure is Failure.REVOKED:
         await locked.mark_dead(exc.info, [event])
         return AccessTokenReply(error=exc.info)
@@ -171,6 +173,20 @@ async def _failed(
         await locked.cool_down(d.clock.now() + MISCONFIGURED_COOL_DOWN, [event])
         return AccessTokenReply(error=exc.info)
     return _still_usable(grant, resource, d) or AccessTokenReply(error=exc.info)
+
+
+def _another_resource(grant: Grant, resource: TokenResource) -> bool:
+    """A Microsoft token for IMAP/SMTP is for another resource than the one the grant was
+    authorized for: its refusal (consent missing, AADSTS65001) says nothing of the grant, which
+    keeps working for Graph. Google has one token for both, so its refusal is the grant's."""
+    return grant.provider is Provider.MICROSOFT and resource is not TokenResource.API
+
+
+def _not_consented_for_mail() -> ErrorInfo:
+    return ErrorInfo.of(ErrorCode.OAUTH_SCOPE_MISSING).saying(
+        "Microsoft refused a token for IMAP and SMTP: no consent for outlook.office.com.",
+        "Add IMAP.AccessAsUser.All and SMTP.Send to the app's API permissions, then Re-authorize.",
+    )
 
 
 def _still_usable(grant: Grant, resource: TokenResource, d: TokenDeps) -> AccessTokenReply | None:
