@@ -213,10 +213,12 @@ async def _confirmed_email(
 async def _keep(
     flow: Flow, response: TokenResponse, granted: list[str], email: str, d: FlowDeps
 ) -> None:
-    """Replace the agent's grant; a re-authorization that brings no refresh token keeps the old."""
+    """Replace the agent's grant; a re-authorization of the same mailbox that brings no refresh
+    token keeps the old one (another mailbox's would sign the agent in as that mailbox)."""
     now = d.clock.now()
     previous = await d.grants.get(flow.agent_id)
-    kept_refresh = previous.tokens.refresh_token if previous is not None else None
+    same_mailbox = previous is not None and previous.email.casefold() == email.casefold()
+    kept_refresh = previous.tokens.refresh_token if previous is not None and same_mailbox else None
     tokens = TokenSet(refresh_token=kept_refresh).with_response(TokenResource.API, response, now)
     grant = Grant(
         agent_id=flow.agent_id,
