@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from mailbridge.mail_worker.domain.cursor import Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.shared.errors import PermanentError
@@ -115,9 +117,38 @@ class CredentialsSource(Protocol):
 
 
 class MailboxReader(Protocol):
-    """Logs in over IMAP (or an API) and reads the inbox counts."""
+    """Logs in over IMAP and reads the inbox counts."""
 
     async def inbox_counts(self, credentials: Credentials) -> InboxCounts: ...
+
+
+class TokenSource(Protocol):
+    """An agent's access token for its provider's mailbox API, from the oauth-broker (which
+    refreshes it); a grant it cannot use raises its error (not authorized, revoked, ...)."""
+
+    async def access_token(self, agent_id: str) -> SecretStr: ...
+
+
+@dataclass(frozen=True)
+class ProbedMailbox:
+    """Who the token signs in as, and that mailbox's inbox counts."""
+
+    email: str
+    counts: InboxCounts
+
+
+class MailboxProbe(Protocol):
+    """Reads the signed-in address and the inbox counts through a provider's API."""
+
+    async def probe(self, token: SecretStr) -> ProbedMailbox: ...
+
+
+@dataclass(frozen=True)
+class MailApi:
+    """A provider's mailbox API, and where the tokens to call it come from."""
+
+    tokens: TokenSource
+    probe: MailboxProbe
 
 
 class SubmissionChecker(Protocol):

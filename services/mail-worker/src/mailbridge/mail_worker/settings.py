@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from mailbridge.shared.settings import ServiceSettings
+from mailbridge.shared.settings import ProviderEndpoints, ServiceSettings
 
 
-class MailWorkerSettings(ServiceSettings):
+class MailWorkerSettings(ServiceSettings, ProviderEndpoints):
     tls_ca_file: Path | None = Field(
         default=None,
         description="extra CA bundle to trust (tests, private CAs); system CAs otherwise",
@@ -19,6 +19,12 @@ class MailWorkerSettings(ServiceSettings):
     )
     connect_timeout_seconds: float = Field(default=15.0, gt=0)
     credentials_timeout_seconds: float = Field(default=5.0, gt=0)
+    token_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="wait for the oauth-broker's access token (it may refresh)"
+    )
+    api_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="connect, read and write limit of each Gmail/Graph call"
+    )
     policy_timeout_seconds: float = Field(
         default=5.0, gt=0, description="wait for policy's send authorization; then retry later"
     )

@@ -1,0 +1,46 @@
+"""NatsTokenSource: asks the oauth-broker for an agent's API access token over rpc.
+
+The token lives only in memory for the call it is asked for; the broker keeps and refreshes it.
+"""
+
+from __future__ import annotations
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from pydantic import SecretStr
+
+from mailbridge.mail_worker.domain.classify import TEMPORARY
+from mailbridge.shared.bus import NatsBus
+from mailbridge.shared.errors import (
+    ErrorCode,
+    ErrorInfo,
+    MailbridgeError,
+    PermanentError,
+    RetryableError,
+)
+from mailbridge.shared.messages import AccessTokenReply, GetAccessToken, TokenResource
+
+
+class NatsTokenSource:
+    def __init__(self, bus: NatsBus, timeout: float) -> None:
+        self._bus, self._timeout = bus, timeout
+
+    async def access_token(self, agent_id: str) -> SecretStr:
+        request = GetAccessToken(agent_id=agent_id, resource=TokenResource.API)
+        try:
+            reply = await self._bus.request(request, AccessTokenReply, self._timeout)
+        except (NoRespondersError, NatsTimeoutError, TimeoutError) as exc:
+            raise RetryableError(
+                ErrorCode.PROVIDER_UNAVAILABLE, "The oauth-broker did not answer."
+            ) from exc
+        if reply.error is not None:
+            raise refused(reply.error)
+        if reply.access_token is None:
+            raise PermanentError(ErrorCode.INTERNAL, "The oauth-broker answered no token.")
+        return reply.access_token
+
+
+def refused(error: ErrorInfo) -> MailbridgeError:
+    """The broker's error as it said it: retried later when the provider was only busy or down."""
+    kind = RetryableError if error.code in TEMPORARY else PermanentError
+    return kind.explained(error)
