@@ -2,9 +2,9 @@
 
 ``build`` makes the adapters on the service's resources, registers the subscribers and answers the
 ``Service``: its container of ports, its streams, and the parts that open once connected (the KV
-buckets of the ledger and the cursors, the content bucket, the consumer's settings, and the mail
-sessions that log out on stop). ``python -m mailbridge.mail_worker`` runs it with
-``mailbridge.shared.service.run``.
+buckets of the ledger and the cursors, the content bucket, the consumer's settings, the mail
+sessions that log out on stop, and the providers' API client that closes on stop).
+``python -m mailbridge.mail_worker`` runs it with ``mailbridge.shared.service.run``.
 """
 
 from __future__ import annotations
@@ -18,16 +18,20 @@ from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
 from mailbridge.mail_worker.adapters.kv import JsonBucket
 from mailbridge.mail_worker.adapters.ledger import BUCKET as LEDGER_BUCKET
 from mailbridge.mail_worker.adapters.ledger import WEEK_SECONDS, NatsKvSendLedger
+from mailbridge.mail_worker.adapters.mail_apis import ApiHttp, GmailApi, GraphApi
 from mailbridge.mail_worker.adapters.network import AddressGuard, Network, tls_context
 from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
+from mailbridge.mail_worker.adapters.tokens import NatsTokenSource
 from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.entrypoints import commands, config_events
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
-from mailbridge.mail_worker.ports import PollLimits
+from mailbridge.mail_worker.ports import MailApi, PollLimits
 from mailbridge.mail_worker.settings import MailWorkerSettings
+from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.content import NatsObjectContentStore
+from mailbridge.shared.messages import Provider
 from mailbridge.shared.service import NatsService, Resources, Service, closing
 from mailbridge.shared.streams import MAIL_CMD, MAIL_EVT
 
@@ -37,6 +41,7 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
     cursor_bucket = JsonBucket(CURSOR_BUCKET)
     content = NatsObjectContentStore()
     mailbox, smtp = _mail_sessions(settings)
+    apis, api_http = build_mail_apis(settings, r.bus)
     credentials = CachedCredentials(
         NatsCredentialsSource(r.bus, settings.credentials_timeout_seconds)
     )
@@ -56,12 +61,12 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
         policy=NatsSendPolicy(r.bus, settings.policy_timeout_seconds),
         limits=PollLimits(settings.poll_backlog, settings.poll_batch, settings.max_message_bytes),
         metrics=WorkerMetrics(r.registry),
+        apis=apis,
     )
     _register(r.broker, settings, container)
     parts = (ledger_bucket, cursor_bucket, content, commands.ConsumerSettings(settings))
-    return Service(
-        container, streams=(MAIL_CMD, MAIL_EVT), parts=(*parts, closing(smtp), closing(mailbox))
-    )
+    closed = (closing(smtp), closing(mailbox), closing(api_http))
+    return Service(container, streams=(MAIL_CMD, MAIL_EVT), parts=(*parts, *closed))
 
 
 def _mail_sessions(settings: MailWorkerSettings) -> tuple[AioimaplibMailboxReader, AiosmtplibSmtp]:
@@ -72,6 +77,20 @@ def _mail_sessions(settings: MailWorkerSettings) -> tuple[AioimaplibMailboxReade
     network = Network(guard, tls_context(settings.tls_ca_file), timeout)
     sessions = SessionLimits(HostBudget(settings.max_sessions_per_host))
     return AioimaplibMailboxReader(network, sessions), AiosmtplibSmtp(network, sessions)
+
+
+def build_mail_apis(
+    settings: MailWorkerSettings, bus: NatsBus
+) -> tuple[dict[Provider, MailApi], ApiHttp]:
+    """The providers whose mailboxes are tested through their API, on one HTTP client, with
+    the oauth-broker's access tokens; every other provider is tested over IMAP and SMTP."""
+    http = ApiHttp(ca_file=settings.oauth_ca_file, timeout=settings.api_timeout_seconds)
+    tokens = NatsTokenSource(bus, settings.token_timeout_seconds)
+    apis = {
+        Provider.GOOGLE: MailApi(tokens, GmailApi(http, settings.gmail_api_url)),
+        Provider.MICROSOFT: MailApi(tokens, GraphApi(http, settings.graph_api_url)),
+    }
+    return apis, http
 
 
 def _register(broker: NatsBroker, settings: MailWorkerSettings, container: Container) -> None:

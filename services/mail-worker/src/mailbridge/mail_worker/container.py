@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
@@ -10,6 +11,7 @@ from mailbridge.mail_worker.ports import (
     CredentialsSource,
     CursorStore,
     InboxFetcher,
+    MailApi,
     MailboxReader,
     PollLimits,
     SendLedger,
@@ -21,6 +23,7 @@ from mailbridge.mail_worker.ports import (
 from mailbridge.shared.bus import Publisher
 from mailbridge.shared.clock import Clock, SystemClock
 from mailbridge.shared.content import ContentStore
+from mailbridge.shared.messages import Provider
 
 
 @dataclass(frozen=True)
@@ -40,4 +43,5 @@ class Container:
     policy: SendPolicy
     limits: PollLimits
     metrics: WorkerMetrics
+    apis: Mapping[Provider, MailApi] = field(default_factory=dict)  # others: IMAP and SMTP
     clock: Clock = field(default_factory=SystemClock)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from pydantic import BaseModel, ValidationError
 
+from mailbridge.mail_worker.checks import elapsed_ms, failed_test, timed
 from mailbridge.mail_worker.domain import mime
 from mailbridge.mail_worker.domain.cursor import Cursor, advanced, first_uid_to_fetch
 from mailbridge.mail_worker.domain.parse import parse_or_none
+from mailbridge.mail_worker.handlers_api import test_api_connection
 from mailbridge.mail_worker.ports import (
     ClaimedElsewhereError,
     CredentialsSource,
@@ -20,6 +22,7 @@ from mailbridge.mail_worker.ports import (
     InboxFetcher,
     LedgerEntry,
     LedgerState,
+    MailApi,
     MailboxReader,
     OutcomeUnknownError,
     PollLimits,
@@ -35,7 +38,6 @@ from mailbridge.shared.content import ContentStore, inflated
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
     AuthorizeSend,
-    CheckResult,
     ConnectionTested,
     Credentials,
     Event,
@@ -43,13 +45,14 @@ from mailbridge.shared.messages import (
     MessageSendFailed,
     MessageSent,
     PollMailbox,
+    Provider,
     SendMessage,
     SendOutcome,
     TestConnection,
 )
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
+NO_APIS: Mapping[Provider, MailApi] = MappingProxyType({})
 
 
 def is_expired(command: TestConnection, clock: Clock) -> bool:
@@ -63,15 +66,31 @@ async def test_connection(
     credentials: CredentialsSource,
     mailbox: MailboxReader,
     submission: SubmissionChecker,
+    apis: Mapping[Provider, MailApi] = NO_APIS,  # noqa: PT028 (a use case, not a pytest test)
 ) -> ConnectionTested:
-    """IMAP login + inbox counts and SMTP EHLO + AUTH, in parallel; one result either way."""
+    """An account of a provider in ``apis`` is tested through that provider's API; any other by
+    IMAP login + inbox counts and SMTP EHLO + AUTH. One result either way."""
     started = time.perf_counter()
     try:
         account = await credentials.get(command.agent_id)
     except MailbridgeError as exc:
-        return _failed(command, exc.info(), _elapsed_ms(started))
+        return failed_test(command, exc.info(), started)
+    api = apis.get(account.provider)
+    if api is not None:
+        return await test_api_connection(command, account, api, started)
+    return await _test_imap_connection(command, account, mailbox, submission, started)
+
+
+async def _test_imap_connection(
+    command: TestConnection,
+    account: Credentials,
+    mailbox: MailboxReader,
+    submission: SubmissionChecker,
+    started: float,
+) -> ConnectionTested:
+    """IMAP and SMTP in parallel."""
     (counts, imap_check), (_, smtp_check) = await asyncio.gather(
-        _timed(mailbox.inbox_counts(account)), _timed(submission.check_auth(account))
+        timed(mailbox.inbox_counts(account)), timed(submission.check_auth(account))
     )
     checks = {"imap": imap_check, "smtp": smtp_check}
     error = imap_check.error or smtp_check.error
@@ -83,32 +102,9 @@ async def test_connection(
         inbox_total=counts.total if counts else None,
         unread=counts.unread if counts else None,
         checks=checks,
-        latency_ms=_elapsed_ms(started),
+        latency_ms=elapsed_ms(started),
         error=error,
     )
-
-
-async def _timed(work: Awaitable[T]) -> tuple[T | None, CheckResult]:
-    started = time.perf_counter()
-    try:
-        value = await work
-    except MailbridgeError as exc:
-        return None, CheckResult(ok=False, latency_ms=_elapsed_ms(started), error=exc.info())
-    return value, CheckResult(ok=True, latency_ms=_elapsed_ms(started))
-
-
-def _failed(command: TestConnection, error: ErrorInfo, latency_ms: int) -> ConnectionTested:
-    return ConnectionTested(
-        agent_id=command.agent_id,
-        command_id=command.command_id,
-        ok=False,
-        latency_ms=latency_ms,
-        error=error,
-    )
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
 
 
 async def send_message(

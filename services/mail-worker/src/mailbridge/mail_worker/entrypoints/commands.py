@@ -45,8 +45,9 @@ async def run_test(c: Container, body: bytes, last: bool) -> None:
         log.info("skipping expired connection test %s", command.command_id)
         return
     result = await handlers.test_connection(
-        command, credentials=c.fresh_credentials, mailbox=c.mailbox, submission=c.submission
-    )
+        command, credentials=c.fresh_credentials, mailbox=c.mailbox,
+        submission=c.submission, apis=c.apis,
+    )  # fmt: skip
     await c.publisher.publish(result)
 
 
