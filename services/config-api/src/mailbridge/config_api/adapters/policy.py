@@ -6,24 +6,11 @@ client-org agent's config, only ``effective_timeout``, so a page never hangs on 
 
 from __future__ import annotations
 
-import nats.errors
-
+from mailbridge.config_api.adapters.rpc import ask
 from mailbridge.config_api.domain.errors import PolicyUnavailable
-from mailbridge.shared.bus import NatsBus, ReplyT
-from mailbridge.shared.messages import (
-    EffectivePolicy,
-    GetEffectivePolicy,
-    PolicyDocumentReply,
-    Request,
-)
+from mailbridge.shared.bus import NatsBus
+from mailbridge.shared.messages import EffectivePolicy, GetEffectivePolicy, PolicyDocumentReply
 from mailbridge.shared.messages.policy import ClientOrgRequest, OrgRequest
-
-_NO_ANSWER = (
-    nats.errors.NoRespondersError,
-    nats.errors.TimeoutError,
-    nats.errors.ConnectionClosedError,
-    TimeoutError,
-)
 
 
 class NatsPolicyService:
@@ -31,13 +18,9 @@ class NatsPolicyService:
         self._bus, self._timeout, self._effective_timeout = bus, timeout, effective_timeout
 
     async def document(self, request: OrgRequest | ClientOrgRequest) -> PolicyDocumentReply:
-        return await self._ask(request, PolicyDocumentReply, self._timeout)
+        return await ask(self._bus, request, PolicyDocumentReply, self._timeout, PolicyUnavailable)
 
     async def effective(self, request: GetEffectivePolicy) -> EffectivePolicy:
-        return await self._ask(request, EffectivePolicy, self._effective_timeout)
-
-    async def _ask(self, request: Request, reply_type: type[ReplyT], timeout: float) -> ReplyT:
-        try:
-            return await self._bus.request(request, reply_type, timeout)
-        except _NO_ANSWER as exc:
-            raise PolicyUnavailable() from exc
+        return await ask(
+            self._bus, request, EffectivePolicy, self._effective_timeout, PolicyUnavailable
+        )
