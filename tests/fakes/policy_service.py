@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from mailbridge.config_api.domain.errors import PolicyUnavailable
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
@@ -27,6 +29,7 @@ class FakePolicyService:
 
     def __init__(self) -> None:
         self.org_apps: dict[str, dict[str, OrgOAuthApp]] = {}
+        self.org_secrets: dict[tuple[str, str], SecretStr] = {}  # (org, provider): as sealed
         self.client_orgs: dict[tuple[str, str], ClientOrgView] = {}
         self.asked: list[Request] = []
         self.down = False
@@ -57,8 +60,16 @@ class FakePolicyService:
                 for provider, app in given.items()
                 if app is not None
             }
+            self.org_secrets.update(
+                {
+                    (request.org_id, provider): app.client_secret
+                    for provider, app in given.items()
+                    if app is not None and app.client_secret is not None
+                }
+            )
         if isinstance(request, DeleteOrgConfig):
             self.org_apps.pop(request.org_id, None)
+            self.org_secrets = {k: v for k, v in self.org_secrets.items() if k[0] != request.org_id}
             return PolicyDocumentReply()
         apps = self.org_apps.get(request.org_id, {})
         return PolicyDocumentReply(document=OrgEmailConfigView(org_id=request.org_id, **apps))
@@ -67,12 +78,22 @@ class FakePolicyService:
         self._answering(request)
         client_org = self.client_orgs.get((request.org_id, request.client_org_id or ""))
         banner = ClientOrgBanner(**client_org.model_dump()) if client_org else None
+        app = self._app_for(request)
         return EffectivePolicy(
             agent_id=request.agent_id,
-            oauth_app=self._app_for(request),
+            oauth_app=app,
+            oauth_client_secret=self._secret_for(request, app),
             client_org=banner,
             warnings=banner.warnings if banner else [],
         )
+
+    def _secret_for(
+        self, request: GetEffectivePolicy, app: OrgAppBanner | None
+    ) -> SecretStr | None:
+        """As policy does: only when asked, only for an inherited app."""
+        if not request.include_secret or app is None or not app.inherited:
+            return None
+        return self.org_secrets.get((request.org_id, app.provider.value))
 
     def _app_for(self, request: GetEffectivePolicy) -> OrgAppBanner | None:
         provider = request.provider

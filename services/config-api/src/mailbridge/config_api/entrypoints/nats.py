@@ -1,4 +1,5 @@
-"""config-api's NATS entrypoints: the credentials rpc and the event consumers that drive status.
+"""config-api's NATS entrypoints: the credentials and OAuth app rpc, and the event consumers that
+drive status.
 
 Durable consumers (explicit acks, redelivered on error) apply events even when no HTTP request
 waits; every handler is idempotent, so a redelivery changes nothing twice.
@@ -13,10 +14,17 @@ from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, N
 from faststream.nats.subscriber.usecases import LogicSubscriber
 
 from mailbridge.config_api.container import Container
-from mailbridge.config_api.handlers import connection_test, email_config, mailbox_status, sends
+from mailbridge.config_api.handlers import (
+    connection_test,
+    email_config,
+    mailbox_status,
+    oauth_app,
+    sends,
+)
 from mailbridge.shared.messages import (
     ConnectionTested,
     GetCredentials,
+    GetOAuthApp,
     GrantAuthorized,
     GrantRefreshFailed,
     GrantRevoked,
@@ -45,6 +53,13 @@ def register(broker: NatsBroker, c: Container) -> None:
     @broker.subscriber(GetCredentials.subscription(), queue=c.settings.credentials_queue)
     async def credentials_get(request: GetCredentials) -> str:
         reply = await email_config.get_credentials(request.agent_id, repo=c.repo, sealer=c.sealer)
+        return reply.model_dump_json()
+
+    @broker.subscriber(GetOAuthApp.subscription(), queue=c.settings.credentials_queue)
+    async def oauth_app_get(request: GetOAuthApp) -> str:
+        reply = await oauth_app.get_oauth_app(
+            request.agent_id, repo=c.repo, sealer=c.sealer, policy=c.policy
+        )
         return reply.model_dump_json()
 
     # no_reply: a JetStream subject; an empty answer would race the stream's ack to the publisher
