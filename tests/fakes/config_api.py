@@ -10,6 +10,7 @@ from mailbridge.shared.messages import (
     EmailConfigSaved,
     Event,
     Message,
+    Provider,
 )
 
 
@@ -71,6 +72,13 @@ class FakeConfigRepository:
         if outcome is not None:
             self.statuses[agent_id], events = outcome
             self.outbox += events
+
+    async def fill_email(self, agent_id: str, provider: Provider, email: str) -> bool:
+        config = self.configs.get(agent_id)
+        if config is None or config.provider is not provider or config.email is not None:
+            return False
+        self.configs[agent_id] = config.model_copy(update={"email": email})
+        return True
 
 
 def _with_version(event: Event, version: int) -> Event:

@@ -300,3 +300,34 @@ class ConfigRepositoryContract:
 
         await asyncio.gather(*(repo.update_status(agent_id, one_more) for _ in range(10)))
         assert (await repo.load(agent_id))[1].last_test == {"n": 10}
+
+    # fill_email -------------------------------------------------------------------------------
+
+    async def oauth_config(self, email: str | None) -> tuple[ConfigRepository, str]:
+        repo, agent_id = await self.registered()
+        config = config_of(agent_id).model_copy(
+            update={"provider": Provider.GOOGLE, "email": email, "settings": {}}
+        )
+        await repo.save(config, CONFIGURED, [])
+        return repo, agent_id
+
+    async def test_a_config_without_an_address_is_given_the_confirmed_one(self) -> None:
+        repo, agent_id = await self.oauth_config(email=None)
+        assert await repo.fill_email(agent_id, Provider.GOOGLE, "ada@gmail.example") is True
+        config, status = await repo.load(agent_id)
+        assert config is not None and (config.email, config.version) == ("ada@gmail.example", 1)
+        assert status == CONFIGURED and await self.written(agent_id) == []
+
+    async def test_an_address_already_saved_is_never_replaced(self) -> None:
+        repo, agent_id = await self.oauth_config(email="saved@gmail.example")
+        assert await repo.fill_email(agent_id, Provider.GOOGLE, "other@gmail.example") is False
+        config, _ = await repo.load(agent_id)
+        assert config is not None and config.email == "saved@gmail.example"
+
+    async def test_a_config_of_another_provider_or_none_is_left_alone(self) -> None:
+        repo, agent_id = await self.oauth_config(email=None)
+        assert await repo.fill_email(agent_id, Provider.MICROSOFT, "ada@contoso.example") is False
+        config, _ = await repo.load(agent_id)
+        assert config is not None and config.email is None
+        _, bare = await self.registered(repo=repo)
+        assert await repo.fill_email(bare, Provider.GOOGLE, "ada@gmail.example") is False

@@ -16,6 +16,7 @@ from mailbridge.shared.messages import (
     GetEffectivePolicy,
     Message,
     PolicyDocumentReply,
+    Provider,
     SendMessage,
 )
 from mailbridge.shared.messages.policy import ClientOrgRequest, OrgRequest
@@ -61,6 +62,12 @@ class ConfigRepository(Protocol):
 
     async def update_status(self, agent_id: str, decide: StatusDecision) -> None:
         """Run ``decide`` on the current config and status, atomically; store what it returns."""
+        ...
+
+    async def fill_email(self, agent_id: str, provider: Provider, email: str) -> bool:
+        """Store ``email`` as the address of the agent's config of ``provider`` if it has none
+        (an OAuth config saved without one): the address its grant confirmed. False when the
+        config has an address already, is of another provider, or is not there."""
         ...
 
 

@@ -16,7 +16,7 @@ from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.ports import StatusDecision
 from mailbridge.shared.crypto import Sealer, SealingError
-from mailbridge.shared.messages import EmailConfigSaved, Event, LastError
+from mailbridge.shared.messages import EmailConfigSaved, Event, LastError, Provider
 from mailbridge.shared.outbox import write_outbox
 from mailbridge.shared.postgres import Connection
 
@@ -127,6 +127,16 @@ class PostgresConfigRepository:
             await _write_status(connection, agent_id, status)
             await write_outbox(connection, SCHEMA, events)
         self._on_outbox_write()
+
+    async def fill_email(self, agent_id: str, provider: Provider, email: str) -> bool:
+        filled = await self._pool.fetchval(
+            "UPDATE config_api.email_configs SET email = $3, updated_at = now()"
+            " WHERE agent_id = $1 AND provider = $2 AND email IS NULL RETURNING 1",
+            agent_id,
+            provider.value,
+            email,
+        )
+        return filled is not None
 
 
 _LOAD = (

@@ -46,7 +46,12 @@ async def run_connection_test(
 async def test_after_authorization(
     event: GrantAuthorized, *, repo: ConfigRepository, commands: CommandPublisher
 ) -> None:
-    """A grant was authorized: run the automatic test whose result makes the mailbox connected."""
+    """A grant was authorized: run the automatic test whose result makes the mailbox connected.
+    A config saved without an address takes the one the grant confirmed first, so that the
+    worker's credentials (which need one) answer for it."""
     config, _ = await repo.load(event.agent_id)
-    if config is not None:
-        await commands.publish(TestConnection(agent_id=event.agent_id))
+    if config is None:
+        return
+    if config.email is None:
+        await repo.fill_email(event.agent_id, event.provider, event.email)
+    await commands.publish(TestConnection(agent_id=event.agent_id))

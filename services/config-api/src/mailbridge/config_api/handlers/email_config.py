@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from mailbridge.config_api.domain import status as transitions
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import (
@@ -130,16 +132,23 @@ async def get_credentials(
     agent, config, _ = await repo.load_owned(agent_id)
     if agent is None or config is None or config.email is None:
         return CredentialsReply(agent_id=agent_id, error=ErrorInfo.of(ErrorCode.NOT_CONFIGURED))
-    password = sealer.open(config.sealed_secret, agent_id) if config.sealed_secret else None
-    settings = config.settings
     credentials = Credentials(
         provider=config.provider,
         email=config.email,
-        username=settings.get("username") or config.email,
-        password=password,
-        imap=ServerEndpoint(**settings["imap"]) if "imap" in settings else None,
-        smtp=ServerEndpoint(**settings["smtp"]) if "smtp" in settings else None,
         org_id=agent.org_id,
         client_org_id=agent.client_org_id,
     )
+    if config.provider is Provider.IMAP:  # OAuth mailboxes: the worker asks the broker a token
+        credentials = credentials.model_copy(update=_password_login(config, sealer))
     return CredentialsReply(agent_id=agent_id, credentials=credentials)
+
+
+def _password_login(config: StoredConfig, sealer: Sealer) -> dict[str, object]:
+    """An IMAP config's user name, opened app password and servers."""
+    settings, sealed = config.settings, config.sealed_secret
+    return {
+        "username": settings.get("username") or config.email,
+        "password": SecretStr(sealer.open(sealed, config.agent_id)) if sealed else None,
+        "imap": ServerEndpoint(**settings["imap"]) if "imap" in settings else None,
+        "smtp": ServerEndpoint(**settings["smtp"]) if "smtp" in settings else None,
+    }
