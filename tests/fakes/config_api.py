@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.config_api.domain.errors import BrokerUnavailable
 from mailbridge.config_api.ports import StatusDecision
 from mailbridge.shared.messages import (
+    BeginOAuthFlow,
+    CompleteOAuthFlow,
     ConnectionTested,
     EmailConfigSaved,
     Event,
+    GetOAuthFlow,
+    GrantRevocationReply,
     Message,
+    OAuthFlowBegun,
+    OAuthFlowCompleted,
+    OAuthFlowStarted,
+    OAuthFlowView,
     Provider,
+    Request,
+    StartOAuthFlow,
 )
 
 
@@ -89,11 +102,15 @@ def _with_version(event: Event, version: int) -> Event:
 
 
 class RecordingRevoker:
-    def __init__(self) -> None:
-        self.revoked: list[str] = []
+    """Answers every revocation with ``reply`` (None: as if the broker did not answer)."""
 
-    async def revoke(self, agent_id: str) -> None:
+    def __init__(self, reply: GrantRevocationReply | None = None) -> None:
+        self.revoked: list[str] = []
+        self.reply = reply
+
+    async def revoke(self, agent_id: str) -> GrantRevocationReply | None:
         self.revoked.append(agent_id)
+        return self.reply
 
 
 class RecordingPublisher:
@@ -118,3 +135,43 @@ class AnsweringResults:
         if self.answer is None:
             return None
         return ConnectionTested(command_id=command_id, **self.answer)  # type: ignore[arg-type]
+
+
+class FakeOAuthBroker:
+    """The oauth-broker's flow rpc: answers what a test set (``begun``, ``started``,
+    ``completed``, ``views``), records every request; ``down`` answers nothing at all."""
+
+    def __init__(self) -> None:
+        self.begun = OAuthFlowBegun(
+            flow_id="flow_1",
+            authorization_url="http://api/api/engine/oauth/start?flow=flow_1",
+            expires_at=datetime(2030, 1, 1, tzinfo=UTC),
+        )
+        self.started = OAuthFlowStarted(flow_id="flow_1", redirect_url="https://idp/authorize?x=1")
+        self.completed: OAuthFlowCompleted | None = None
+        self.views: dict[str, OAuthFlowView] = {}
+        self.asked: list[Request] = []
+        self.down = False
+
+    async def begin(self, request: BeginOAuthFlow) -> OAuthFlowBegun:
+        self._answering(request)
+        return self.begun
+
+    async def start(self, request: StartOAuthFlow) -> OAuthFlowStarted:
+        self._answering(request)
+        return self.started
+
+    async def complete(self, request: CompleteOAuthFlow) -> OAuthFlowCompleted:
+        self._answering(request)
+        if self.completed is None:
+            raise AssertionError("the test did not say how the flow completes")
+        return self.completed
+
+    async def flow(self, flow_id: str) -> OAuthFlowView:
+        self._answering(GetOAuthFlow(flow_id=flow_id))
+        return self.views.get(flow_id, OAuthFlowView(flow_id=flow_id))
+
+    def _answering(self, request: Request) -> None:
+        if self.down:
+            raise BrokerUnavailable()
+        self.asked.append(request)

@@ -1,6 +1,6 @@
 """What an OAuth grant changes in config-api: an authorization fills in the address a config was
-saved without (before the automatic test, which needs it), and the worker's credentials of an
-OAuth mailbox carry no secret."""
+saved without (before the automatic test, which needs it), the worker's credentials of an OAuth
+mailbox carry no secret, and a disconnect says what became of the grant."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from mailbridge.config_api.handlers import agents, connection_test, email_config
 from mailbridge.shared.errors import ErrorCode
 from mailbridge.shared.messages import (
     GrantAuthorized,
+    GrantRevocationReply,
     Message,
     Provider,
     TestConnection,
 )
 from tests.factories import BODY, OPERATOR, SEALER
-from tests.fakes.config_api import FakeConfigRepository, RecordingPublisher
+from tests.fakes.config_api import FakeConfigRepository, RecordingPublisher, RecordingRevoker
 from tests.fakes.policy_service import FakePolicyService
 
 GOOGLE = {"provider": "google", "client_id": "google-id", "client_secret": "google-secret"}
@@ -103,3 +104,42 @@ async def test_an_oauth_mailboxs_credentials_name_it_and_its_orgs_and_hold_no_se
         "client_org_id": "emea",
     }
     assert body["client_secret"] not in reply.model_dump_json()
+
+
+async def test_disconnecting_an_oauth_mailbox_says_what_the_broker_did() -> None:
+    repo = await saved(MICROSOFT)
+    note = "Microsoft has no per-grant revocation: the tokens were erased."
+    revoker = RecordingRevoker(GrantRevocationReply(revoked=True, note=note))
+
+    view = await email_config.delete_email_config(
+        "a1", repo=repo, principal=OPERATOR, revoker=revoker
+    )
+
+    assert revoker.revoked == ["a1"]
+    assert view.revocation is not None
+    assert view.revocation.model_dump() == {
+        "revoked": True,
+        "revoked_at_provider": False,
+        "note": note,
+    }
+
+
+async def test_a_broker_that_does_not_answer_leaves_the_grant_said_unrevoked() -> None:
+    repo = await saved(GOOGLE)
+
+    view = await email_config.delete_email_config(
+        "a1", repo=repo, principal=OPERATOR, revoker=RecordingRevoker(None)
+    )
+
+    assert view.revocation is not None
+    assert (view.revocation.revoked, view.revocation.revoked_at_provider) == (False, False)
+    assert view.revocation.note is not None and "did not answer" in view.revocation.note
+    assert "a1" not in repo.configs  # disconnected all the same
+
+
+async def test_disconnecting_an_imap_mailbox_has_no_revocation() -> None:
+    repo, revoker = await saved(IMAP), RecordingRevoker()
+    view = await email_config.delete_email_config(
+        "a1", repo=repo, principal=OPERATOR, revoker=revoker
+    )
+    assert view.revocation is None and revoker.revoked == []

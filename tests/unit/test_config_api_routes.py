@@ -5,27 +5,12 @@ an e2e run (which proves the same against the real services)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, NoReturn
 
 import httpx
 import pytest
 
-from mailbridge.config_api.app import create_app
-from mailbridge.config_api.container import Container
-from mailbridge.config_api.domain.api_keys import StoredKey, new_key
-from mailbridge.config_api.settings import ConfigApiSettings
-from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
-from tests.fakes.clock import FixedClock
-from tests.fakes.config_api import (
-    AnsweringResults,
-    FakeConfigRepository,
-    RecordingPublisher,
-    RecordingRevoker,
-)
-from tests.fakes.mail_worker import MemoryContentStore
-from tests.fakes.policy_service import FakePolicyService
+from tests.support.config_api_app import api_client, container, problem
 
-OPERATOR = new_key()
 IMAP = {
     "provider": "imap",
     "email": "agent@example.com",
@@ -36,70 +21,10 @@ IMAP = {
 CONFIG = "/bridge/agents/a1/email-config"
 
 
-class OneKey:
-    async def find(self, key_id: str) -> StoredKey | None:
-        if key_id != OPERATOR.key_id:
-            return None
-        return StoredKey(OPERATOR.key_id, None, "ops", OPERATOR.secret_hash, revoked=False)
-
-
-class NoSends:
-    async def open(self, *_: object) -> NoReturn:
-        raise AssertionError("no send in these tests")
-
-    async def find(self, *_: object) -> None:
-        return None
-
-    async def settle(self, *_: object) -> None:
-        return None
-
-
-class NoLiveFeed:
-    def follow(self, *_: object) -> NoReturn:
-        raise AssertionError("no live feed in these tests")
-
-
-async def ready() -> dict[str, bool]:
-    return {"nats": True, "database": True}
-
-
-def container() -> Container:
-    return Container(
-        settings=ConfigApiSettings.model_construct(test_timeout_seconds=1.0),
-        repo=FakeConfigRepository(),
-        ledger=NoSends(),  # type: ignore[arg-type]
-        content=MemoryContentStore(),
-        policy=FakePolicyService(),
-        commands=RecordingPublisher(),
-        results=AnsweringResults(None),
-        keys=OneKey(),
-        revoker=RecordingRevoker(),
-        live=NoLiveFeed(),  # type: ignore[arg-type]
-        sealer=Sealer(parse_keys(generate_key_spec("k1"))),
-        readiness=ready,
-        clock=FixedClock(),
-    )
-
-
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
-    async def never_started() -> NoReturn:
-        raise AssertionError("the lifespan does not run under ASGITransport")
-
-    app = create_app(never_started)
-    app.state.container = container()  # fakes: nothing connects
-    transport = httpx.ASGITransport(app=app)
-    headers = {"Authorization": f"Bearer {OPERATOR.token}"}
-    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as c:
-        (await c.put("/bridge/agents/a1", json={"org_id": "acme"})).raise_for_status()
-        yield c
-
-
-def problem(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = answer.json()
-    assert body["status"] == answer.status_code
-    return body
+    async with api_client(container()) as client:
+        yield client
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer nonsense", "Bearer mbk_unknown_secret"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
 from mailbridge.config_api.adapters.live import LiveStatusFeed
+from mailbridge.config_api.adapters.oauth_broker import NatsOAuthBroker
 from mailbridge.config_api.adapters.policy import NatsPolicyService
 from mailbridge.config_api.adapters.poll_scheduler import PollScheduler
 from mailbridge.config_api.adapters.postgres import (
@@ -50,7 +51,10 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         commands=r.bus,
         results=PendingTestResults(),
         keys=CachedKeyLookup(PostgresApiKeyStore(r.pool), settings.api_key_cache_seconds),
-        revoker=NatsGrantRevoker(r.bus),
+        revoker=NatsGrantRevoker(r.bus, settings.oauth_provider_timeout_seconds),
+        oauth=NatsOAuthBroker(
+            r.bus, settings.oauth_broker_timeout_seconds, settings.oauth_provider_timeout_seconds
+        ),
         live=live,
         sealer=r.sealer,
         readiness=r.readiness,

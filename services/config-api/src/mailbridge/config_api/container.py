@@ -11,6 +11,7 @@ from mailbridge.config_api.ports import (
     GrantRevoker,
     KeyLookup,
     LiveFeed,
+    OAuthBroker,
     PolicyService,
     SendLedger,
     TestResults,
@@ -33,6 +34,7 @@ class Container:
     results: TestResults
     keys: KeyLookup
     revoker: GrantRevoker
+    oauth: OAuthBroker
     live: LiveFeed
     sealer: Sealer
     readiness: ReadinessCheck

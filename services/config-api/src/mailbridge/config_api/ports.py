@@ -10,14 +10,22 @@ from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, Sto
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.shared.errors import ErrorInfo
 from mailbridge.shared.messages import (
+    BeginOAuthFlow,
+    CompleteOAuthFlow,
     ConnectionTested,
     EffectivePolicy,
     Event,
     GetEffectivePolicy,
+    GrantRevocationReply,
     Message,
+    OAuthFlowBegun,
+    OAuthFlowCompleted,
+    OAuthFlowStarted,
+    OAuthFlowView,
     PolicyDocumentReply,
     Provider,
     SendMessage,
+    StartOAuthFlow,
 )
 from mailbridge.shared.messages.policy import ClientOrgRequest, OrgRequest
 
@@ -88,7 +96,24 @@ class SendLedger(Protocol):
 class GrantRevoker(Protocol):
     """Asks oauth-broker to revoke an agent's OAuth grant where the provider allows it."""
 
-    async def revoke(self, agent_id: str) -> None: ...
+    async def revoke(self, agent_id: str) -> GrantRevocationReply | None:
+        """The broker's answer; None when it did not answer (the disconnect goes on)."""
+        ...
+
+
+class OAuthBroker(Protocol):
+    """Asks oauth-broker about sign-in flows; each raises ``BrokerUnavailable`` when it does not
+    answer. A refusal is an answer: its ``error`` says why."""
+
+    async def begin(self, request: BeginOAuthFlow) -> OAuthFlowBegun: ...
+
+    async def start(self, request: StartOAuthFlow) -> OAuthFlowStarted: ...
+
+    async def complete(self, request: CompleteOAuthFlow) -> OAuthFlowCompleted: ...
+
+    async def flow(self, flow_id: str) -> OAuthFlowView:
+        """The flow; ``agent_id`` None when there is no such flow."""
+        ...
 
 
 class CommandPublisher(Protocol):

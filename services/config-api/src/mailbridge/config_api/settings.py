@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from mailbridge.shared.settings import DatabaseSettings
+from mailbridge.shared.settings import DatabaseSettings, PublicAddress
 
 
-class ConfigApiSettings(DatabaseSettings):
+class ConfigApiSettings(DatabaseSettings, PublicAddress):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     test_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
@@ -19,4 +19,19 @@ class ConfigApiSettings(DatabaseSettings):
     policy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     policy_effective_timeout_seconds: float = Field(
         default=1.0, gt=0, le=10, description="how long a config read waits for its banners"
+    )
+    oauth_broker_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="how long the oauth-broker may take to answer"
+    )
+    oauth_provider_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=120,
+        description="how long the oauth-broker may take when it asks the provider itself "
+        "(beginning, completing a sign-in; revoking a grant)",
+    )
+    oauth_flow_lifetime_seconds: int = Field(
+        default=600,
+        gt=0,
+        description="how long the popup's browser-binding cookie lives: the broker's flow lifetime",
     )

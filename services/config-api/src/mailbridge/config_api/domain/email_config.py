@@ -7,7 +7,7 @@ keeps the stored one, and the view says only ``has_password`` / ``has_client_sec
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -230,9 +230,7 @@ class EmailConfigView(BaseModel):
     )
 
     @classmethod
-    def of(
-        cls, agent_id: str, config: StoredConfig | None, status: StatusRecord
-    ) -> EmailConfigView:
+    def of(cls, agent_id: str, config: StoredConfig | None, status: StatusRecord) -> Self:
         view = cls(agent_id=agent_id, **status.model_dump())
         if config is None:
             return view

@@ -18,6 +18,12 @@ from mailbridge.config_api.domain.email_config import (
     ImapConfigIn,
     public_settings,
 )
+from mailbridge.config_api.domain.oauth import (
+    AuthorizationBegun,
+    DisconnectedView,
+    FlowView,
+    Revocation,
+)
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.config_api.domain.status import last_error_after_test
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
@@ -27,6 +33,7 @@ from mailbridge.shared.messages import (
     ClientOrgChanged,
     ClientOrgView,
     ConnectionTested,
+    FlowStatus,
     MailboxStatus,
     OrgAppBanner,
     OrgEmailConfigView,
@@ -136,6 +143,38 @@ INHERITED_APP = EmailConfigView(
         warnings=_RESTRICTION_WARNINGS,
     ),
     warnings=_RESTRICTION_WARNINGS,
+)
+
+FLOW_ID = "flow_01JHK7A3WD"
+AUTHORIZATION_BEGUN = AuthorizationBegun(
+    authorization_url=f"https://mail.example.com/api/engine/oauth/start?flow={FLOW_ID}",
+    flow_id=FLOW_ID,
+    expires_at=AT,
+)
+FLOW_COMPLETED = FlowView(
+    flow_id=FLOW_ID,
+    agent_id=AGENT_ID,
+    provider=Provider.MICROSOFT,
+    status=FlowStatus.COMPLETED,
+    email="support@acme.com",
+    expires_at=AT,
+)
+FLOW_FAILED = FLOW_COMPLETED.model_copy(
+    update={
+        "status": FlowStatus.FAILED,
+        "email": None,
+        "error": ErrorInfo.of(ErrorCode.MAILBOX_MISMATCH).saying(
+            "Signed in as someone@acme.com, expected support@acme.com."
+        ),
+    }
+)
+DISCONNECTED_OAUTH = DisconnectedView(
+    agent_id=AGENT_ID,
+    status=MailboxStatus.NOT_CONNECTED,
+    revocation=Revocation(
+        revoked=True,
+        note="Microsoft has no per-grant revocation: the tokens were erased.",
+    ),
 )
 
 PRESET_LIST = [p.model_dump(mode="json") for p in (PRESETS[0], BY_ID["gmail"], BY_ID["fastmail"])]

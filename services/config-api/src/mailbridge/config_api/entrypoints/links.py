@@ -2,7 +2,8 @@
 
 A client reading the document learns that the agent registered by ``PUT /bridge/agents/{agent_id}``
 is the one whose mailbox the email-config routes configure and test, that a send's ``command_id``
-is followed with ``GET …/messages/{command_id}``, and that a config's ``ETag`` is the ``If-Match``
+is followed with ``GET …/messages/{command_id}`` and a sign-in's ``flow_id`` with
+``GET /bridge/oauth/flows/{flow_id}``, and that a config's ``ETag`` is the ``If-Match``
 of the next save. Schemathesis chains the operations along the same links in its stateful tests.
 
 FastAPI cannot declare links, so ``install`` adds them to the generated document, after the
@@ -32,6 +33,8 @@ AGENT: Operation = ("put", "/bridge/agents/{agent_id}")
 GET_CONFIG, PUT_CONFIG, DELETE_CONFIG = _read_save_delete(_CONFIG)
 EVENTS: Operation = ("get", f"{_CONFIG}/events")
 TEST: Operation = ("post", f"{_CONFIG}/test")
+AUTHORIZE: Operation = ("post", f"{_CONFIG}/authorize")
+FLOW: Operation = ("get", "/bridge/oauth/flows/{flow_id}")
 SEND: Operation = ("post", "/bridge/agents/{agent_id}/messages")
 SEND_STATUS: Operation = ("get", "/bridge/agents/{agent_id}/messages/{command_id}")
 GET_ORG_APPS, PUT_ORG_APPS, DELETE_ORG_APPS = _read_save_delete(
@@ -76,6 +79,7 @@ LINKS: tuple[Link, ...] = (
     _from_agent("DisconnectEmailConfig", DELETE_CONFIG, "Disconnect the agent's mailbox."),
     _from_agent("TestConnection", TEST, "Test the agent's mailbox through a mail-worker."),
     _from_agent("FollowEvents", EVENTS, "Follow the agent's status as it changes."),
+    _from_agent("Authorize", AUTHORIZE, "Sign the agent's OAuth mailbox in."),
     _from_agent("SendMessage", SEND, "Send from the agent's mailbox."),
     Link(
         AGENT, "200", "ReadOrgApps", GET_ORG_APPS, "The OAuth apps the agent's org shares.",
@@ -100,6 +104,14 @@ LINKS: tuple[Link, ...] = (
     Link(PUT_CONFIG, "200", "ReadSaved", GET_CONFIG, "The config as saved.", SAME_AGENT),
     Link(PUT_CONFIG, "200", "TestSaved", TEST, "Test the saved mailbox.", SAME_AGENT),
     Link(PUT_CONFIG, "200", "SendFromSaved", SEND, "Send from the saved mailbox.", SAME_AGENT),
+    Link(
+        PUT_CONFIG, "200", "AuthorizeSaved", AUTHORIZE,
+        "Sign in to the saved Microsoft or Google mailbox.", SAME_AGENT,
+    ),
+    Link(
+        AUTHORIZE, "200", "FollowSignIn", FLOW, "Where the sign-in stands.",
+        {"path.flow_id": "$response.body#/flow_id"},
+    ),
     Link(
         PUT_CONFIG, "200", "SaveAgain", PUT_CONFIG,
         "Save over the version just saved.", THIS_VERSION,

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailbridge.config_api.domain.errors import PolicyUnavailable
+from mailbridge.config_api.domain.errors import PolicyUnavailable, ServiceUnavailable
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_CONFIGURED: 409,
     ErrorCode.INVALID_INPUT: 422,
     ErrorCode.WORKER_UNAVAILABLE: 504,
+    ErrorCode.OAUTH_APP_MISCONFIGURED: 422,  # the broker's refusal to begin a flow with the app
+    ErrorCode.PROVIDER_UNAVAILABLE: 503,  # the broker could not reach the provider
     ErrorCode.MESSAGE_TOO_LARGE: 413,
     ErrorCode.INTERNAL: 500,
 }
@@ -81,7 +83,7 @@ def problem(status: int, info: ErrorInfo, **extra: object) -> JSONResponse:
 
 async def _on_mailbridge_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MailbridgeError)
-    given = exc.status if isinstance(exc, PolicyUnavailable) else None
+    given = exc.status if isinstance(exc, ServiceUnavailable) else None
     status = given or _STATUS.get(exc.code, 400)
     response = problem(status, exc.info())
     if status == 401:
@@ -215,7 +217,8 @@ _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
         {},
     ),
     503: (
-        "The policy service did not answer (it keeps org OAuth apps and client orgs).",
+        "A service mailbridge depends on did not answer: policy (org OAuth apps, client orgs)"
+        " or the oauth-broker (sign-ins), or the broker could not reach the provider. Retry.",
         PolicyUnavailable().info(),
         {},
     ),

@@ -17,6 +17,7 @@ from mailbridge.config_api.domain.email_config import (
     public_settings,
     secret_of,
 )
+from mailbridge.config_api.domain.oauth import DisconnectedView, Revocation
 from mailbridge.config_api.handlers import orgs as handlers_org
 from mailbridge.config_api.handlers.agents import load_agent
 from mailbridge.config_api.handlers.mailbox_status import status_events
@@ -112,16 +113,18 @@ async def delete_email_config(
     principal: Principal,
     revoker: GrantRevoker,
     expected_version: int | None = None,
-) -> EmailConfigView:
+) -> DisconnectedView:
     """Disconnect: secrets erased with the row, grant revoked where there is one."""
     _, config, status = await load_agent(agent_id, repo, principal)
     cleared = StatusRecord()
     events: list[Event] = [EmailConfigDeleted(agent_id=agent_id)]
     events += status_events(agent_id, status, cleared)
     await repo.delete(agent_id, cleared, events, expected_version)
-    if config is not None and config.provider is not Provider.IMAP:
-        await revoker.revoke(agent_id)
-    return EmailConfigView.of(agent_id, None, cleared)
+    view = DisconnectedView.of(agent_id, None, cleared)
+    if config is None or config.provider is Provider.IMAP:
+        return view
+    revocation = Revocation.of(await revoker.revoke(agent_id))
+    return view.model_copy(update={"revocation": revocation})
 
 
 async def get_credentials(

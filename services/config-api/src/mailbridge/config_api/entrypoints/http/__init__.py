@@ -4,6 +4,9 @@
 - ``email_config``: read, save and delete an agent's email configuration; the presets
 - ``connection``: the connection test, and the live status (Server-Sent Events)
 - ``messages``: send or reply, and where a send stands
+- ``oauth``: begin an OAuth sign-in for an agent, and see where one stands
+- ``oauth_popup``: the sign-in popup's start and callback pages (HTML, page template in
+  ``oauth_page``), opened without an API key
 - ``orgs``: an org's shared OAuth apps and its client organizations (stored by policy)
 - ``health``: liveness and readiness
 
@@ -21,6 +24,8 @@ from mailbridge.config_api.entrypoints.http import (
     email_config,
     health,
     messages,
+    oauth,
+    oauth_popup,
     orgs,
 )
 
@@ -29,6 +34,5 @@ def routers() -> list[APIRouter]:
     """Every router of the API, in the order the OpenAPI document lists them. Each is included in
     the app itself, not in another router: a route of a nested router is known by its own path
     only, and the metrics label requests by the whole path template."""
-    return [
-        resource.router for resource in (agents, email_config, connection, messages, orgs, health)
-    ]
+    resources = (agents, email_config, connection, oauth, messages, orgs, oauth_popup, health)
+    return [resource.router for resource in resources]

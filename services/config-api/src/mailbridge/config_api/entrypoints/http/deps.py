@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import WithJsonSchema
 
 from mailbridge.config_api.container import Container
+from mailbridge.config_api.domain.oauth import FLOW_ID_PATTERN
 from mailbridge.config_api.domain.outgoing import MAX_REQUEST_BYTES
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller
@@ -21,6 +22,7 @@ from mailbridge.config_api.ports import (
     ConfigRepository,
     GrantRevoker,
     LiveFeed,
+    OAuthBroker,
     PolicyService,
     SendLedger,
     TestResults,
@@ -70,6 +72,10 @@ async def _revoker(c: ContainerDep) -> GrantRevoker:
     return c.revoker
 
 
+async def _oauth(c: ContainerDep) -> OAuthBroker:
+    return c.oauth
+
+
 async def _live(c: ContainerDep) -> LiveFeed:
     return c.live
 
@@ -97,6 +103,7 @@ PolicyDep = Annotated[PolicyService, Depends(_policy)]
 CommandsDep = Annotated[CommandPublisher, Depends(_commands)]
 ResultsDep = Annotated[TestResults, Depends(_results)]
 RevokerDep = Annotated[GrantRevoker, Depends(_revoker)]
+OAuthDep = Annotated[OAuthBroker, Depends(_oauth)]
 LiveDep = Annotated[LiveFeed, Depends(_live)]
 SealerDep = Annotated[Sealer, Depends(_sealer)]
 ClockDep = Annotated[Clock, Depends(_clock)]
@@ -114,6 +121,7 @@ IfMatch = Annotated[
 CommandId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,200}$")]
 ID_PATTERN = r"^[A-Za-z0-9_\-:@+=]{1,200}$"  # what a NATS subject's id token may be
 AgentId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.AGENT_ID])]
+FlowId = Annotated[str, Path(pattern=FLOW_ID_PATTERN, examples=[examples.FLOW_ID])]
 
 
 def resource_router(**options: object) -> APIRouter:

@@ -11,6 +11,7 @@ from mailbridge.config_api.domain.email_config import (
     EmailConfigIn,
     EmailConfigView,
 )
+from mailbridge.config_api.domain.oauth import DisconnectedView
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller
 from mailbridge.config_api.entrypoints.examples import json_answer
@@ -109,14 +110,20 @@ async def put_email_config(
     tags=["email-config"],
     summary="Disconnect an agent's mailbox",
     responses={
-        200: json_answer("The agent, now `not_connected`.", examples.NOT_CONNECTED),
+        200: json_answer(
+            "The agent, now `not_connected`; what became of its OAuth grant.",
+            examples.NOT_CONNECTED,
+            examples.DISCONNECTED_OAUTH,
+        ),
         **problems(401, 404, 412, 422),
     },
 )
 async def delete_email_config(
     agent_id: AgentId, repo: RepoDep, revoker: RevokerDep, caller: Caller, if_match: IfMatch = None
-) -> EmailConfigView:
-    """Disconnect: secrets erased, OAuth grant revoked, status ``not_connected``."""
+) -> DisconnectedView:
+    """Disconnect: secrets erased, status ``not_connected``. An OAuth grant is revoked at the
+    provider where it allows (Google); Microsoft has none, so its tokens are erased, and
+    ``revocation`` says which."""
     return await email_config.delete_email_config(
         agent_id,
         repo=repo,

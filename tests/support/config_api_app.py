@@ -1,0 +1,108 @@
+"""config-api's real app and routes in process, through ``httpx.ASGITransport``, on a container
+of fakes: for the tests of its HTTP edge. Nothing connects, and the lifespan never runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any, NoReturn
+
+import httpx
+
+from mailbridge.config_api.app import create_app
+from mailbridge.config_api.container import Container
+from mailbridge.config_api.domain.api_keys import StoredKey, new_key
+from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
+from tests.fakes.clock import FixedClock
+from tests.fakes.config_api import (
+    AnsweringResults,
+    FakeConfigRepository,
+    FakeOAuthBroker,
+    RecordingPublisher,
+    RecordingRevoker,
+)
+from tests.fakes.mail_worker import MemoryContentStore
+from tests.fakes.policy_service import FakePolicyService
+
+OPERATOR = new_key()
+BASE_URL = "http://api"
+UI, ADMIN = "https://ui.example", "https://admin.example"
+OAUTH_SETTINGS = ConfigApiSettings.model_construct(
+    public_base_url="https://mail.example", ui_origins=f"{UI}, {ADMIN}/"
+)
+"""Served over HTTPS, with two UI origins that may be told the outcome of a sign-in."""
+
+
+class OneKey:
+    async def find(self, key_id: str) -> StoredKey | None:
+        if key_id != OPERATOR.key_id:
+            return None
+        return StoredKey(OPERATOR.key_id, None, "ops", OPERATOR.secret_hash, revoked=False)
+
+
+class NoSends:
+    async def open(self, *_: object) -> NoReturn:
+        raise AssertionError("no send in these tests")
+
+    async def find(self, *_: object) -> None:
+        return None
+
+    async def settle(self, *_: object) -> None:
+        return None
+
+
+class NoLiveFeed:
+    def follow(self, *_: object) -> NoReturn:
+        raise AssertionError("no live feed in these tests")
+
+
+async def ready() -> dict[str, bool]:
+    return {"nats": True, "database": True}
+
+
+def container(**overrides: Any) -> Container:
+    """A container of fakes; ``overrides`` replaces some (``settings=…``, ``oauth=…``)."""
+    fakes = Container(
+        settings=ConfigApiSettings.model_construct(test_timeout_seconds=1.0),
+        repo=FakeConfigRepository(),
+        ledger=NoSends(),  # type: ignore[arg-type]
+        content=MemoryContentStore(),
+        policy=FakePolicyService(),
+        commands=RecordingPublisher(),
+        results=AnsweringResults(None),
+        keys=OneKey(),
+        revoker=RecordingRevoker(),
+        oauth=FakeOAuthBroker(),
+        live=NoLiveFeed(),  # type: ignore[arg-type]
+        sealer=Sealer(parse_keys(generate_key_spec("k1"))),
+        readiness=ready,
+        clock=FixedClock(),
+    )
+    return replace(fakes, **overrides)
+
+
+@asynccontextmanager
+async def api_client(fakes: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app on ``fakes``, with the operator key; agent ``a1`` of org ``acme``
+    is registered."""
+
+    async def never_started() -> NoReturn:
+        raise AssertionError("the lifespan does not run under ASGITransport")
+
+    app = create_app(never_started)
+    app.state.container = fakes
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {OPERATOR.token}"}
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as c:
+        (await c.put("/bridge/agents/a1", json={"org_id": "acme"})).raise_for_status()
+        yield c
+
+
+def problem(answer: httpx.Response) -> dict[str, Any]:
+    """The problem+json body of an error answer."""
+    assert answer.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = answer.json()
+    assert body["status"] == answer.status_code
+    return body
