@@ -187,3 +187,11 @@ def test_a_different_mailbox_is_named_in_the_refusal() -> None:
     assert mismatch is not None and mismatch.code is ErrorCode.MAILBOX_MISMATCH
     assert mismatch.message == "Signed in as someone@example.com, expected agent@example.com."
     assert rules.mailbox_mismatch("Agent@Example.com", "agent@example.com") is None
+
+
+def test_a_refused_code_asks_to_sign_in_again_not_to_reauthorize_a_grant() -> None:
+    refused = rules.code_refusal(classify(400, {"error": "invalid_grant", "error_codes": [54005]}))
+    outage = classify(503, {})
+
+    assert refused.code is ErrorCode.OAUTH_NOT_AUTHORIZED
+    assert rules.code_refusal(outage) == outage.info

@@ -16,6 +16,7 @@ from enum import StrEnum
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from mailbridge.oauth_broker.domain.providers import ProviderProfile, issuer_matches
+from mailbridge.oauth_broker.domain.token_errors import Failure, TokenEndpointError
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import CompleteOAuthFlow, FlowStatus, OAuthApp, Provider
@@ -123,6 +124,14 @@ def refusal_of_response(flow: Flow, request: CompleteOAuthFlow) -> tuple[Stage, 
     if request.code is None:
         return Stage.FAILED, _refused("The provider sent no authorization code.")
     return None
+
+
+def code_refusal(exc: TokenEndpointError) -> ErrorInfo:
+    """invalid_grant for a code is the code refused (used, expired, or another sign-in's — its
+    verifier does not match), not a grant revoked: the person signs in again."""
+    if exc.failure is Failure.REVOKED:
+        return _refused("The provider refused the sign-in's authorization code.")
+    return exc.info
 
 
 def _refused(message: str) -> ErrorInfo:

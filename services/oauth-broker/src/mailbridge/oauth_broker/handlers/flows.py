@@ -159,7 +159,7 @@ async def _finished(
     except MailbridgeError as exc:
         return Stage.FAILED, exc.info(), None
     except TokenEndpointError as exc:
-        return Stage.FAILED, exc.info, None
+        return Stage.FAILED, rules.code_refusal(exc), None
     return Stage.COMPLETED, None, email
 
 
