@@ -5,6 +5,7 @@ what happened, in the broker's words, without the code or the state."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mailbridge.config_api.entrypoints.observability import AccessLogWithoutQuery
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
@@ -277,3 +279,15 @@ async def test_a_broker_that_does_not_answer_keeps_the_cookie_for_a_retry(
     page = await land(api)
     assert page.status_code == 503 and "oauth-broker did not answer" in page.text
     assert "set-cookie" not in page.headers
+
+
+def test_the_access_log_shows_the_callback_without_its_code() -> None:
+    """uvicorn logs ``%s - "%s %s HTTP/%s" %d`` with the full path; the code must not reach it."""
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/engine/oauth/callback?code=c0de&state=s", "1.1", 200),
+        None,
+    )  # fmt: skip
+
+    assert AccessLogWithoutQuery().filter(record) is True
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /api/engine/oauth/callback HTTP/1.1" 200'

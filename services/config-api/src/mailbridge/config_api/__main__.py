@@ -11,6 +11,7 @@ import uvicorn
 from mailbridge.config_api.app import create_app
 from mailbridge.config_api.bootstrap import SERVICE
 from mailbridge.config_api.entrypoints import cli
+from mailbridge.config_api.entrypoints.observability import hide_queries_in_access_log
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.runtime import setup_telemetry
 from mailbridge.shared.service import load_settings, start
@@ -19,6 +20,7 @@ from mailbridge.shared.service import load_settings, start
 def serve(settings: ConfigApiSettings) -> None:
     """uvicorn serves the app; its lifespan starts and stops the service as ``run`` would."""
     provider = setup_telemetry(SERVICE.name, settings)
+    hide_queries_in_access_log()
     app = create_app(lambda: start(SERVICE, settings, provider), provider)
     uvicorn.run(
         app,

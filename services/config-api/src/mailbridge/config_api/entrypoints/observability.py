@@ -10,6 +10,7 @@ metrics (the outbox relay's) are read from its registry at each scrape, once the
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -25,6 +26,20 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class AccessLogWithoutQuery(logging.Filter):
+    """uvicorn's access line with the path only: the OAuth callback's query holds the code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def hide_queries_in_access_log() -> None:
+    logging.getLogger("uvicorn.access").addFilter(AccessLogWithoutQuery())
 
 
 def telemetry_config(provider: TracerProvider | None) -> TelemetryConfig:
