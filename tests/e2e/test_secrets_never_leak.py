@@ -1,5 +1,6 @@
-"""No secret ever leaks: every error path of config-api is driven with canary secrets, then every
-place a secret could end up is searched for them — each HTTP response (body and headers), every
+"""No secret ever leaks: every error path of config-api is driven with canary secrets, and an
+OAuth sign-in of each provider at the sandbox with the real codes, PKCE verifiers, tokens and flow
+cookies it makes; then every place a secret could end up is searched for them — each HTTP response (body and headers), every
 service's log at DEBUG, all NATS traffic and every message left in the JetStream streams, and a
 ``pg_dump`` of the database. Each search must also see this test's data, so it cannot pass blind.
 
@@ -31,14 +32,21 @@ from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.postgres import postgres_bin_dir
 from mailbridge.devstack.processes import free_port
+from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared import subjects
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
-from mailbridge.shared.messages import ConnectionTested, EmailConfigSaved, PutOrgConfig
+from mailbridge.shared.messages import (
+    ConnectionTested,
+    EmailConfigSaved,
+    GrantAuthorized,
+    PutOrgConfig,
+)
 from mailbridge.shared.streams import ALL_STREAMS
 from tests.e2e.databases import own_infrastructure
 from tests.e2e.mailboxes import imap_config
+from tests.e2e.oauth_browser import Browser
 
 TEST_TIMEOUT_SECONDS = 8.0
 ORG = "org-leak"
@@ -52,6 +60,8 @@ SECRETS = {
     "google client secret": f"{CANARY}-GOCSPX-google",
     "org microsoft secret": f"{CANARY}-org~ms.secret",
     "org google secret": f"{CANARY}-org-GOCSPX",
+    "sandbox google app secret": f"{CANARY}-GOCSPX-sandbox",
+    "sandbox microsoft app secret": f"{CANARY}-ms~sandbox.secret",
 }
 # a quote and a backslash: IMAP LOGIN sends it escaped, which a naive log scrubber misses. A
 # canary of its own: the form a naive log scrubber misses (aioimaplib's, once).
@@ -61,6 +71,15 @@ MESSAGE = {"to": ["Ada <ada@example.com>"], "subject": "Hello", "text": "Hi Ada"
 # The gateway forwards an org app's secret to policy, its owner, in a core NATS request (never a
 # stream): the one other place a secret may cross (SPEC §5 allows rpc only).
 ORG_APP_WRITES = PutOrgConfig.subscription().removesuffix("*")
+# The other core requests whose request or reply carries a secret by design: an app's secret to
+# the broker, a code and the browser binding to it, an access token from it (SPEC §5: rpc only).
+SECRET_RPC_PREFIXES = (
+    "rpc.config.credentials.get.",
+    "rpc.config.oauth_app.get.",
+    "rpc.oauth.flow.start.",
+    "rpc.oauth.flow.complete.",
+    "rpc.oauth.access_token.get.",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,20 +162,30 @@ class LeakStack:
 
     system: RunningSystem
     other_org_key: str
+    sandbox: SandboxProvider
 
 
 @pytest.fixture(scope="module")
 def leak_stack(
-    postgres_dsn: str, mail_stack: MailStack, tmp_path_factory: pytest.TempPathFactory
+    postgres_dsn: str,
+    mail_stack: MailStack,
+    sandbox: SandboxProvider,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LeakStack]:
     """The four services at DEBUG, their logs captured for the search."""
     directory = tmp_path_factory.mktemp("leak-nats")
     with own_infrastructure(postgres_dsn, directory, "leakdb") as (nats_url, database_url):
         infra = Infrastructure(
-            nats_url, database_url, generate_key_spec("leak"), mail_stack.endpoints.ca_file, "DEBUG"
+            nats_url,
+            database_url,
+            generate_key_spec("leak"),
+            mail_stack.endpoints.ca_file,
+            "DEBUG",
+            providers=sandbox.settings(),
         )
         with running_system(infra, test_timeout=TEST_TIMEOUT_SECONDS, sink=io.StringIO()) as system:
-            yield LeakStack(system, other_org_key=system.new_api_key("--org", "org-other"))
+            other_org_key = system.new_api_key("--org", "org-other")
+            yield LeakStack(system, other_org_key, sandbox)
 
 
 @dataclass
@@ -171,8 +200,11 @@ class Wiretap:
     def org_app_writes(self) -> int:
         return sum(1 for m in self.messages if m.subject.startswith(ORG_APP_WRITES))
 
+    def secret_replies(self) -> set[str]:
+        """Reply inboxes of the requests whose reply carries a secret by design (SPEC §5)."""
+        return {m.reply for m in self.messages if m.subject.startswith(SECRET_RPC_PREFIXES)}
+
     def credentials_replies(self) -> set[str]:
-        """Reply inboxes of credentials requests: the one place a secret may cross (SPEC §5)."""
         return {
             m.reply for m in self.messages if m.subject.startswith("rpc.config.credentials.get.")
         }
@@ -215,6 +247,11 @@ class Evidence:
     dump: Searched
     credentials_replies: int
     org_app_writes: int
+    oauth_secrets: dict[str, str]  # needle → name: what the OAuth sign-ins really used
+
+    @property
+    def needles(self) -> dict[str, str]:
+        return EVERY_NEEDLE | self.oauth_secrets
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +263,9 @@ async def evidence(leak_stack: LeakStack, mail_stack: MailStack) -> Evidence:
     responses = Searched()
     try:
         async with httpx.AsyncClient(base_url=leak_stack.system.base_url, timeout=60) as client:
-            agents = await _drive_every_path(Api(client, responses), leak_stack, mail_stack)
+            api = Api(client, responses)
+            agents = await _drive_every_path(api, leak_stack, mail_stack)
+            oauth_secrets = await _oauth_sign_ins(api, leak_stack, agents)
     finally:
         await listener.close()
     system = leak_stack.system
@@ -238,7 +277,8 @@ async def evidence(leak_stack: LeakStack, mail_stack: MailStack) -> Evidence:
     streams = await _stream_messages(system.nats_url)
     replies = len(tap.credentials_replies())
     traffic = _core_traffic(tap)
-    return Evidence(agents, responses, logs, traffic, streams, dump, replies, tap.org_app_writes())
+    writes = tap.org_app_writes()
+    return Evidence(agents, responses, logs, traffic, streams, dump, replies, writes, oauth_secrets)
 
 
 def _no_leaks(found: list[str]) -> None:
@@ -248,7 +288,7 @@ def _no_leaks(found: list[str]) -> None:
 def test_no_http_response_shows_a_secret(evidence: Evidence) -> None:
     assert len(evidence.responses.texts) > 50, "the responses were not recorded"
     assert any(where.startswith("SSE") for where, _ in evidence.responses.texts)
-    _no_leaks(evidence.responses.leaks())
+    _no_leaks(evidence.responses.leaks(evidence.needles))
 
 
 def test_no_log_line_holds_a_secret(evidence: Evidence) -> None:
@@ -257,7 +297,7 @@ def test_no_log_line_holds_a_secret(evidence: Evidence) -> None:
         assert re.search(rf"^{service} +\| ", log_text, re.M), f"no log line from {service}"
     assert '"level": "debug"' in log_text, "the services did not log at DEBUG"
     assert evidence.agents["imap"] in log_text, "the logs never mention the agent"
-    _no_leaks(evidence.logs.leaks(NEEDLES))
+    _no_leaks(evidence.logs.leaks(NEEDLES | evidence.oauth_secrets))
 
 
 def test_no_log_line_holds_a_password_with_quotes(evidence: Evidence) -> None:
@@ -271,23 +311,25 @@ def test_secrets_cross_nats_only_in_credentials_replies(evidence: Evidence) -> N
     assert any(where.startswith("NATS cmd.mail.") for where in subjects_seen)
     assert evidence.credentials_replies > 0, "no credentials request was seen"
     assert evidence.org_app_writes > 0, "no org app was written"
-    _no_leaks(evidence.traffic.leaks())
+    _no_leaks(evidence.traffic.leaks(evidence.needles))
 
 
 def test_no_stream_message_holds_a_secret(evidence: Evidence) -> None:
     stream_text = evidence.streams.joined()
     saved = subjects.render(EmailConfigSaved.subject_template, evidence.agents["imap"])
     tested = subjects.render(ConnectionTested.subject_template, evidence.agents["wrong"])
+    authorized = subjects.render(GrantAuthorized.subject_template, evidence.agents["oauth google"])
     assert saved in stream_text, saved
     assert tested in stream_text, tested
-    _no_leaks(evidence.streams.leaks())
+    assert authorized in stream_text, authorized
+    _no_leaks(evidence.streams.leaks(evidence.needles))
 
 
 def test_the_database_holds_no_secret_in_the_clear(evidence: Evidence) -> None:
     dump = evidence.dump.joined()
     assert evidence.agents["google"] in dump and evidence.agents["quoted"] in dump
     assert re.search(r"\tleak\.[A-Za-z0-9_-]{40,}", dump), "no sealed secret in the dump"
-    _no_leaks(evidence.dump.leaks())
+    _no_leaks(evidence.dump.leaks(evidence.needles))
 
 
 async def _drive_every_path(api: Api, stack: LeakStack, mail_stack: MailStack) -> dict[str, str]:
@@ -584,6 +626,46 @@ async def _org_apps(api: Api, inheriting_agent: str, stack: LeakStack) -> None:
     assert (banner["inherited"], banner["client_id"]) == (True, microsoft["client_id"]), banner
 
 
+async def _oauth_sign_ins(api: Api, stack: LeakStack, agents: dict[str, str]) -> dict[str, str]:
+    """A sign-in of each provider at the sandbox, with access tokens so short-lived that every
+    test refreshes, then a disconnect; answers the needles of every code, verifier, token and
+    flow cookie it used."""
+    key, sandbox = stack.system.operator_key, stack.sandbox
+    used: dict[str, str] = {}
+    callback = f"{stack.system.base_url}/api/engine/oauth/callback"
+    for provider in ("google", "microsoft"):
+        agent_id = agents[f"oauth {provider}"] = new_id("agent")
+        secret = SECRETS[f"sandbox {provider} app secret"]
+        client_id, email = new_id("client"), f"{agent_id.lower().replace('_', '-')}@oauth.example"
+        sandbox.admin.register_client(provider, client_id, secret, [callback])
+        sandbox.admin.add_user(provider, email, inbox_total=3, unread=1)
+        sandbox.admin.set_token_lifetime(provider, 60)  # under the broker's 5 minutes: refreshes
+        path = f"/bridge/agents/{agent_id}/email-config"
+        assert (
+            await api.call("PUT", path[: -len("/email-config")], key=key, json={"org_id": ORG})
+        ).is_success
+        config = {"provider": provider, "client_id": client_id, "client_secret": secret}
+        assert (await api.call("PUT", path, key=key, json=config)).status_code == 200
+        begun = await api.call("POST", f"{path}/authorize", key=key, json={})
+        assert begun.status_code == 200, begun.text
+        with Browser(sandbox.ca_file) as browser:
+            page = browser.open(begun.json()["authorization_url"])
+            landed = browser.consent(page, email=email)
+            api.seen.add(f"HTTP GET the callback page of {provider}", _as_text(landed))
+            cookies = browser.cookies_set
+        assert landed.status_code == 200, landed.text
+        for _ in range(2):  # each test asks for a token, and each token request refreshes
+            tested = await api.call("POST", f"{path}/test", key=key)
+            assert tested.json()["ok"] is True, tested.text
+        assert (await api.call("DELETE", path, key=key)).status_code == 200
+        used |= {f"{provider} flow cookie {n}": value for n, value in enumerate(cookies) if value}
+        found = sandbox.admin.secrets(provider)
+        used |= {f"{provider} {kind} {n}": value for n, (kind, value) in enumerate(found)}
+        sandbox.admin.set_token_lifetime(provider, 3599)
+    assert any("refresh token" in name for name in used) and any("cookie" in name for name in used)
+    return {form: name for name, value in used.items() for form in needles(value)}
+
+
 # ---------------------------------------------------------------------------------------------
 # the places searched
 
@@ -598,10 +680,10 @@ async def _settled_logs(system: RunningSystem) -> str:
 
 
 def _core_traffic(tap: Wiretap) -> Searched:
-    allowed = tap.credentials_replies()
+    allowed = tap.secret_replies()
     searched = Searched()
     for m in tap.messages:
-        if m.subject in allowed or m.subject.startswith(ORG_APP_WRITES):
+        if m.subject in allowed or m.subject.startswith((ORG_APP_WRITES, *SECRET_RPC_PREFIXES)):
             continue
         searched.add(f"NATS {m.subject}", _message_text(m.subject, m.headers, m.data))
     return searched
