@@ -8,13 +8,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from mailbridge.devstack.oauth_demo import DEMOS
 from mailbridge.devstack.processes import free_port
+from tests.e2e.oauth_browser import Browser
 
 READY_WITHIN_SECONDS = 60
 
@@ -55,6 +58,8 @@ def processes_mentioning(marker: str) -> set[int]:
 
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client, float]]:
+    """``make run`` in ``tmp_path/data``: the process, an API client with its key, and the
+    seconds until it was ready."""
     port = free_port()
     started = time.monotonic()
     process = subprocess.Popen(
@@ -112,6 +117,35 @@ def test_make_run_is_ready_and_the_demo_agent_connects(
     assert result.get("ok") is True, result  # a problem answer has no "ok": show it
     assert (result["inbox_total"], result["unread"]) == (2, 1)
     assert api.get("/bridge/agents/demo-agent/email-config").json()["status"] == "connected"
+
+
+def test_make_run_lets_a_newcomer_authorize_both_oauth_demo_agents(
+    make_run: tuple[subprocess.Popen[bytes], httpx.Client, float], tmp_path: Path
+) -> None:
+    """As the banner says: POST authorize, open the URL, click Allow at the sandbox."""
+    _, api, _ = make_run
+    ca_file = tmp_path / "data" / "sandbox" / "tls" / "ca.pem"
+    for demo in DEMOS:
+        path = f"/bridge/agents/{demo.agent_id}/email-config"
+        saved = _eventually(api, path, lambda answer: answer.status_code == 200)
+        assert saved["status"] == "awaiting_authorization"
+        begun = api.post(f"{path}/authorize").json()
+        with Browser(ca_file) as browser:
+            landed = browser.consent(browser.open(begun["authorization_url"]))
+        assert landed.status_code == 200, landed.text[:300]
+
+        view = _eventually(api, path, lambda answer: answer.json()["status"] == "connected")
+
+        assert (view["last_test"]["email"], view["last_test"]["unread"]) == (demo.email, 1)
+
+
+def _eventually(api: httpx.Client, path: str, done: Callable[[httpx.Response], bool]) -> Any:
+    """The JSON of ``GET path`` once ``done`` says so, within the readiness bound."""
+    deadline = time.monotonic() + READY_WITHIN_SECONDS
+    while not done(answer := api.get(path)):
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.1)
+    return answer.json()
 
 
 def test_ctrl_c_stops_everything_and_leaves_no_process(
