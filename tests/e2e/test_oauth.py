@@ -4,6 +4,7 @@ person would be told; the grant behind it refreshes, is revoked, re-authorized, 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import asyncpg
@@ -13,6 +14,7 @@ import pytest
 from mailbridge.devstack.sandbox import SandboxProvider
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.oauth_agents import (
+    OAuthAgent,
     authorize,
     callback_url,
     connected,
@@ -257,3 +259,34 @@ async def test_disconnecting_revokes_where_the_provider_allows_and_says_so(
     if not at_provider:
         assert "no per-grant revocation" in revocation["note"]
     assert (await status_of(api, agent))["status"] == "not_connected"
+
+
+async def test_an_agent_without_an_app_of_its_own_signs_in_with_its_orgs_shared_app(
+    api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser
+) -> None:
+    org, suffix = f"org-shared-{secrets.token_hex(3)}", secrets.token_hex(4)
+    client_id, client_secret = f"org-client-{suffix}", f"org-secret-{suffix}"
+    callback = f"{system.base_url}/api/engine/oauth/callback"
+    sandbox.admin.register_client("google", client_id, client_secret, [callback])
+    shared = {"google": {"client_id": client_id, "client_secret": client_secret}}
+    assert (await api.put(f"/bridge/orgs/{org}/email-config", json=shared)).status_code == 200
+    agent = OAuthAgent(
+        f"inherits-{suffix}", "google", f"inherits-{suffix}@google.example", client_id
+    )
+    sandbox.admin.add_user("google", agent.email, inbox_total=4, unread=0)
+    (await api.put(f"/bridge/agents/{agent.agent_id}", json={"org_id": org})).raise_for_status()
+    path = f"/bridge/agents/{agent.agent_id}/email-config"
+    saved = await api.put(path, json={"provider": "google"})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["org_oauth_app"] == {
+        "provider": "google",
+        "client_id": client_id,
+        "tenant_id": None,
+        "inherited": True,
+    }
+
+    sign_in(browser, agent, (await authorize(api, agent))["authorization_url"])
+
+    view = await connected(api, agent)
+    assert (view["last_test"]["email"], view["last_test"]["inbox_total"]) == (agent.email, 4)
+    assert sandbox.admin.grant("google", agent.email, client_id=client_id)["client_id"] == client_id
