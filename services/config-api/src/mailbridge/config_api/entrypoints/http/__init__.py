@@ -9,6 +9,7 @@
   ``oauth_page``), opened without an API key
 - ``orgs``: an org's shared OAuth apps and its client organizations (stored by policy)
 - ``health``: liveness and readiness
+- ``ui``: the reference Email tab's page, script and style
 
 Every route is thin: decode, call a handler with the ports it names, answer. Errors become
 problem+json in ``entrypoints/problems.py``.
@@ -27,6 +28,7 @@ from mailbridge.config_api.entrypoints.http import (
     oauth,
     oauth_popup,
     orgs,
+    ui,
 )
 
 
@@ -34,5 +36,5 @@ def routers() -> list[APIRouter]:
     """Every router of the API, in the order the OpenAPI document lists them. Each is included in
     the app itself, not in another router: a route of a nested router is known by its own path
     only, and the metrics label requests by the whole path template."""
-    resources = (agents, email_config, connection, oauth, messages, orgs, oauth_popup, health)
+    resources = (agents, email_config, connection, oauth, messages, orgs, oauth_popup, health, ui)
     return [resource.router for resource in resources]
