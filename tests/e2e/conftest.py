@@ -7,8 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import BrowserContext, async_playwright
 
 from mailbridge.devstack import system as devstack
+from mailbridge.devstack.browser import launch_chromium
 from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStackEndpoints
 from mailbridge.devstack.sandbox import SandboxProvider
@@ -59,3 +61,15 @@ async def api(system: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {system.operator_key}"}
     async with httpx.AsyncClient(base_url=system.base_url, timeout=30, headers=headers) as client:
         yield client
+
+
+@pytest.fixture
+async def browser_context() -> AsyncIterator[BrowserContext]:
+    """A fresh headless chromium (Debian's) and one context; the sandbox provider's certificate
+    is from its own CA, which chromium does not know."""
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright)
+        try:
+            yield await browser.new_context(ignore_https_errors=True)
+        finally:
+            await browser.close()

@@ -3,14 +3,11 @@ that opened it, at the one UI origin the flow was begun from, and no other windo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, Page
 
-from mailbridge.devstack.browser import launch_chromium
 from mailbridge.devstack.sandbox import SandboxProvider
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.oauth_agents import OAuthAgent, authorize, connected, oauth_agent
@@ -22,16 +19,6 @@ LISTEN = """() => {
   addEventListener("message", (e) => window.received.push({origin: e.origin, data: e.data}));
   new BroadcastChannel("mailbridge:oauth").onmessage = (e) => window.broadcast.push(e.data);
 }"""
-
-
-@pytest.fixture
-async def context() -> AsyncIterator[BrowserContext]:
-    async with async_playwright() as playwright:
-        browser = await launch_chromium(playwright)
-        try:  # the sandbox's certificate is from its own CA, which chromium does not know
-            yield await browser.new_context(ignore_https_errors=True)
-        finally:
-            await browser.close()
 
 
 async def listening_window(context: BrowserContext, url: str) -> Page:
@@ -62,10 +49,10 @@ async def test_the_opener_at_the_ui_origin_is_told_the_flow_completed(
     api: httpx.AsyncClient,
     system: RunningSystem,
     sandbox: SandboxProvider,
-    context: BrowserContext,
+    browser_context: BrowserContext,
 ) -> None:
     agent = await oauth_agent(api, system.base_url, sandbox, "google")
-    tab = await listening_window(context, f"{system.base_url}/healthz")
+    tab = await listening_window(browser_context, f"{system.base_url}/healthz")
     begun = await authorize(api, agent, origin=origin(system.base_url))
 
     await allow_in_popup(tab, agent, begun["authorization_url"])
@@ -86,7 +73,7 @@ async def test_a_window_at_another_origin_is_told_nothing(
     api: httpx.AsyncClient,
     system: RunningSystem,
     sandbox: SandboxProvider,
-    context: BrowserContext,
+    browser_context: BrowserContext,
 ) -> None:
     """The popup opened from ``localhost`` (not a UI origin) for a flow begun at ``127.0.0.1``:
     the opener hears nothing, while a tab at the UI origin hears the broadcast."""
@@ -94,8 +81,8 @@ async def test_a_window_at_another_origin_is_told_nothing(
     ui_origin = origin(system.base_url)
     foreign = system.base_url.replace("127.0.0.1", "localhost")
     assert origin(foreign) != ui_origin
-    elsewhere = await listening_window(context, f"{foreign}/healthz")
-    ui_tab = await listening_window(context, f"{system.base_url}/healthz")
+    elsewhere = await listening_window(browser_context, f"{foreign}/healthz")
+    ui_tab = await listening_window(browser_context, f"{system.base_url}/healthz")
     begun = await authorize(api, agent, origin=ui_origin)
 
     await allow_in_popup(elsewhere, agent, begun["authorization_url"])
