@@ -18,13 +18,14 @@ from pydantic import SecretStr
 
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
-from mailbridge.mail_worker.adapters.network import AddressGuard, Network, Resolver, tls_context
+from mailbridge.mail_worker.adapters.network import AddressGuard, Network, Resolver
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.domain import mime
 from mailbridge.shared.clock import SystemClock
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, SendMessage, ServerEndpoint
+from mailbridge.shared.outbound import tls_context
 
 pytestmark = pytest.mark.integration
 

@@ -5,6 +5,7 @@ Built in each service's ``__main__`` and passed down; nothing reads the environm
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -56,6 +57,21 @@ class ProviderEndpoints(BaseSettings):
     graph_api_url: str = "https://graph.microsoft.com/v1.0"
     oauth_ca_file: str | None = Field(
         default=None, description="a CA bundle to verify the providers' TLS with (always verified)"
+    )
+
+
+class OutboundHosts(BaseSettings):
+    """How a service reaches the hosts users name (mail servers, autoconfig documents): TLS always
+    verified, and hosts on internal addresses refused unless allowed (``shared.outbound``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MAILBRIDGE_", extra="ignore")
+
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="extra CA bundle to trust (tests, private CAs); system CAs otherwise",
+    )
+    allow_private_hosts: bool = Field(
+        default=False, description="allow hosts that resolve to loopback/private addresses (dev)"
     )
 
 

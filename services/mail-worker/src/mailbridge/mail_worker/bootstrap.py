@@ -19,7 +19,7 @@ from mailbridge.mail_worker.adapters.kv import JsonBucket
 from mailbridge.mail_worker.adapters.ledger import BUCKET as LEDGER_BUCKET
 from mailbridge.mail_worker.adapters.ledger import WEEK_SECONDS, NatsKvSendLedger
 from mailbridge.mail_worker.adapters.mail_apis import ApiHttp, GmailApi, GraphApi
-from mailbridge.mail_worker.adapters.network import AddressGuard, Network, tls_context
+from mailbridge.mail_worker.adapters.network import AddressGuard, Network
 from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
@@ -32,6 +32,7 @@ from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.content import NatsObjectContentStore
 from mailbridge.shared.messages import Provider
+from mailbridge.shared.outbound import tls_context
 from mailbridge.shared.service import NatsService, Resources, Service, closing
 from mailbridge.shared.streams import MAIL_CMD, MAIL_EVT
 

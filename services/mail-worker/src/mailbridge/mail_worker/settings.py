@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 
-from mailbridge.shared.settings import ProviderEndpoints, ServiceSettings
+from mailbridge.shared.settings import OutboundHosts, ProviderEndpoints, ServiceSettings
 
 
-class MailWorkerSettings(ServiceSettings, ProviderEndpoints):
-    tls_ca_file: Path | None = Field(
-        default=None,
-        description="extra CA bundle to trust (tests, private CAs); system CAs otherwise",
-    )
-    allow_private_hosts: bool = Field(
-        default=False, description="allow hosts that resolve to loopback/private addresses (dev)"
-    )
+class MailWorkerSettings(ServiceSettings, ProviderEndpoints, OutboundHosts):
     connect_timeout_seconds: float = Field(default=15.0, gt=0)
     credentials_timeout_seconds: float = Field(default=5.0, gt=0)
     token_timeout_seconds: float = Field(

@@ -16,11 +16,12 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from mailbridge.mail_worker.adapters.network import connection_error, tls_context
+from mailbridge.mail_worker.adapters.network import connection_error
 from mailbridge.mail_worker.domain.api_errors import classify_gmail_error, classify_graph_error
 from mailbridge.mail_worker.domain.classify import refusal
 from mailbridge.mail_worker.ports import InboxCounts, ProbedMailbox
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, RetryableError
+from mailbridge.shared.outbound import tls_context
 
 Answer = TypeVar("Answer", bound=BaseModel)
 Classifier = Callable[[int, object], ErrorCode]

@@ -1,8 +1,9 @@
 """Network safety shared by the IMAP and SMTP adapters: verified TLS and the address guard.
 
-TLS is always verified (system CAs, plus an operator-provided CA file). A host that resolves to a
-loopback, private, link-local or CGNAT address is refused unless the operator allows it, so a user
-cannot point mailbridge at the inside of its own network.
+TLS is always verified (``shared.outbound.tls_context``: system CAs, plus an operator-provided CA
+file). A host that resolves to a loopback, private, link-local or CGNAT address
+(``shared.outbound.is_internal``) is refused unless the operator allows it, so a user cannot point
+mailbridge at the inside of its own network.
 
 The guard resolves a host once and connects to one of exactly the addresses it checked: the
 protocol clients get a connected socket and never look the name up again, so a DNS answer that
@@ -18,35 +19,12 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mailbridge.shared.errors import ErrorCode, RetryableError
-
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+from mailbridge.shared.outbound import is_internal
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """A host and port → its addresses (the system's resolver; a fake in tests)."""
-
-
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
-
-
-def is_internal(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return bool(
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or (ip.version == 4 and ip in _CGNAT)
-    )
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
