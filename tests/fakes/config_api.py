@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.errors import BrokerUnavailable
+from mailbridge.config_api.domain.ui_sessions import KEPT_AFTER_END, UiSession
 from mailbridge.config_api.ports import StatusDecision
 from mailbridge.shared.messages import (
     BeginOAuthFlow,
@@ -175,3 +177,49 @@ class FakeOAuthBroker:
         if self.down:
             raise BrokerUnavailable()
         self.asked.append(request)
+
+
+class MemoryUiSessions:
+    """The Email tab's sessions, with the hashes each is found by, as the PostgreSQL store keeps
+    them."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, UiSession] = {}
+        self.link_hashes: dict[str, str] = {}  # link hash → session id
+        self.secret_hashes: dict[str, str] = {}  # secret hash → session id
+
+    async def create(self, session: UiSession, link_hash: str) -> None:
+        cutoff = session.created_at - KEPT_AFTER_END
+        for pruned in [s.session_id for s in self.sessions.values() if s.expires_at < cutoff]:
+            self._forget(pruned)
+        self.sessions[session.session_id] = session
+        self.link_hashes[link_hash] = session.session_id
+
+    async def exchange(self, link_hash: str, secret_hash: str, now: datetime) -> UiSession | None:
+        session = self.sessions.get(self.link_hashes.get(link_hash, ""))
+        if session is None or session.exchanged or session.expires_at <= now:
+            return None
+        self.secret_hashes[secret_hash] = session.session_id
+        return self._store(replace(session, exchanged=True))
+
+    async def find(self, secret_hash: str) -> UiSession | None:
+        return self.sessions.get(self.secret_hashes.get(secret_hash, ""))
+
+    async def renew(self, session_id: str, expires_at: datetime, now: datetime) -> UiSession | None:
+        session = self.sessions.get(session_id)
+        if session is None or not session.exchanged or session.expires_at <= now:
+            return None
+        return self._store(replace(session, expires_at=expires_at))
+
+    async def end(self, session_id: str) -> None:
+        self._forget(session_id)
+
+    def _store(self, session: UiSession) -> UiSession:
+        self.sessions[session.session_id] = session
+        return session
+
+    def _forget(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+        for hashes in (self.link_hashes, self.secret_hashes):
+            for hashed in [h for h, found in hashes.items() if found == session_id]:
+                del hashes[hashed]

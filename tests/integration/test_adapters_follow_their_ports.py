@@ -16,7 +16,8 @@ import pytest
 from nats.js import JetStreamContext
 
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
-from mailbridge.config_api.ports import ConfigRepository
+from mailbridge.config_api.adapters.ui_sessions import PostgresUiSessionStore
+from mailbridge.config_api.ports import ConfigRepository, UiSessionStore
 from mailbridge.mail_worker.adapters import cursors, ledger
 from mailbridge.mail_worker.adapters.cursors import NatsKvCursorStore
 from mailbridge.mail_worker.adapters.kv import JsonBucket
@@ -35,6 +36,7 @@ from tests.ports.org_apps import OrgAppsContract
 from tests.ports.outbox import Written
 from tests.ports.send_ledger import SendLedgerContract
 from tests.ports.send_quota import SendQuotaContract
+from tests.ports.ui_session_store import UiSessionStoreContract
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 
@@ -71,6 +73,13 @@ class TestPostgresConfigRepository(OnPostgres, ConfigRepositoryContract):
             agent_id,
         )
         return [(row["subject"], json.loads(row["payload"])) for row in rows]
+
+
+class TestPostgresUiSessionStore(OnPostgres, UiSessionStoreContract):
+    schema, migrations = SCHEMA, SERVICES / "config-api/migrations"
+
+    async def make(self) -> UiSessionStore:
+        return PostgresUiSessionStore(self.pool)
 
 
 class TestNatsKvSendLedger(OnJetStream, SendLedgerContract):

@@ -20,6 +20,7 @@ from tests.fakes.config_api import (
     AnsweringResults,
     FakeConfigRepository,
     FakeOAuthBroker,
+    MemoryUiSessions,
     RecordingPublisher,
     RecordingRevoker,
 )
@@ -73,6 +74,7 @@ def container(**overrides: Any) -> Container:
         commands=RecordingPublisher(),
         results=AnsweringResults(None),
         keys=OneKey(),
+        ui_sessions=MemoryUiSessions(),
         revoker=RecordingRevoker(),
         oauth=FakeOAuthBroker(),
         live=NoLiveFeed(),  # type: ignore[arg-type]

@@ -7,11 +7,11 @@ from its adapter fails here, in milliseconds, rather than as an e2e test that no
 
 from __future__ import annotations
 
-from mailbridge.config_api.ports import ConfigRepository
+from mailbridge.config_api.ports import ConfigRepository, UiSessionStore
 from mailbridge.mail_worker.ports import CursorStore, SendLedger
 from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared.content import ContentStore
-from tests.fakes.config_api import FakeConfigRepository
+from tests.fakes.config_api import FakeConfigRepository, MemoryUiSessions
 from tests.fakes.mail_worker import MemoryContentStore, MemoryCursorStore, MemoryLedger
 from tests.fakes.policy import MemoryClientOrgs, MemoryOrgApps, MemorySendQuota
 from tests.ports.client_orgs import ClientOrgsContract
@@ -22,6 +22,7 @@ from tests.ports.org_apps import OrgAppsContract
 from tests.ports.outbox import Written, as_written
 from tests.ports.send_ledger import SendLedgerContract
 from tests.ports.send_quota import SendQuotaContract
+from tests.ports.ui_session_store import UiSessionStoreContract
 
 
 class TestFakeConfigRepository(ConfigRepositoryContract):
@@ -31,6 +32,11 @@ class TestFakeConfigRepository(ConfigRepositoryContract):
 
     async def written(self, agent_id: str) -> list[Written]:
         return [as_written(e) for e in self.repo.outbox if getattr(e, "agent_id", None) == agent_id]
+
+
+class TestMemoryUiSessions(UiSessionStoreContract):
+    async def make(self) -> UiSessionStore:
+        return MemoryUiSessions()
 
 
 class TestMemoryLedger(SendLedgerContract):

@@ -22,6 +22,7 @@ from mailbridge.config_api.adapters.postgres import (
 from mailbridge.config_api.adapters.results import PendingTestResults
 from mailbridge.config_api.adapters.revoker import NatsGrantRevoker
 from mailbridge.config_api.adapters.sends import PostgresSendLedger, settle_dead_send
+from mailbridge.config_api.adapters.ui_sessions import PostgresUiSessionStore
 from mailbridge.config_api.container import Container
 from mailbridge.config_api.entrypoints import nats
 from mailbridge.config_api.settings import ConfigApiSettings
@@ -51,6 +52,7 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         commands=r.bus,
         results=PendingTestResults(),
         keys=CachedKeyLookup(PostgresApiKeyStore(r.pool), settings.api_key_cache_seconds),
+        ui_sessions=PostgresUiSessionStore(r.pool),
         revoker=NatsGrantRevoker(r.bus, settings.oauth_provider_timeout_seconds),
         oauth=NatsOAuthBroker(
             r.bus, settings.oauth_broker_timeout_seconds, settings.oauth_provider_timeout_seconds

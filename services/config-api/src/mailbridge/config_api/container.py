@@ -15,6 +15,7 @@ from mailbridge.config_api.ports import (
     PolicyService,
     SendLedger,
     TestResults,
+    UiSessionStore,
 )
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.clock import Clock, SystemClock
@@ -33,6 +34,7 @@ class Container:
     commands: CommandPublisher
     results: TestResults
     keys: KeyLookup
+    ui_sessions: UiSessionStore
     revoker: GrantRevoker
     oauth: OAuthBroker
     live: LiveFeed

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Protocol
 
 from mailbridge.config_api.domain.api_keys import StoredKey
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
+from mailbridge.config_api.domain.ui_sessions import UiSession
 from mailbridge.shared.errors import ErrorInfo
 from mailbridge.shared.messages import (
     BeginOAuthFlow,
@@ -124,6 +126,29 @@ class KeyLookup(Protocol):
     """API keys by id (stored hashed; the caller verifies the secret)."""
 
     async def find(self, key_id: str) -> StoredKey | None: ...
+
+
+class UiSessionStore(Protocol):
+    """The Email tab's sessions, found by the SHA-256 of their link token or cookie secret."""
+
+    async def create(self, session: UiSession, link_hash: str) -> None:
+        """Store a new, unexchanged session; sessions a day past their end are dropped."""
+        ...
+
+    async def exchange(self, link_hash: str, secret_hash: str, now: datetime) -> UiSession | None:
+        """Spend the link once: the session, from now on found by ``secret_hash``; None for a link
+        unknown, spent or expired (of concurrent exchanges, one wins)."""
+        ...
+
+    async def find(self, secret_hash: str) -> UiSession | None:
+        """The exchanged session of this secret, expired or not (the caller tells)."""
+        ...
+
+    async def renew(self, session_id: str, expires_at: datetime, now: datetime) -> UiSession | None:
+        """Move a live session's end to ``expires_at``; None when it ended or expired."""
+        ...
+
+    async def end(self, session_id: str) -> None: ...
 
 
 class LiveFeed(Protocol):

@@ -35,3 +35,9 @@ class ConfigApiSettings(DatabaseSettings, PublicAddress):
         gt=0,
         description="how long the popup's browser-binding cookie lives: the broker's flow lifetime",
     )
+    ui_session_minutes: int = Field(
+        default=15,
+        gt=0,
+        le=24 * 60,
+        description="how long an Email tab link and its session live; the open page renews it",
+    )

@@ -2,7 +2,8 @@
 
 A key reads ``mbk_<key_id>_<secret>``: the key id finds the row, the secret is checked against its
 SHA-256 (the secret is 256 random bits, so a fast hash is enough and keeps auth cheap). An operator
-key reaches every org; an org key reaches only its own org's agents.
+key reaches every org; an org key reaches only its own org's agents; an Email tab session
+(``domain/ui_sessions.py``) reaches one agent of one org.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ PREFIX = "mbk"
 class Principal:
     key_id: str
     org_id: str | None  # None: an operator key
+    agent_id: str | None = None  # set: an Email tab session, which reaches this one agent only
 
     @property
     def is_operator(self) -> bool:
         return self.org_id is None
 
-    def can_access(self, org_id: str) -> bool:
+    def can_access(self, org_id: str, agent_id: str | None = None) -> bool:
+        """Whether the caller reaches ``org_id`` (and, when named, its agent ``agent_id``); a
+        principal scoped to one agent reaches nothing that does not name that agent."""
+        if self.agent_id is not None and agent_id != self.agent_id:
+            return False
         return self.is_operator or self.org_id == org_id
 
 

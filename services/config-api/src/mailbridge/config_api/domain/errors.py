@@ -1,9 +1,12 @@
-"""config-api's own errors: a service it depends on did not answer.
+"""config-api's own errors: a service it depends on did not answer; a request refused as it came.
 
 MailbridgeError             (shared) a code; message and hint from the catalog, or an ErrorInfo
- └── ServiceUnavailable     a service did not answer (no responders, or not in time): 503
-      ├── PolicyUnavailable policy (org OAuth apps, client orgs)
-      └── BrokerUnavailable the oauth-broker (sign-ins, grants)
+ └── ErrorWithStatus        an error whose answer's status is its own, not its code's
+      ├── ServiceUnavailable    a service did not answer (no responders, or not in time): 503
+      │    ├── PolicyUnavailable policy (org OAuth apps, client orgs)
+      │    └── BrokerUnavailable the oauth-broker (sign-ins, grants)
+      └── Forbidden         an Email tab session's change without its CSRF token, or from
+                            another origin: 403, code ``unauthorized``
 """
 
 from __future__ import annotations
@@ -11,14 +14,26 @@ from __future__ import annotations
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 
 
-class ServiceUnavailable(MailbridgeError):
+class ErrorWithStatus(MailbridgeError):
+    """Told exactly as ``info`` says, and answered with the class's ``status``."""
+
+    status: int
+
+    def __init__(self, info: ErrorInfo) -> None:
+        super().__init__(info.code, info.message, info=info)
+
+
+class ServiceUnavailable(ErrorWithStatus):
     """Answered 503: the request may be retried once the service is back. Its code is the
     taxonomy's "nobody answered" one, ``worker_unavailable`` (SPEC §7 has none per service)."""
 
     status = 503
 
-    def __init__(self, info: ErrorInfo) -> None:
-        super().__init__(info.code, info.message, info=info)
+
+class Forbidden(ErrorWithStatus):
+    """Answered 403: the caller is known, but the request may not be made as it came."""
+
+    status = 403
 
 
 def unanswered(service: str) -> ErrorInfo:

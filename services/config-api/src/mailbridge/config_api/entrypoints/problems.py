@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailbridge.config_api.domain.errors import PolicyUnavailable, ServiceUnavailable
+from mailbridge.config_api.domain.errors import ErrorWithStatus, PolicyUnavailable
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def problem(status: int, info: ErrorInfo, **extra: object) -> JSONResponse:
 
 async def _on_mailbridge_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MailbridgeError)
-    given = exc.status if isinstance(exc, ServiceUnavailable) else None
+    given = exc.status if isinstance(exc, ErrorWithStatus) else None
     status = given or _STATUS.get(exc.code, 400)
     response = problem(status, exc.info())
     if status == 401:
