@@ -47,6 +47,7 @@ from mailbridge.shared.streams import ALL_STREAMS
 from tests.e2e.databases import own_infrastructure
 from tests.e2e.mailboxes import imap_config
 from tests.e2e.oauth_browser import Browser
+from tests.support.waiting import eventually
 
 TEST_TIMEOUT_SECONDS = 8.0
 ORG = "org-leak"
@@ -654,6 +655,7 @@ async def _oauth_sign_ins(api: Api, stack: LeakStack, agents: dict[str, str]) ->
             api.seen.add(f"HTTP GET the callback page of {provider}", _as_text(landed))
             cookies = browser.cookies_set
         assert landed.status_code == 200, landed.text
+        await _connected(api, path, key)  # the grant's address reached config-api
         for _ in range(2):  # each test asks for a token, and each token request refreshes
             tested = await api.call("POST", f"{path}/test", key=key)
             assert tested.json()["ok"] is True, tested.text
@@ -664,6 +666,13 @@ async def _oauth_sign_ins(api: Api, stack: LeakStack, agents: dict[str, str]) ->
         sandbox.admin.set_token_lifetime(provider, 3599)
     assert any("refresh token" in name for name in used) and any("cookie" in name for name in used)
     return {form: name for name, value in used.items() for form in needles(value)}
+
+
+async def _connected(api: Api, path: str, key: str) -> None:
+    async def probe() -> bool:
+        return bool((await api.call("GET", path, key=key)).json()["status"] == "connected")
+
+    await eventually(probe, what=f"{path} connected", timeout=60)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from mailbridge.shared.messages import (
     Provider,
     TestConnection,
 )
+from tests.conftest import a_nats_server
 from tests.fakes.mail_worker import FakeCredentials, FakeMailbox, FakeSubmission
 from tests.integration import test_sandbox_provider as flows
 
@@ -41,6 +42,13 @@ sandbox, http, admin = flows.sandbox, flows.http, flows.admin
 
 SCOPES = {"google": f"openid email {flows.GMAIL}", "microsoft": flows.GRAPH_SCOPES}
 PROVIDERS = ["google", "microsoft"]
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    """A NATS server of this module's own: on the session's, a running oauth-broker of the e2e
+    stack would answer these agents' token requests too (not authorized) and win the race."""
+    return a_nats_server(tmp_path_factory.mktemp("oauth-nats"), request.addfinalizer)
 
 
 @pytest.fixture

@@ -82,10 +82,11 @@ async def test_an_address_saved_with_the_config_is_kept() -> None:
     assert repo.configs["a1"].email == "saved@gmail.example"
 
 
-async def test_an_oauth_config_without_an_address_has_no_credentials_yet() -> None:
+async def test_an_oauth_config_without_an_address_is_not_authorized_yet() -> None:
+    """Its address comes with its first authorization: until then, "Click Authorize"."""
     repo = await saved(MICROSOFT)
     reply = await email_config.get_credentials("a1", repo=repo, sealer=SEALER)
-    assert reply.error is not None and reply.error.code is ErrorCode.NOT_CONFIGURED
+    assert reply.error is not None and reply.error.code is ErrorCode.OAUTH_NOT_AUTHORIZED
 
 
 @pytest.mark.parametrize("body", [GOOGLE, MICROSOFT], ids=["google", "microsoft"])

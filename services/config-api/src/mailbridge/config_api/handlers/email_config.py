@@ -133,8 +133,12 @@ async def get_credentials(
     """Open the sealed secret for the mail-worker (answered over NATS only), with the agent's
     org and client org, which policy checks each send against."""
     agent, config, _ = await repo.load_owned(agent_id)
-    if agent is None or config is None or config.email is None:
+    if agent is None or config is None:
         return CredentialsReply(agent_id=agent_id, error=ErrorInfo.of(ErrorCode.NOT_CONFIGURED))
+    if config.email is None:  # an OAuth config gets its address from its first authorization
+        return CredentialsReply(
+            agent_id=agent_id, error=ErrorInfo.of(ErrorCode.OAUTH_NOT_AUTHORIZED)
+        )
     credentials = Credentials(
         provider=config.provider,
         email=config.email,
