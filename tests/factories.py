@@ -24,6 +24,14 @@ SEALER = Sealer(parse_keys(generate_key_spec("k1")))
 BODY = TypeAdapter(EmailConfigIn)
 OPERATOR = Principal("op", None)
 ACCOUNT = Credentials(provider="imap", email="agent@example.com", password=SecretStr("pw"))
+IMAP_JSON = {
+    "provider": "imap",
+    "email": "agent@example.com",
+    "imap": {"host": "imap.example.com", "port": 993, "security": "ssl"},
+    "smtp": {"host": "smtp.example.com", "port": 587, "security": "starttls"},
+    "password": "app-pw",
+}
+"""An IMAP config as a client sends it to ``PUT …/email-config``."""
 
 
 async def send(

@@ -39,6 +39,8 @@ SCENARIOS, STEPS_PER_SCENARIO = 50, 25
 # `not_connected` and an org without shared apps answer nulls, so a 200 after it is no use after
 # free. The check stays on for every other read (a deleted client org must answer 404).
 NOT_GONE_AFTER_DELETE = [links.GET_CONFIG, links.GET_ORG_APPS]
+EXPECTED_STATUSES = ["2xx", "404", "409", "412", "413", "422"]  # for valid data: see below
+EMAIL_TAB_SESSION = "/ui/sessions/"
 SETTINGS: dict[str, Any] = {
     "generation": {"deterministic": True, "database": "none"},
     "phases": {
@@ -62,16 +64,26 @@ SETTINGS: dict[str, Any] = {
             # config without both servers, a new OAuth app without its secret, an org with no
             # shared app for the provider; and the coverage phase's If-Match values its pattern
             # refuses). Any other 4xx fails the check; any 5xx fails not_a_server_error.
-            "expected-statuses": ["2xx", "404", "409", "412", "413", "422"],
+            "expected-statuses": EXPECTED_STATUSES,
         },
     },
     "operations": [
+        *(
+            {
+                "include-method": method.upper(),
+                "include-path": path,
+                "checks": {"use_after_free": {"enabled": False}},
+            }
+            for method, path in NOT_GONE_AFTER_DELETE
+        ),
         {
-            "include-method": method.upper(),
-            "include-path": path,
-            "checks": {"use_after_free": {"enabled": False}},
-        }
-        for method, path in NOT_GONE_AFTER_DELETE
+            # The Email tab's own routes take its session cookie, and the run has no session (a
+            # token of the right shape is still no link's): each answers 401, as documented.
+            "include-path-regex": f"^{EMAIL_TAB_SESSION}",
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": [*EXPECTED_STATUSES, "401"]}
+            },
+        },
     ],
 }
 DOCUMENT = contract.openapi()

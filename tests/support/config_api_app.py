@@ -85,20 +85,30 @@ def container(**overrides: Any) -> Container:
     return replace(fakes, **overrides)
 
 
-@asynccontextmanager
-async def api_client(fakes: Container) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the app on ``fakes``, with the operator key; agent ``a1`` of org ``acme``
-    is registered."""
-
+def _client(fakes: Container, headers: dict[str, str]) -> httpx.AsyncClient:
     async def never_started() -> NoReturn:
         raise AssertionError("the lifespan does not run under ASGITransport")
 
     app = create_app(never_started)
     app.state.container = fakes
     transport = httpx.ASGITransport(app=app)
-    headers = {"Authorization": f"Bearer {OPERATOR.token}"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as c:
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers)
+
+
+@asynccontextmanager
+async def api_client(fakes: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app on ``fakes``, with the operator key; agent ``a1`` of org ``acme``
+    is registered."""
+    async with _client(fakes, {"Authorization": f"Bearer {OPERATOR.token}"}) as c:
         (await c.put("/bridge/agents/a1", json={"org_id": "acme"})).raise_for_status()
+        yield c
+
+
+@asynccontextmanager
+async def browser_client(fakes: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app on the same ``fakes`` without an API key, keeping its cookies: the
+    Email tab's page in a browser."""
+    async with _client(fakes, {}) as c:
         yield c
 
 

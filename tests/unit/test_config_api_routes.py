@@ -9,15 +9,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.factories import IMAP_JSON
 from tests.support.config_api_app import api_client, container, problem
 
-IMAP = {
-    "provider": "imap",
-    "email": "agent@example.com",
-    "imap": {"host": "imap.example.com", "port": 993, "security": "ssl"},
-    "smtp": {"host": "smtp.example.com", "port": 587, "security": "starttls"},
-    "password": "app-pw",
-}
 CONFIG = "/bridge/agents/a1/email-config"
 
 
@@ -39,9 +33,9 @@ async def test_without_a_valid_key_a_route_answers_401(
 
 
 async def test_a_stale_if_match_is_refused_with_412(api: httpx.AsyncClient) -> None:
-    first = (await api.put(CONFIG, json=IMAP)).headers["etag"]
-    (await api.put(CONFIG, json=IMAP, headers={"If-Match": first})).raise_for_status()
-    refused = await api.put(CONFIG, json=IMAP, headers={"If-Match": first})
+    first = (await api.put(CONFIG, json=IMAP_JSON)).headers["etag"]
+    (await api.put(CONFIG, json=IMAP_JSON, headers={"If-Match": first})).raise_for_status()
+    refused = await api.put(CONFIG, json=IMAP_JSON, headers={"If-Match": first})
     assert (refused.status_code, problem(refused)["code"]) == (412, "precondition_failed")
 
 
@@ -53,14 +47,14 @@ async def test_a_missing_agent_is_a_404_problem_with_a_hint(api: httpx.AsyncClie
 
 
 async def test_an_invalid_body_names_the_field_that_is_wrong(api: httpx.AsyncClient) -> None:
-    answer = await api.put(CONFIG, json={**IMAP, "imap": {**IMAP["imap"], "port": 0}})
+    answer = await api.put(CONFIG, json={**IMAP_JSON, "imap": {**IMAP_JSON["imap"], "port": 0}})
     body = problem(answer)
     assert (answer.status_code, body["code"]) == (422, "invalid_input")
     assert ["body", "imap", "imap", "port"] in [e["loc"] for e in body["errors"]]
 
 
 async def test_no_worker_answering_the_test_is_a_504(api: httpx.AsyncClient) -> None:
-    (await api.put(CONFIG, json=IMAP)).raise_for_status()
+    (await api.put(CONFIG, json=IMAP_JSON)).raise_for_status()
     answer = await api.post(f"{CONFIG}/test")
     assert (answer.status_code, problem(answer)["code"]) == (504, "worker_unavailable")
 

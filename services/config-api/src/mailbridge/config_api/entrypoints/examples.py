@@ -26,6 +26,12 @@ from mailbridge.config_api.domain.oauth import (
 )
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.config_api.domain.status import last_error_after_test
+from mailbridge.config_api.domain.ui_sessions import (
+    UiSessionLink,
+    UiSessionRenewed,
+    UiSessionView,
+    link_url,
+)
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
     CheckResult,
@@ -208,6 +214,20 @@ EVENT_STREAM = (
     + sse(_CLIENT_ORG_CHANGED.model_dump_json(), event="policy", event_id="12-7-4")
     + ": heartbeat\n\n"
 )
+
+UI_SESSION_LINK = UiSessionLink(
+    url=link_url(
+        "https://mail.example.com", AGENT_ID, "q8Xl2v0VJcB3T9yW1nRkS4dPzA6uE7hMfGiYwQ5oL_c"
+    ),
+    expires_at=AT,
+)
+UI_SESSION = UiSessionView(
+    agent_id=AGENT_ID,
+    agent_name=AGENT.name,
+    expires_at=AT,
+    csrf_token="3vQ0bq2Yk7dJr8WZc1NnTfL5sUaG9hXmPeE4iRyO6wA",
+)
+UI_SESSION_RENEWED = UiSessionRenewed(expires_at=AT)
 
 READY = {"ready": True, "nats": True, "database": True}
 NOT_READY = {"ready": False, "nats": False, "database": True}

@@ -1,8 +1,9 @@
 """OpenAPI links: which answer gives the values another operation needs (OpenAPI 3 ``links``).
 
 A client reading the document learns that the agent registered by ``PUT /bridge/agents/{agent_id}``
-is the one whose mailbox the email-config routes configure and test, that a send's ``command_id``
-is followed with ``GET …/messages/{command_id}`` and a sign-in's ``flow_id`` with
+is the one whose mailbox the email-config routes configure and test (and whose Email tab
+``POST …/ui-sessions`` opens), that a send's ``command_id`` is followed with
+``GET …/messages/{command_id}`` and a sign-in's ``flow_id`` with
 ``GET /bridge/oauth/flows/{flow_id}``, and that a config's ``ETag`` is the ``If-Match``
 of the next save. Schemathesis chains the operations along the same links in its stateful tests.
 
@@ -37,6 +38,7 @@ AUTHORIZE: Operation = ("post", f"{_CONFIG}/authorize")
 FLOW: Operation = ("get", "/bridge/oauth/flows/{flow_id}")
 SEND: Operation = ("post", "/bridge/agents/{agent_id}/messages")
 SEND_STATUS: Operation = ("get", "/bridge/agents/{agent_id}/messages/{command_id}")
+UI_SESSION: Operation = ("post", "/bridge/agents/{agent_id}/ui-sessions")
 GET_ORG_APPS, PUT_ORG_APPS, DELETE_ORG_APPS = _read_save_delete(
     "/bridge/orgs/{org_id}/email-config"
 )
@@ -81,6 +83,7 @@ LINKS: tuple[Link, ...] = (
     _from_agent("FollowEvents", EVENTS, "Follow the agent's status as it changes."),
     _from_agent("Authorize", AUTHORIZE, "Sign the agent's OAuth mailbox in."),
     _from_agent("SendMessage", SEND, "Send from the agent's mailbox."),
+    _from_agent("OpenEmailTab", UI_SESSION, "A link to the agent's Email tab, for a browser."),
     Link(
         AGENT, "200", "ReadOrgApps", GET_ORG_APPS, "The OAuth apps the agent's org shares.",
         AGENTS_ORG,

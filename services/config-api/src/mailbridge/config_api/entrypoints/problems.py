@@ -18,6 +18,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailbridge.config_api.domain.errors import ErrorWithStatus, PolicyUnavailable
+from mailbridge.config_api.domain.ui_sessions import CSRF_MISSING
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 
 log = logging.getLogger(__name__)
@@ -178,8 +179,15 @@ def install(app: FastAPI) -> None:
 # What each documented error status means on mailbridge's routes, with the code it carries.
 _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
     401: (
-        "No valid API key: send `Authorization: Bearer <api key>`.",
+        "No valid API key: send `Authorization: Bearer <api key>`. On the routes the Email tab"
+        " uses, no live Email tab session either (an expired one says so: reopen the tab).",
         ErrorInfo.of(ErrorCode.UNAUTHORIZED),
+        {},
+    ),
+    403: (
+        "An Email tab session's request other than a GET without the session's `X-CSRF-Token`,"
+        " or with an `Origin` other than mailbridge's own. API keys need neither.",
+        CSRF_MISSING,
         {},
     ),
     404: (

@@ -34,10 +34,10 @@ async def register_agent(
 async def load_agent(
     agent_id: str, repo: ConfigRepository, principal: Principal
 ) -> tuple[AgentIn, StoredConfig | None, StatusRecord]:
-    """The agent, its config and status, in one query; another org's agent is answered exactly
-    like a missing one (404, never 403)."""
+    """The agent, its config and status, in one query; another org's agent, or for an Email tab
+    session another agent than its own, is answered exactly like a missing one (404, never 403)."""
     agent, config, status = await repo.load_owned(agent_id)
-    if agent is None or not principal.can_access(agent.org_id):
+    if agent is None or not principal.can_access(agent.org_id, agent_id):
         raise MailbridgeError(ErrorCode.NOT_FOUND, f"No agent {agent_id!r}.")
     return agent, config, status
 

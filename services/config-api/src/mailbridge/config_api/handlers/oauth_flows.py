@@ -101,9 +101,10 @@ async def complete_flow(
 async def get_flow(
     flow_id: str, *, repo: ConfigRepository, principal: Principal, broker: OAuthBroker
 ) -> FlowView:
-    """The flow, if its agent is one the caller may see; another org's is answered like none."""
+    """The flow, if its agent is one the caller may see; another org's (or another agent's, for
+    an Email tab session) is answered like none."""
     view = await broker.flow(flow_id)
     org_id = await repo.agent_org(view.agent_id) if view.agent_id else None
-    if org_id is None or not principal.can_access(org_id):
+    if org_id is None or not principal.can_access(org_id, view.agent_id):
         raise MailbridgeError(ErrorCode.NOT_FOUND, f"No sign-in {flow_id!r}.")
     return FlowView.of(view)

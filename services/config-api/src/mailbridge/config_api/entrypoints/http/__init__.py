@@ -10,6 +10,8 @@
 - ``orgs``: an org's shared OAuth apps and its client organizations (stored by policy)
 - ``health``: liveness and readiness
 - ``ui``: the reference Email tab's page, script and style
+- ``ui_sessions``: the Email tab's sessions: a link for one agent (with an API key), and the
+  page's exchange of it for a cookie, its renewal and its end (without one)
 
 Every route is thin: decode, call a handler with the ports it names, answer. Errors become
 problem+json in ``entrypoints/problems.py``.
@@ -29,6 +31,7 @@ from mailbridge.config_api.entrypoints.http import (
     oauth_popup,
     orgs,
     ui,
+    ui_sessions,
 )
 
 
@@ -36,5 +39,8 @@ def routers() -> list[APIRouter]:
     """Every router of the API, in the order the OpenAPI document lists them. Each is included in
     the app itself, not in another router: a route of a nested router is known by its own path
     only, and the metrics label requests by the whole path template."""
-    resources = (agents, email_config, connection, oauth, messages, orgs, oauth_popup, health, ui)
+    resources = (
+        agents, email_config, connection, oauth, messages, orgs, ui_sessions, oauth_popup,
+        health, ui,
+    )  # fmt: skip
     return [resource.router for resource in resources]

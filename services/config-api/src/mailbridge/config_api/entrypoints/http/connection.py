@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from mailbridge.config_api.entrypoints import examples
-from mailbridge.config_api.entrypoints.auth import Caller
+from mailbridge.config_api.entrypoints.auth import CallerOrSession
 from mailbridge.config_api.entrypoints.examples import json_answer
 from mailbridge.config_api.entrypoints.http.deps import (
     AgentId,
@@ -66,7 +66,7 @@ class ConnectionTestAnswer(BaseModel):
                 connection_test_answer(examples.TEST_FAILED),
             ),
         },
-        **problems(401, 404, 409, 422, 504),
+        **problems(401, 403, 404, 409, 422, 504),
     },
 )
 async def test_email_config(
@@ -76,7 +76,7 @@ async def test_email_config(
     results: ResultsDep,
     clock: ClockDep,
     settings: SettingsDep,
-    caller: Caller,
+    caller: CallerOrSession,
 ) -> dict[str, Any]:
     """Asks a mail-worker to log in to IMAP and SMTP (or the provider's API) and waits for it."""
     result = await connection_test.run_connection_test(
@@ -112,7 +112,7 @@ async def email_config_events(
     repo: RepoDep,
     policy: PolicyDep,
     live: LiveDep,
-    caller: Caller,
+    caller: CallerOrSession,
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
     """Server-Sent Events: a ``snapshot``, then ``status`` changes, ``test_result``s and ``policy``

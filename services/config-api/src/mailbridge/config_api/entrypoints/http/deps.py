@@ -16,7 +16,7 @@ from mailbridge.config_api.container import Container
 from mailbridge.config_api.domain.oauth import FLOW_ID_PATTERN
 from mailbridge.config_api.domain.outgoing import MAX_REQUEST_BYTES
 from mailbridge.config_api.entrypoints import examples
-from mailbridge.config_api.entrypoints.auth import Caller
+from mailbridge.config_api.entrypoints.auth import Caller, CallerOrSession
 from mailbridge.config_api.ports import (
     CommandPublisher,
     ConfigRepository,
@@ -26,6 +26,7 @@ from mailbridge.config_api.ports import (
     PolicyService,
     SendLedger,
     TestResults,
+    UiSessionStore,
 )
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.clock import Clock
@@ -33,7 +34,7 @@ from mailbridge.shared.content import ContentStore
 from mailbridge.shared.crypto import Sealer
 from mailbridge.shared.health import ReadinessCheck
 
-__all__ = ["Caller"]
+__all__ = ["Caller", "CallerOrSession"]
 
 
 async def container(request: Request) -> Container:  # async: no threadpool hop per request
@@ -96,6 +97,10 @@ async def _readiness(c: ContainerDep) -> ReadinessCheck:
     return c.readiness
 
 
+async def _ui_sessions(c: ContainerDep) -> UiSessionStore:
+    return c.ui_sessions
+
+
 RepoDep = Annotated[ConfigRepository, Depends(_repo)]
 LedgerDep = Annotated[SendLedger, Depends(_ledger)]
 ContentDep = Annotated[ContentStore, Depends(_content)]
@@ -109,6 +114,7 @@ SealerDep = Annotated[Sealer, Depends(_sealer)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 SettingsDep = Annotated[ConfigApiSettings, Depends(_settings)]
 ReadinessDep = Annotated[ReadinessCheck, Depends(_readiness)]
+UiSessionsDep = Annotated[UiSessionStore, Depends(_ui_sessions)]
 
 IfMatch = Annotated[
     str | None,

@@ -13,7 +13,7 @@ from mailbridge.config_api.domain.email_config import (
 )
 from mailbridge.config_api.domain.oauth import DisconnectedView
 from mailbridge.config_api.entrypoints import examples
-from mailbridge.config_api.entrypoints.auth import Caller
+from mailbridge.config_api.entrypoints.auth import CallerOrSession
 from mailbridge.config_api.entrypoints.examples import json_answer
 from mailbridge.config_api.entrypoints.http.deps import (
     AgentId,
@@ -54,7 +54,7 @@ ETAG = {
     },
 )
 async def get_email_config(
-    agent_id: AgentId, repo: RepoDep, policy: PolicyDep, caller: Caller, response: Response
+    agent_id: AgentId, repo: RepoDep, policy: PolicyDep, caller: CallerOrSession, response: Response
 ) -> EmailConfigView:
     """The config without secrets, the status badge, the last error and the last test, and the
     banners: the OAuth app the agent uses (`inherited` from its org or not) and its client org.
@@ -76,7 +76,7 @@ async def get_email_config(
             ),
             "headers": ETAG,
         },
-        **problems(401, 404, 412, 422, 503),
+        **problems(401, 403, 404, 412, 422, 503),
     },
 )
 async def put_email_config(
@@ -85,7 +85,7 @@ async def put_email_config(
     repo: RepoDep,
     sealer: SealerDep,
     policy: PolicyDep,
-    caller: Caller,
+    caller: CallerOrSession,
     response: Response,
     if_match: IfMatch = None,
 ) -> EmailConfigView:
@@ -115,11 +115,15 @@ async def put_email_config(
             examples.NOT_CONNECTED,
             examples.DISCONNECTED_OAUTH,
         ),
-        **problems(401, 404, 412, 422),
+        **problems(401, 403, 404, 412, 422),
     },
 )
 async def delete_email_config(
-    agent_id: AgentId, repo: RepoDep, revoker: RevokerDep, caller: Caller, if_match: IfMatch = None
+    agent_id: AgentId,
+    repo: RepoDep,
+    revoker: RevokerDep,
+    caller: CallerOrSession,
+    if_match: IfMatch = None,
 ) -> DisconnectedView:
     """Disconnect: secrets erased, status ``not_connected``. An OAuth grant is revoked at the
     provider where it allows (Google); Microsoft has none, so its tokens are erased, and
@@ -142,6 +146,6 @@ async def delete_email_config(
         **problems(401),
     },
 )
-async def email_presets(_: Caller) -> list[Preset]:
+async def email_presets(_: CallerOrSession) -> list[Preset]:
     """IMAP/SMTP presets: Microsoft 365, Google, Yahoo, Zoho by region, Fastmail, iCloud, custom."""
     return list(PRESETS)

@@ -14,7 +14,7 @@ from mailbridge.config_api.domain.oauth import (
     ui_origin_of,
 )
 from mailbridge.config_api.entrypoints import examples
-from mailbridge.config_api.entrypoints.auth import Caller
+from mailbridge.config_api.entrypoints.auth import CallerOrSession
 from mailbridge.config_api.entrypoints.examples import json_answer
 from mailbridge.config_api.entrypoints.http.deps import (
     AgentId,
@@ -38,7 +38,7 @@ router = resource_router(prefix="/bridge")
         200: json_answer(
             "The flow: open `authorization_url` in a popup.", examples.AUTHORIZATION_BEGUN
         ),
-        **problems(401, 404, 409, 422, 503),
+        **problems(401, 403, 404, 409, 422, 503),
     },
 )
 async def authorize(
@@ -47,7 +47,7 @@ async def authorize(
     repo: RepoDep,
     broker: OAuthDep,
     settings: SettingsDep,
-    caller: Caller,
+    caller: CallerOrSession,
     body: Annotated[AuthorizeIn | None, Body()] = None,
 ) -> AuthorizationBegun:
     """Begins a sign-in for the agent's saved Microsoft or Google config (409 for IMAP or none).
@@ -70,7 +70,9 @@ async def authorize(
         **problems(401, 404, 422, 503),
     },
 )
-async def get_flow(flow_id: FlowId, repo: RepoDep, broker: OAuthDep, caller: Caller) -> FlowView:
+async def get_flow(
+    flow_id: FlowId, repo: RepoDep, broker: OAuthDep, caller: CallerOrSession
+) -> FlowView:
     """`pending`, `completed`, `failed`, `cancelled` or `expired`, with the address signed in or
     the error: what the popup reports, for when it cannot (its opener cut, the window closed).
     A flow of another org's agent is answered 404."""
