@@ -60,6 +60,9 @@ def banner(stack: DevStack, seconds: float) -> str:
     if stack.mail is not None:
         lines += [
             f"  Demo agent    {DEMO_AGENT}: its mailbox lives in the local mail stack",
+            f"  Email tab     {stack.email_tab_url}",
+            "                (opens once, and soon expires; for a new link, POST "
+            f"/bridge/agents/{DEMO_AGENT}/ui-sessions with the key)",
             f"  Try it        export MAILBRIDGE_API_KEY={stack.api_key}",
             f'                curl -H "Authorization: Bearer $MAILBRIDGE_API_KEY" -X POST '
             f"{url}/bridge/agents/{DEMO_AGENT}/email-config/test",

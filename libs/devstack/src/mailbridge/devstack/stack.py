@@ -43,6 +43,7 @@ class DevStack:
         self.mail: MailStackEndpoints | None = None
         self.api_key = ""
         self.demo: DemoMailbox | None = None
+        self.email_tab_url = ""  # the demo agent's Email tab, opened once within its lifetime
         self.oauth_demos: list[oauth_demo.OAuthDemo] = []
         self.sandbox: SandboxProvider | None = None
 
@@ -77,6 +78,7 @@ class DevStack:
         key_file.chmod(0o600)
         if mail_stack is not None:
             self._configure_demo_agent(mail_stack)
+            self.email_tab_url = self._email_tab_link(DEMO_AGENT)
         with self._api() as client:
             self.oauth_demos = oauth_demo.configure(client, sandbox.admin, self.base_url)
 
@@ -120,6 +122,13 @@ class DevStack:
             )
             answer.raise_for_status()
         self.demo = DemoMailbox(address, password)
+
+    def _email_tab_link(self, agent_id: str) -> str:
+        """A link to the agent's Email tab, asked for as a platform's backend asks for one."""
+        with self._api() as client:
+            answer = client.post(f"/bridge/agents/{agent_id}/ui-sessions")
+            answer.raise_for_status()
+            return str(answer.json()["url"])
 
     def stop(self) -> None:
         self._stack.close()
