@@ -337,18 +337,29 @@ async def test_renewing_slides_the_sessions_end_and_the_cookies(tab: Tab) -> Non
 
 async def test_an_ended_session_is_refused_and_its_cookie_deleted(tab: Tab) -> None:
     await tab.open()
+    secret = tab.browser.cookies[COOKIE]
     ended = await tab.browser.delete("/ui/sessions/current")
     assert ended.status_code == 204
     assert "max-age=0" in cookie_of(ended).lower()
-    tab.browser.cookies.clear()
-    assert (await tab.browser.get(CONFIG)).status_code == 401
-    assert (await tab.browser.get("/ui/sessions/current")).status_code == 401
+    tab.browser.cookies.set(COOKIE, secret)  # kept anyway: the session itself is gone
+    answer = await tab.browser.get(CONFIG)
+    assert answer.status_code == 401 and "session has expired or was ended" in answer.text
+
+
+async def test_a_page_whose_cookie_the_browser_dropped_is_told_to_reopen_the_tab(tab: Tab) -> None:
+    await tab.open()
+    tab.clock.current += LIFETIME
+    tab.browser.cookies.clear()  # its Max-Age is over
+    answer = await tab.browser.get("/ui/sessions/current")
+    assert answer.status_code == 401
+    assert "reopen the Email tab from the platform" in problem(answer)["title"]
 
 
 async def test_a_forged_cookie_is_no_session(tab: Tab) -> None:
     tab.browser.cookies.set(COOKIE, "forged")
     answer = await tab.browser.get(CONFIG)
     assert (answer.status_code, problem(answer)["code"]) == (401, "unauthorized")
+    assert "Email tab session" in problem(answer)["title"]
 
 
 # Secrets ------------------------------------------------------------------------------------

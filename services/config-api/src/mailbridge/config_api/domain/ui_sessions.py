@@ -38,8 +38,8 @@ SESSION_EXPIRED = ErrorInfo.of(ErrorCode.UNAUTHORIZED).saying(
     "This Email tab session has expired: reopen the Email tab from the platform.", _REOPEN
 )
 SESSION_UNKNOWN = ErrorInfo.of(ErrorCode.UNAUTHORIZED).saying(
-    "There is no Email tab session (it was ended, or never opened): reopen the Email tab from "
-    "the platform.",
+    # a browser drops the cookie when the session ends, so an expired session mostly looks so
+    "This Email tab session has expired or was ended: reopen the Email tab from the platform.",
     _REOPEN,
 )
 CSRF_MISSING = ErrorInfo.of(ErrorCode.UNAUTHORIZED).saying(
