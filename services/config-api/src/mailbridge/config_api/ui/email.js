@@ -62,9 +62,7 @@
 
   function sessionProblem(data) {
     const box = $("#session-problem");
-    box.textContent = data && data.code === "unauthorized"
-      ? `${data.title || "This session is not valid."} Open the Email tab again from your platform.`
-      : problemText(data);
+    box.textContent = data && data.title ? data.title : "This Email tab session is not valid: reopen the Email tab from the platform.";
     box.hidden = false;
     setBadge("error", "Session expired");
     $$("button, input, select").forEach((element) => { element.disabled = true; });
@@ -198,7 +196,10 @@
       for (const part of ["host", "port", "security"]) setValue(form, `${server}.${part}`, (settings[server] || {})[part] ?? "");
     }
     const secret = form.querySelector('[name="password"], [name="client_secret"]');
-    if (secret) secret.placeholder = view.has_password || view.has_client_secret ? "saved (leave empty to keep)" : "";
+    if (secret) {  // write-only: a stored secret shows as saved, never as its value
+      secret.value = "";
+      secret.placeholder = view.has_password || view.has_client_secret ? "saved (leave empty to keep)" : "";
+    }
     if (view.provider === "imap") showPresetNote();
   }
 
@@ -423,7 +424,8 @@
     };
     const error = result.error ? `${result.error.message} ${result.error.hint || ""}`.trim() : "";
     flowMessage(messages[result.status] || error || "The sign-in failed. Click Authorize to try again.");
-    refresh();
+    // The status that follows (Connected, after the automatic test) arrives on the live stream;
+    // a read here could answer before it and show the older one.
   }
 
   // --- live status -------------------------------------------------------------------------
