@@ -7,6 +7,7 @@ import asyncio
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import BrowserContext, Page, expect
@@ -364,3 +365,45 @@ async def test_axe_finds_no_serious_or_critical_violation(
         if violation["impact"] in {"serious", "critical"}
     ]
     assert serious == []
+
+
+async def test_a_session_that_expires_while_the_tab_is_open_shows_a_clear_page(
+    api: httpx.AsyncClient, system: RunningSystem, browser_context: BrowserContext
+) -> None:
+    agent_id = await new_agent(api)
+    tab = await EmailTab.open(browser_context, api, agent_id)
+    await tab.badge_shows("Not Connected")
+    connection = await asyncpg.connect(system.database_url)
+    try:  # fifteen minutes pass with the tab left alone
+        await connection.execute(
+            "UPDATE config_api.ui_sessions SET expires_at = now() - interval '1 second'"
+            " WHERE agent_id = $1",
+            agent_id,
+        )
+    finally:
+        await connection.close()
+
+    await tab.page.reload()
+
+    await tab.says("#session-problem", "session has expired")
+    await tab.says("#session-problem", "reopen the Email tab from the platform")
+    await expect(tab.page.get_by_role("button", name="Save Configuration")).to_be_disabled()
+
+
+async def test_an_invalid_field_is_named_next_to_it(
+    api: httpx.AsyncClient, system: RunningSystem, browser_context: BrowserContext
+) -> None:
+    tab = await EmailTab.open(browser_context, api, await new_agent(api))
+    await tab.fill("Email address", "ada@example.com")
+    await tab.fill_in("Incoming mail (IMAP)", "Host", "imap.example.com")
+    await tab.fill_in("Incoming mail (IMAP)", "Port", "70000")
+    await tab.fill_in("Outgoing mail (SMTP)", "Host", "smtp.example.com")
+    await tab.fill_in("Outgoing mail (SMTP)", "Port", "587")
+    await tab.fill("App password", "an-app-password")
+
+    await tab.press("Save Configuration")
+
+    imap = tab.form.get_by_role("group", name="Incoming mail (IMAP)")
+    await expect(imap.locator('.field-error[data-for="imap.port"]')).to_contain_text("65535")
+    await expect(imap.get_by_label("Port")).to_have_attribute("aria-invalid", "true")
+    await tab.badge_shows("Not Connected")
