@@ -23,6 +23,9 @@ import urllib.parse
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+from mailbridge.config_api.domain.autoconfig import parse_autoconfig
+from mailbridge.config_api.domain.detection import DetectedSettings, Finding
+from mailbridge.config_api.domain.email_config import ServerSettings
 from mailbridge.mail_worker.domain import mime
 from mailbridge.mail_worker.domain.parse import UnparseableMessage, parse
 from mailbridge.shared.addresses import AddressError, RecipientRule, parse_recipients
@@ -53,6 +56,8 @@ PART_HEADERS = frozenset(
 MAX_LINE_OCTETS = 998  # RFC 5322 §2.1.1, without the CR LF
 MAX_SUBJECT, MAX_FILENAME = 998, 255  # what the HTTP API accepts
 MAX_PARSE_SECONDS = 2.0  # for at most 64 KiB; a normal message takes milliseconds
+AUTOCONFIG_DOMAIN, AUTOCONFIG_ADDRESS = "acme.example", "jo.doe@acme.example"
+MAX_USERNAME = 320  # what the HTTP API accepts
 _POLICY = email.policy.default
 
 
@@ -260,3 +265,32 @@ def check_parse(raw: bytes) -> MessageReceived | None:
         wire = event.model_dump_json(by_alias=True)
         assert MessageReceived.model_validate_json(wire) == event
     return event
+
+
+# --- the autoconfig document parser ----------------------------------------------------------
+
+
+def check_autoconfig(document: bytes) -> Finding | None:
+    """``parse_autoconfig``: a finding or None, within seconds. A finding names an IMAP or an SMTP
+    server (or both) that a save body takes as it is, over TLS or STARTTLS only, at no host a
+    placeholder is left in; and its user name, rendered for an address, is plain text."""
+    started = time.perf_counter()
+    found = parse_autoconfig(document, AUTOCONFIG_DOMAIN)
+    elapsed = time.perf_counter() - started
+    assert elapsed < MAX_PARSE_SECONDS, f"{len(document)} bytes took {elapsed:.1f} s"
+    if found is None:
+        return None
+    servers = [server for server in (found.imap, found.smtp) if server is not None]
+    assert found.source == "autoconfig", found
+    assert servers, found
+    for server in servers:
+        assert ServerSettings.model_validate(server.model_dump()) == server, server
+        assert server.security in ("ssl", "starttls"), server
+        assert "%" not in server.host, server
+    shown = found.for_address(AUTOCONFIG_ADDRESS)
+    assert shown.username, shown
+    assert len(shown.username) <= MAX_USERNAME, shown.username
+    assert first_unsafe(shown.username) is None, shown.username
+    assert "\t" not in shown.username, shown.username  # a save body's user name takes no control
+    assert DetectedSettings.model_validate_json(shown.model_dump_json()) == shown
+    return found

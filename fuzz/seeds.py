@@ -3,7 +3,9 @@
 Each is a known way in: the encoded-word subject that decodes to CR LF (CPython gh-121650), RFC
 2231 values, brackets and quotes left open, lists, long lines, line separators, codecs that fail
 even with ``errors="replace"``, and for received mail the headers and nestings that are quadratic
-or recursive in the standard library. Rewriting them is idempotent.
+or recursive in the standard library; for autoconfig documents the servers a client must not be
+offered (plain text, ports out of range) and the entities an XML parser must not expand. Rewriting
+them is idempotent.
 """
 
 from __future__ import annotations
@@ -118,6 +120,61 @@ RECEIVED = {
 }
 
 
+def _autoconfig(*servers: str, head: str = '<?xml version="1.0" encoding="UTF-8"?>') -> bytes:
+    return (
+        f'{head}<clientConfig version="1.1"><emailProvider id="acme.example">'
+        + "".join(servers)
+        + "</emailProvider></clientConfig>"
+    ).encode()
+
+
+def _server(kind: str, kind_type: str, host: str, port: str, socket: str, user: str) -> str:
+    return (
+        f'<{kind} type="{kind_type}"><hostname>{host}</hostname><port>{port}</port>'
+        f"<socketType>{socket}</socketType><username>{user}</username></{kind}>"
+    )
+
+
+_IMAP = _server("incomingServer", "imap", "imap.%EMAILDOMAIN%", "993", "SSL", "%EMAILLOCALPART%")
+_SMTP = _server("outgoingServer", "smtp", "smtp.acme.example", "587", "STARTTLS", "%EMAILADDRESS%")
+_LAUGHS = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+AUTOCONFIG = {
+    "thunderbird": _autoconfig(
+        _server("incomingServer", "pop3", "pop.acme.example", "995", "SSL", "%EMAILADDRESS%"),
+        _server("incomingServer", "imap", "imap.acme.example", "143", "plain", "%EMAILADDRESS%"),
+        _IMAP,
+        _SMTP,
+    ),
+    "plain-only": _autoconfig(
+        _server("incomingServer", "imap", "imap.acme.example", "143", "plain", "x"),
+        _server("outgoingServer", "smtp", "smtp.acme.example", "25", "plain", "x"),
+    ),
+    "ports-out-of-range": _autoconfig(
+        _server("incomingServer", "imap", "imap.acme.example", "0", "SSL", "x"),
+        _server("outgoingServer", "smtp", "smtp.acme.example", "65536", "SSL", "x"),
+        _server("outgoingServer", "smtp", "smtp.acme.example", "٥٨٧", "STARTTLS", "x"),
+    ),
+    "username-control": _autoconfig(
+        _server("incomingServer", "imap", "imap.acme.example", "993", "SSL", "a&#x85;b&#10;c")
+    ),
+    "host-placeholders": _autoconfig(
+        _server("incomingServer", "imap", "%EMAILLOCALPART%.acme.example", "993", "SSL", "x"),
+        _SMTP,
+    ),
+    "nested-servers": _autoconfig(f'<incomingServer type="imap">{_IMAP}</incomingServer>'),
+    "billion-laughs": _autoconfig(_IMAP, head=f'<!DOCTYPE c [<!ENTITY l0 "ha">{_LAUGHS}]>')
+    + b"&l9;",
+    "external-entity": _autoconfig(
+        _server("incomingServer", "imap", "&x;", "993", "SSL", "x"),
+        head='<!DOCTYPE c [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+    ),
+    "undeclared-entity": _autoconfig(_server("incomingServer", "imap", "&x;", "993", "SSL", "x")),
+    "utf-16": _autoconfig(_IMAP, head="").decode().encode("utf-16"),
+    "bogus-encoding": _autoconfig(_IMAP, head='<?xml version="1.0" encoding="x-bogus"?>'),
+    "cdata-doctype": _autoconfig(_IMAP.replace("SSL", "<![CDATA[SSL]]><!--<!DOCTYPE x>-->")),
+}
+
+
 def seeds() -> dict[str, dict[str, bytes]]:
     """Target → seed name → bytes, in the targets' formats."""
     return {
@@ -127,6 +184,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         },
         "mime": {name: encode_command(cmd) for name, cmd in COMMANDS.items()},
         "received": RECEIVED,
+        "autoconfig": AUTOCONFIG,
     }
 
 

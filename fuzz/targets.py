@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fuzz import contracts
+from mailbridge.config_api.domain.autoconfig import MAX_DOCUMENT
 from mailbridge.shared.messages import Attachment, SendMessage
 
 FIELD, ITEM = b"\xff", b"\xfe"
@@ -104,6 +105,11 @@ def received(data: bytes) -> None:
     contracts.check_parse(data[:RECEIVED_MAX])
 
 
+def autoconfig(data: bytes) -> None:
+    """The bytes are the document, as an autoconfig host would answer them."""
+    contracts.check_autoconfig(data)
+
+
 @dataclass(frozen=True)
 class Target:
     """A target and the largest input worth giving it (libFuzzer's ``-max_len``)."""
@@ -117,4 +123,5 @@ TARGETS = {
     "headers": Target(headers, 4096),
     "mime": Target(mime, 8192),
     "received": Target(received, RECEIVED_MAX),
+    "autoconfig": Target(autoconfig, MAX_DOCUMENT),
 }
