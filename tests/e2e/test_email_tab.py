@@ -407,3 +407,25 @@ async def test_an_invalid_field_is_named_next_to_it(
     await expect(imap.locator('.field-error[data-for="imap.port"]')).to_contain_text("65535")
     await expect(imap.get_by_label("Port")).to_have_attribute("aria-invalid", "true")
     await tab.badge_shows("Not Connected")
+
+
+async def test_the_tab_fits_a_narrow_window_and_works_with_the_keyboard(
+    api: httpx.AsyncClient, system: RunningSystem, browser_context: BrowserContext
+) -> None:
+    tab = await EmailTab.open(browser_context, api, await new_agent(api))
+    await tab.page.set_viewport_size({"width": 360, "height": 780})
+    await tab.badge_shows("Not Connected")
+
+    await tab.page.get_by_role("radio", name="Email + Password").focus()
+    await tab.page.keyboard.press("ArrowRight")
+    await tab.page.keyboard.press("ArrowRight")
+
+    google = tab.page.get_by_role("radio", name="Google OAuth")
+    await expect(google).to_be_focused()
+    await expect(google).to_have_attribute("aria-checked", "true")
+    await expect(tab.field("Client ID")).to_be_visible()
+    overflow = await tab.page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    await tab.screenshot("narrow")
