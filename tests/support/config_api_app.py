@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from mailbridge.config_api.adapters.detection_cache import MemoryDetectionCache
 from mailbridge.config_api.app import create_app
 from mailbridge.config_api.container import Container
 from mailbridge.config_api.domain.api_keys import StoredKey, new_key
@@ -24,6 +25,7 @@ from tests.fakes.config_api import (
     RecordingPublisher,
     RecordingRevoker,
 )
+from tests.fakes.detection import FakeAutoconfig, FakeMailDns
 from tests.fakes.mail_worker import MemoryContentStore
 from tests.fakes.policy_service import FakePolicyService
 
@@ -80,6 +82,9 @@ def container(**overrides: Any) -> Container:
         live=NoLiveFeed(),  # type: ignore[arg-type]
         sealer=Sealer(parse_keys(generate_key_spec("k1"))),
         readiness=ready,
+        mail_dns=FakeMailDns(),
+        autoconfig=FakeAutoconfig(),
+        detections=MemoryDetectionCache(ttl_seconds=300, max_entries=100),
         clock=FixedClock(),
     )
     return replace(fakes, **overrides)

@@ -9,7 +9,10 @@ its lifespan, so uvicorn's process starts and stops it like every other service'
 
 from __future__ import annotations
 
+from mailbridge.config_api.adapters import dns
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
+from mailbridge.config_api.adapters.autoconfig import GuardedAutoconfigFetcher
+from mailbridge.config_api.adapters.detection_cache import MemoryDetectionCache
 from mailbridge.config_api.adapters.live import LiveStatusFeed
 from mailbridge.config_api.adapters.oauth_broker import NatsOAuthBroker
 from mailbridge.config_api.adapters.policy import NatsPolicyService
@@ -28,6 +31,7 @@ from mailbridge.config_api.entrypoints import nats
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.clock import SystemClock
 from mailbridge.shared.content import NatsObjectContentStore
+from mailbridge.shared.outbound import tls_context
 from mailbridge.shared.outbox import OutboxRelay
 from mailbridge.shared.service import DatabaseResources, DatabaseService, Service, looping
 from mailbridge.shared.streams import CONFIG_EVT, MAIL_CMD, MAIL_EVT, OAUTH_EVT, POLICY_EVT
@@ -41,6 +45,7 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         r.pool, r.broker, schema=SCHEMA, registry=r.registry, on_dead_letter=settle_dead_send
     )
     content, live = NatsObjectContentStore(), LiveStatusFeed(settings.sse_heartbeat_seconds)
+    mail_dns, autoconfig = detection_sources(settings)
     container = Container(
         settings=settings,
         repo=PostgresConfigRepository(r.pool, on_outbox_write=relay.notify),
@@ -60,6 +65,11 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         live=live,
         sealer=r.sealer,
         readiness=r.readiness,
+        mail_dns=mail_dns,
+        autoconfig=autoconfig,
+        detections=MemoryDetectionCache(
+            settings.detect_cache_seconds, settings.detect_cache_entries
+        ),
     )
     nats.register(r.broker, container)
     scheduler = PollScheduler(
@@ -67,6 +77,22 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         interval=settings.poll_interval_seconds, tick=settings.poll_tick_seconds,
     )  # fmt: skip
     return Service(container, streams=STREAMS, parts=(content, live, relay, looping(scheduler)))
+
+
+def detection_sources(
+    settings: ConfigApiSettings, autoconfig_port: int = 443
+) -> tuple[dns.DnspythonMailDns, GuardedAutoconfigFetcher]:
+    """Settings detection's DNS, and its autoconfig fetcher, which checks hosts with that DNS
+    (on the standard's HTTPS port; a test's server listens on another)."""
+    resolver = dns.resolver(settings.dns_resolver_address, settings.detect_dns_timeout_seconds)
+    mail_dns = dns.DnspythonMailDns(resolver)
+    return mail_dns, GuardedAutoconfigFetcher(
+        resolve=mail_dns.addresses,
+        allow_internal=settings.allow_private_hosts,
+        tls=tls_context(settings.tls_ca_file),
+        timeout=settings.detect_autoconfig_timeout_seconds,
+        port=autoconfig_port,
+    )
 
 
 SERVICE = DatabaseService(name="config-api", schema=SCHEMA, migrations=MIGRATIONS, build=build)

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mailbridge.config_api.ports import (
+    AutoconfigFetcher,
     CommandPublisher,
     ConfigRepository,
+    DetectionCache,
     GrantRevoker,
     KeyLookup,
     LiveFeed,
+    MailDns,
     OAuthBroker,
     PolicyService,
     SendLedger,
@@ -40,4 +43,7 @@ class Container:
     live: LiveFeed
     sealer: Sealer
     readiness: ReadinessCheck
+    mail_dns: MailDns  # settings detection's sources beyond the presets, and its findings
+    autoconfig: AutoconfigFetcher
+    detections: DetectionCache
     clock: Clock = field(default_factory=SystemClock)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from mailbridge.config_api.domain.api_keys import StoredKey
+from mailbridge.config_api.domain.detection import Finding, ServiceRecord
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.config_api.domain.ui_sessions import UiSession
@@ -183,3 +185,42 @@ class PolicyService(Protocol):
     async def effective(self, request: GetEffectivePolicy) -> EffectivePolicy:
         """The OAuth app and client org rules that apply to one agent (quick: banners wait)."""
         ...
+
+
+class MailDns(Protocol):
+    """The DNS records settings detection reads, each query bounded in time; both raise
+    ``DnsUnavailable`` when the resolver does not answer in time, or fails."""
+
+    async def mail_exchangers(self, domain: str) -> list[str]:
+        """The domain's MX hosts, most preferred first ([] when it has none); ``DomainMissing``
+        when the domain does not exist."""
+        ...
+
+    async def services(self, name: str) -> list[ServiceRecord]:
+        """The SRV records of ``name`` ([] when it has none)."""
+        ...
+
+
+class AutoconfigFetcher(Protocol):
+    """Fetches an autoconfig document from a host a user named, through the address guard."""
+
+    async def fetch(self, url: str) -> bytes | None:
+        """The document at an ``https`` URL, bounded in time and size; None when there is none,
+        the host resolves to an address that is not allowed, or it did not come in time."""
+        ...
+
+
+@dataclass(frozen=True)
+class DetectionSources:
+    """Where settings detection looks beyond the presets."""
+
+    dns: MailDns
+    autoconfig: AutoconfigFetcher
+
+
+class DetectionCache(Protocol):
+    """Recent findings by domain, in process: a person types several addresses at one domain."""
+
+    def get(self, domain: str) -> Finding | None: ...
+
+    def put(self, domain: str, finding: Finding) -> None: ...

@@ -2,12 +2,65 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+from urllib.parse import urlsplit
 
-from mailbridge.shared.settings import DatabaseSettings, PublicAddress
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mailbridge.shared.settings import DatabaseSettings, OutboundHosts, PublicAddress
 
 
-class ConfigApiSettings(DatabaseSettings, PublicAddress):
+class DetectionSettings(BaseSettings):
+    """Settings detection (``GET /bridge/email-presets/detect``): which DNS server it asks, how
+    long each lookup may take, how long findings are kept. Its autoconfig fetches reach hosts
+    users name: ``MAILBRIDGE_ALLOW_PRIVATE_HOSTS`` and ``MAILBRIDGE_TLS_CA_FILE`` apply."""
+
+    model_config = SettingsConfigDict(env_prefix="MAILBRIDGE_", extra="ignore")
+
+    dns_resolver: str | None = Field(
+        default=None,
+        description='"address:port" (or "address", port 53) of the DNS server detection asks; '
+        "the system's resolver when unset",
+    )
+    detect_dns_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=10, description="one DNS query, its retries included"
+    )
+    detect_autoconfig_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=10, description="one autoconfig fetch: its DNS, TLS, redirects, body"
+    )
+    detect_timeout_seconds: float = Field(
+        default=6.0,
+        gt=0,
+        le=15,
+        description="one whole detection (MX, then autoconfig beside SRV, take at most the DNS "
+        "and autoconfig bounds together: keep this above their sum)",
+    )
+    detect_cache_seconds: float = Field(
+        default=300.0, ge=0, description="how long a finding is kept"
+    )
+    detect_cache_entries: int = Field(default=1024, ge=1, description="findings kept at most")
+
+    @field_validator("dns_resolver")
+    @classmethod
+    def _an_address_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            resolver_address(value)
+        return value
+
+    @property
+    def dns_resolver_address(self) -> tuple[str, int] | None:
+        return resolver_address(self.dns_resolver) if self.dns_resolver else None
+
+
+def resolver_address(value: str) -> tuple[str, int]:
+    """``127.0.0.1:5353`` → ("127.0.0.1", 5353); ``[::1]`` → ("::1", 53). ValueError otherwise."""
+    parts = urlsplit(f"//{value}")
+    address = str(ipaddress.ip_address(parts.hostname or ""))
+    return address, parts.port or 53
+
+
+class ConfigApiSettings(DatabaseSettings, PublicAddress, OutboundHosts, DetectionSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     test_timeout_seconds: float = Field(default=20.0, gt=0, le=120)

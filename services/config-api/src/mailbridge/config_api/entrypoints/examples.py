@@ -12,10 +12,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from mailbridge.config_api.adapters.live import sse
+from mailbridge.config_api.domain import detection
 from mailbridge.config_api.domain.email_config import (
     AgentView,
     EmailConfigView,
     ImapConfigIn,
+    ServerSettings,
     public_settings,
 )
 from mailbridge.config_api.domain.oauth import (
@@ -184,6 +186,16 @@ DISCONNECTED_OAUTH = DisconnectedView(
 )
 
 PRESET_LIST = [p.model_dump(mode="json") for p in (PRESETS[0], BY_ID["gmail"], BY_ID["fastmail"])]
+DETECTED_BY_MX = detection.hosted_by(BY_ID["microsoft365"], "contoso.com").for_address(
+    "support@contoso.com"
+)
+DETECTED_BY_SRV = detection.Finding(
+    "srv",
+    imap=ServerSettings(host="mail.acme.com", port=993, security="ssl"),
+    smtp=ServerSettings(host="mail.acme.com", port=587, security="starttls"),
+    notes=(detection.SRV_NOTE,),
+).for_address("support@acme.com")
+DETECTED_NOTHING = detection.nothing_found("acme.com").for_address("support@acme.com")
 
 QUEUED = SendView(command_id="cmd_01JHK5B2QX", status=SendStatus.QUEUED)
 SENT = SendView(

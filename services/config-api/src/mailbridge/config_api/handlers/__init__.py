@@ -12,6 +12,7 @@ Each takes its inputs and the ports it needs, and returns what the caller shows:
   inside the repository's transaction, stored with its events: the outbox)
 - ``sends``: HTTP sends queued under an Idempotency-Key, settled by the workers' events
 - ``orgs``: ``/bridge/orgs/…`` forwarded to policy, and the banners an agent's config shows
+- ``detection``: the IMAP/SMTP settings an address most likely has (presets, MX, autoconfig, SRV)
 - ``ui_sessions``: the Email tab's sessions: a link for one agent, exchanged once for a cookie,
   renewed, ended
 """

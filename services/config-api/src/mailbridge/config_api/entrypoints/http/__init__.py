@@ -2,6 +2,7 @@
 
 - ``agents``: register or update an agent
 - ``email_config``: read, save and delete an agent's email configuration; the presets
+- ``detection``: the settings detected for an address (presets, MX, autoconfig, SRV)
 - ``connection``: the connection test, and the live status (Server-Sent Events)
 - ``messages``: send or reply, and where a send stands
 - ``oauth``: begin an OAuth sign-in for an agent, and see where one stands
@@ -24,6 +25,7 @@ from fastapi import APIRouter
 from mailbridge.config_api.entrypoints.http import (
     agents,
     connection,
+    detection,
     email_config,
     health,
     messages,
@@ -40,7 +42,7 @@ def routers() -> list[APIRouter]:
     the app itself, not in another router: a route of a nested router is known by its own path
     only, and the metrics label requests by the whole path template."""
     resources = (
-        agents, email_config, connection, oauth, messages, orgs, ui_sessions, oauth_popup,
-        health, ui,
+        agents, email_config, detection, connection, oauth, messages, orgs, ui_sessions,
+        oauth_popup, health, ui,
     )  # fmt: skip
     return [resource.router for resource in resources]

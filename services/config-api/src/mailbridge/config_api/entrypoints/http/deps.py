@@ -20,6 +20,8 @@ from mailbridge.config_api.entrypoints.auth import Caller, CallerOrSession
 from mailbridge.config_api.ports import (
     CommandPublisher,
     ConfigRepository,
+    DetectionCache,
+    DetectionSources,
     GrantRevoker,
     LiveFeed,
     OAuthBroker,
@@ -115,6 +117,18 @@ ClockDep = Annotated[Clock, Depends(_clock)]
 SettingsDep = Annotated[ConfigApiSettings, Depends(_settings)]
 ReadinessDep = Annotated[ReadinessCheck, Depends(_readiness)]
 UiSessionsDep = Annotated[UiSessionStore, Depends(_ui_sessions)]
+
+
+async def _detection_sources(c: ContainerDep) -> DetectionSources:
+    return DetectionSources(dns=c.mail_dns, autoconfig=c.autoconfig)
+
+
+async def _detections(c: ContainerDep) -> DetectionCache:
+    return c.detections
+
+
+DetectionSourcesDep = Annotated[DetectionSources, Depends(_detection_sources)]
+DetectionsDep = Annotated[DetectionCache, Depends(_detections)]
 
 IfMatch = Annotated[
     str | None,
