@@ -15,6 +15,7 @@ from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStackEndpoints
 from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.shared.crypto import generate_key_spec
+from tests.support.dns_server import DnsServer, dns_server_thread
 
 TEST_TIMEOUT_SECONDS = 8.0
 POLL_SECONDS = 2.0
@@ -36,11 +37,21 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProvide
 
 
 @pytest.fixture(scope="session")
+def loopback_dns() -> Iterator[DnsServer]:
+    """The DNS server of config-api's settings detection, knowing only the names a test adds to
+    its ``records``: the e2e runs ask nothing of the machine's resolver, however many addresses
+    Schemathesis makes up."""
+    with dns_server_thread({}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def system(
     nats_url: str,
     postgres_dsn: str,
     mail_endpoints: MailStackEndpoints,
     sandbox: SandboxProvider,
+    loopback_dns: DnsServer,
 ) -> Iterator[RunningSystem]:
     infra = Infrastructure(
         nats_url,
@@ -49,6 +60,7 @@ def system(
         mail_endpoints.ca_file,
         "WARNING",
         providers=sandbox.settings(),
+        dns_resolver=f"127.0.0.1:{loopback_dns.port}",
     )
     with devstack.running_system(
         infra, test_timeout=TEST_TIMEOUT_SECONDS, poll_interval=POLL_SECONDS

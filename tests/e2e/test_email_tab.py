@@ -18,6 +18,7 @@ from mailbridge.shared.ids import new_id
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.email_tab import WAIT_MS, EmailTab, session_url
 from tests.e2e.mailboxes import Agent
+from tests.support.dns_server import DnsServer
 
 ORG = "org-tab"
 
@@ -429,3 +430,29 @@ async def test_the_tab_fits_a_narrow_window_and_works_with_the_keyboard(
     )
     assert overflow <= 0
     await tab.screenshot("narrow")
+
+
+async def test_typing_the_address_offers_detected_settings_and_suggests_oauth(
+    api: httpx.AsyncClient,
+    system: RunningSystem,
+    loopback_dns: DnsServer,
+    browser_context: BrowserContext,
+) -> None:
+    domain = f"tab-{secrets.token_hex(3)}.example"
+    loopback_dns.records[domain] = {
+        "MX": [f"10 {domain.replace('.', '-')}.mail.protection.outlook.com."]
+    }
+    tab = await EmailTab.open(browser_context, api, await new_agent(api))
+
+    await tab.fill("Email address", "ada@gmail.com")  # a known domain: no DNS at all
+    await tab.says("#detected", "imap.gmail.com:993")
+    await tab.says("#detected", "Google OAuth is recommended")
+    await tab.press("Use these settings")
+    await expect(tab.field("Provider")).to_have_value("gmail")
+    imap = tab.form.get_by_role("group", name="Incoming mail (IMAP)")
+    await expect(imap.get_by_label("Host")).to_have_value("imap.gmail.com")
+
+    await tab.fill("Email address", f"ada@{domain}")  # its MX is Microsoft 365's
+    await tab.says("#detected", "(mx)")
+    await tab.says("#detected", "Microsoft OAuth is recommended")
+    assert (domain, "MX") in loopback_dns.asked

@@ -9,8 +9,10 @@ as a resolver that is down. ``asked`` lists every question, ``(name, type)``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 import dns.flags
@@ -71,3 +73,24 @@ async def dns_server(records: Records, *, silent: bool = False) -> AsyncIterator
         yield server
     finally:
         transport.close()
+
+
+@contextmanager
+def dns_server_thread(records: Records) -> Iterator[DnsServer]:
+    """The same server on a thread of its own, for synchronous (session) fixtures."""
+    started: queue.Queue[DnsServer] = queue.Queue()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        async with dns_server(records) as server:
+            started.put(server)
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        yield started.get(timeout=10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)

@@ -28,6 +28,7 @@ class Infrastructure:
     ca_file: Path | None = None
     log_level: str = "INFO"
     providers: Mapping[str, str] = field(default_factory=dict)  # MAILBRIDGE_* of a sandbox
+    dns_resolver: str | None = None  # "host:port" for config-api's settings detection
 
 
 def services(
@@ -56,6 +57,8 @@ def services(
         "MAILBRIDGE_POLL_INTERVAL_SECONDS": str(poll_interval),
         "MAILBRIDGE_POLL_TICK_SECONDS": str(min(poll_interval, 5.0)),
     }
+    if infra.dns_resolver is not None:
+        api["MAILBRIDGE_DNS_RESOLVER"] = infra.dns_resolver
     broker = {**common, **database, **oauth}
     policy_port, broker_port, worker_port = _health_ports(besides=http_port)
     return [
