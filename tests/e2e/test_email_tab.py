@@ -456,3 +456,17 @@ async def test_typing_the_address_offers_detected_settings_and_suggests_oauth(
     await tab.says("#detected", "(mx)")
     await tab.says("#detected", "Microsoft OAuth is recommended")
     assert (domain, "MX") in loopback_dns.asked
+
+
+async def test_the_microsoft_365_preset_warns_and_points_to_the_microsoft_oauth_card(
+    api: httpx.AsyncClient, system: RunningSystem, browser_context: BrowserContext
+) -> None:
+    tab = await EmailTab.open(browser_context, api, await new_agent(api))
+
+    await tab.field("Provider").select_option("microsoft365")
+
+    await tab.says("#preset-note", "disabled password sign-in")
+    await tab.press("Use Microsoft OAuth")
+    microsoft = tab.page.get_by_role("radio", name="Microsoft OAuth")
+    await expect(microsoft).to_have_attribute("aria-checked", "true")
+    await expect(tab.field("Application (client) ID")).to_be_visible()

@@ -4,6 +4,7 @@ leaves no process behind."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,9 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import BrowserContext
 
 from mailbridge.devstack.oauth_demo import DEMOS
 from mailbridge.devstack.processes import free_port
+from tests.e2e.email_tab import EmailTab
 from tests.e2e.oauth_browser import Browser
 
 READY_WITHIN_SECONDS = 60
@@ -65,7 +68,8 @@ def make_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Cl
     process = subprocess.Popen(
         [sys.executable, "-m", "mailbridge.devstack", "run", "--data-dir", str(tmp_path / "data"),
          "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=(tmp_path / "make-run.out").open("wb"), stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )  # fmt: skip
     try:
         key = _wait_for_file(process, tmp_path / "data" / "api-key")
@@ -146,6 +150,40 @@ def _eventually(api: httpx.Client, path: str, done: Callable[[httpx.Response], b
         assert time.monotonic() < deadline, answer.text
         time.sleep(0.1)
     return answer.json()
+
+
+def _printed_link(tmp_path: Path, label: str) -> str:
+    """The URL ``make run``'s banner prints after ``label`` (the banner comes once all is up)."""
+    deadline = time.monotonic() + READY_WITHIN_SECONDS
+    while not (found := re.search(rf"^ *{label} +(\S+)", _output(tmp_path), re.M)):
+        assert time.monotonic() < deadline, _output(tmp_path)
+        time.sleep(0.1)
+    return found.group(1)
+
+
+def _output(tmp_path: Path) -> str:
+    return (tmp_path / "make-run.out").read_text(errors="replace")
+
+
+async def test_a_newcomer_opens_the_printed_email_tab_connects_then_breaks_the_password(
+    make_run: tuple[subprocess.Popen[bytes], httpx.Client, float],
+    tmp_path: Path,
+    browser_context: BrowserContext,
+) -> None:
+    tab = EmailTab(await browser_context.new_page())
+    await tab.page.goto(_printed_link(tmp_path, "Email tab"))
+    await tab.badge_shows("Configured")
+
+    await tab.press("Test Connection")
+    await tab.badge_shows("Connected")
+    await tab.says("#result-total", "2")
+    await tab.says("#result-unread", "1")
+
+    await tab.fill("App password", "not-the-password")
+    await tab.press("Save Configuration")
+    await tab.press("Test Connection")
+    await tab.badge_shows("Error")
+    await tab.says("#last-error", "Regenerate the app password")
 
 
 def test_ctrl_c_stops_everything_and_leaves_no_process(

@@ -254,7 +254,20 @@
     const preset = state.presets.find((candidate) => candidate.id === $("#imap-preset").value);
     const note = $("#preset-note");
     note.classList.toggle("warning", Boolean(preset && preset.warning));
-    note.textContent = preset ? (preset.warning || preset.note || "") : "";
+    note.replaceChildren(document.createTextNode(preset ? (preset.warning || preset.note || "") : ""));
+    if (preset && preset.oauth_alternative) note.append(" ", switchToOAuth(preset.oauth_alternative));
+  }
+
+  function switchToOAuth(provider) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = `Use ${provider === "microsoft" ? "Microsoft" : "Google"} OAuth`;
+    button.addEventListener("click", () => {
+      chooseMethod(provider);
+      $(`.card[data-method="${provider}"]`).focus();
+    });
+    return button;
   }
 
   function scheduleDetection() {
