@@ -17,6 +17,7 @@ import pytest
 from mailbridge.config_api.domain.api_keys import StoredKey, new_key
 from mailbridge.config_api.domain.email_config import AgentIn
 from mailbridge.config_api.domain.ui_sessions import COOKIE, CSRF_HEADER
+from mailbridge.config_api.entrypoints.http.connection import until
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.messages import FlowStatus, OAuthFlowView, Provider
 from tests.factories import IMAP_JSON
@@ -373,3 +374,24 @@ async def test_no_answer_ever_holds_the_api_key(tab: Tab) -> None:
     _, _, key_secret = OPERATOR.token.split("_", 2)
     assert len(tab.answers) > len(EMAIL_TAB_CALLS)
     assert not [answer for answer in tab.answers if key_secret in answer]
+
+
+async def test_a_live_feed_opened_with_a_session_ends_when_the_session_does() -> None:
+    """The stream stops at the session's end and closes the feed (its subscriptions go); the
+    browser's EventSource reconnects, and the renewed, or refused, session decides."""
+    clock, deadline = FixedClock(), FixedClock().now() + timedelta(minutes=15)
+    closed: list[bool] = []
+
+    async def feed() -> AsyncIterator[str]:
+        try:
+            for event in ("snapshot", "status", "heartbeat", "status"):
+                yield event
+                if event == "status":
+                    clock.current = deadline  # fifteen minutes later
+        finally:
+            closed.append(True)
+
+    seen = [event async for event in until(deadline, feed(), clock)]
+
+    assert seen == ["snapshot", "status"]
+    assert closed == [True]

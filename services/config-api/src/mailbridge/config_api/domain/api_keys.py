@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 PREFIX = "mbk"
 
@@ -21,6 +22,7 @@ class Principal:
     key_id: str
     org_id: str | None  # None: an operator key
     agent_id: str | None = None  # set: an Email tab session, which reaches this one agent only
+    expires_at: datetime | None = None  # a session's end: what it opened (a live feed) ends too
 
     @property
     def is_operator(self) -> bool:

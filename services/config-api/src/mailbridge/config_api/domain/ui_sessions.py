@@ -65,7 +65,12 @@ class UiSession:
     @property
     def principal(self) -> Principal:
         """Who the session lets in: its agent's org, and that one agent only."""
-        return Principal(f"ui-session:{self.session_id}", self.org_id, agent_id=self.agent_id)
+        return Principal(
+            f"ui-session:{self.session_id}",
+            self.org_id,
+            agent_id=self.agent_id,
+            expires_at=self.expires_at,
+        )
 
     def seconds_left(self, now: datetime) -> int:
         return max(0, int((self.expires_at - now).total_seconds()))

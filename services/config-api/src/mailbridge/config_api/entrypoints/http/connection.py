@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Header
@@ -25,6 +27,7 @@ from mailbridge.config_api.entrypoints.http.deps import (
 )
 from mailbridge.config_api.entrypoints.problems import responses as problems
 from mailbridge.config_api.handlers import connection_test, email_config
+from mailbridge.shared.clock import Clock
 from mailbridge.shared.errors import ErrorInfo
 from mailbridge.shared.messages import CheckResult, ConnectionTested
 
@@ -91,6 +94,19 @@ async def test_email_config(
     return connection_test_answer(result)
 
 
+async def until(deadline: datetime, events: AsyncIterator[str], clock: Clock) -> AsyncIterator[str]:
+    """``events`` up to ``deadline``, checked as each comes (heartbeats come while idle); then
+    the feed is closed, which ends its subscriptions."""
+    try:
+        async for event in events:
+            if clock.now() >= deadline:
+                return
+            yield event
+    finally:
+        if (close := getattr(events, "aclose", None)) is not None:
+            await close()
+
+
 LastEventId = Annotated[str | None, Header(description="resume after this SSE event id")]
 
 
@@ -112,17 +128,20 @@ async def email_config_events(
     repo: RepoDep,
     policy: PolicyDep,
     live: LiveDep,
+    clock: ClockDep,
     caller: CallerOrSession,
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
     """Server-Sent Events: a ``snapshot``, then ``status`` changes, ``test_result``s and ``policy``
     changes (the org's OAuth apps, the client org) as they happen. Reconnect with
-    ``Last-Event-ID`` to resume without missing one."""
+    ``Last-Event-ID`` to resume without missing one. A stream opened with an Email tab session
+    ends when that session does; the browser reconnects, with the session renewed or refused."""
     agent, view = await email_config.agent_and_email_config(
         agent_id, repo=repo, principal=caller, policy=policy
     )
+    events = live.follow(agent_id, agent, last_event_id, view.model_dump_json())
     return StreamingResponse(
-        live.follow(agent_id, agent, last_event_id, view.model_dump_json()),
+        events if caller.expires_at is None else until(caller.expires_at, events, clock),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
