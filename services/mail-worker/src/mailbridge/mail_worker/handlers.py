@@ -75,7 +75,7 @@ async def test_connection(
         account = await credentials.get(command.agent_id)
     except MailbridgeError as exc:
         return failed_test(command, exc.info(), started)
-    api = apis.get(account.provider)
+    api = None if account.xoauth2 else apis.get(account.provider)
     if api is not None:
         return await test_api_connection(command, account, api, started)
     return await _test_imap_connection(command, account, mailbox, submission, started)

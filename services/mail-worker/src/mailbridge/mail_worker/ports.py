@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -12,7 +13,7 @@ from pydantic import SecretStr
 from mailbridge.mail_worker.domain.cursor import Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.shared.errors import PermanentError
-from mailbridge.shared.messages import AuthorizeSend, Credentials, SendAuthorization
+from mailbridge.shared.messages import AuthorizeSend, Credentials, Provider, SendAuthorization
 
 
 @dataclass(frozen=True)
@@ -161,3 +162,26 @@ class CredentialCache(Protocol):
     """Drops what it keeps of an agent, when its config or its org link changed."""
 
     def forget(self, agent_id: str) -> None: ...
+
+
+class ApiCall(StrEnum):
+    """What a provider API call costs its mailbox's budget: sending, or reading."""
+
+    SEND = "send"
+    READ = "read"
+
+
+class Pacing(Protocol):
+    """How hard one mailbox's provider may be called, held across every replica (NATS KV)."""
+
+    def call(
+        self, agent_id: str, provider: Provider, kind: ApiCall
+    ) -> AbstractAsyncContextManager[None]:
+        """Entered once the mailbox may be called: its shared "not before" has passed, one of its
+        concurrent slots is free and its rate budget has room for ``kind``; held for the call.
+        Raises RetryableError (with the wait) when the wait would outlast a delivery."""
+        ...
+
+    async def hold_off(self, agent_id: str, seconds: float) -> None:
+        """Every replica waits ``seconds`` before its next call for this mailbox (Retry-After)."""
+        ...

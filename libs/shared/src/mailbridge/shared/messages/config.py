@@ -101,6 +101,9 @@ class Credentials(BaseModel):
     password: WireSecret | None = None
     imap: ServerEndpoint | None = None
     smtp: ServerEndpoint | None = None
+    # a Google or Microsoft account reached over IMAP and SMTP (``imap``/``smtp`` set), logging in
+    # with XOAUTH2 and a mail token from the oauth-broker instead of through the provider's API
+    xoauth2: bool = False
     org_id: str | None = None  # the agent's org and client org: what policy checks a send against
     client_org_id: str | None = None
 
