@@ -214,7 +214,20 @@ class MailbridgeError(Exception):
 
 
 class RetryableError(MailbridgeError):
-    """The same work may succeed later (a 4xx reply, a timeout, a dependency down)."""
+    """The same work may succeed later (a 4xx reply, a timeout, a dependency down). When the
+    provider said how long to wait (``Retry-After``), ``retry_after_seconds`` carries it, so the
+    retry is not sooner than that, whatever the usual backoff."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str | None = None,
+        *,
+        info: ErrorInfo | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(code, detail, info=info)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class PermanentError(MailbridgeError):

@@ -163,10 +163,15 @@ class OAuthFlowView(Reply):
 
 
 class GetAccessToken(Request):
+    """An agent's access token. ``refused``: the token this caller was given and the provider
+    refused (401): the broker refreshes once if it still holds that token, else answers the one it
+    holds now (another caller's refusal refreshed it already)."""
+
     subject_template = subjects.RPC_OAUTH_ACCESS_TOKEN_GET
 
     agent_id: str
     resource: TokenResource = TokenResource.API
+    refused: WireSecret | None = None
 
 
 class AccessTokenReply(Reply):
