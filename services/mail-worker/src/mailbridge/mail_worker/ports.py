@@ -125,9 +125,12 @@ class MailboxReader(Protocol):
 
 class TokenSource(Protocol):
     """An agent's access token for its provider's mailbox API, from the oauth-broker (which
-    refreshes it); a grant it cannot use raises its error (not authorized, revoked, ...)."""
+    refreshes it); a grant it cannot use raises its error (not authorized, revoked, ...).
+    ``refused``: the token the provider just refused (401), so the broker refreshes it once."""
 
-    async def access_token(self, agent_id: str) -> SecretStr: ...
+    async def access_token(
+        self, agent_id: str, *, refused: SecretStr | None = None
+    ) -> SecretStr: ...
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ class NatsTokenSource:
     def __init__(self, bus: NatsBus, timeout: float) -> None:
         self._bus, self._timeout = bus, timeout
 
-    async def access_token(self, agent_id: str) -> SecretStr:
-        request = GetAccessToken(agent_id=agent_id, resource=TokenResource.API)
+    async def access_token(self, agent_id: str, *, refused: SecretStr | None = None) -> SecretStr:
+        """``refused``: the token the provider refused, which the broker then refreshes once."""
+        request = GetAccessToken(agent_id=agent_id, resource=TokenResource.API, refused=refused)
         try:
             reply = await self._bus.request(request, AccessTokenReply, self._timeout)
         except (NoRespondersError, NatsTimeoutError, TimeoutError) as exc:
