@@ -60,9 +60,23 @@ async def access_token(request: GetAccessToken, d: TokenDeps) -> AccessTokenRepl
         return AccessTokenReply(error=ErrorInfo.of(ErrorCode.OAUTH_NOT_AUTHORIZED))
     if grant.dead is not None:
         return AccessTokenReply(error=grant.dead)
+    refused = request.refused.get_secret_value() if request.refused is not None else None
+    grant = without_refused(grant, request.resource, refused)
     if (fresh := _fresh(grant, request.resource, d)) is not None:
         return fresh
-    return await _single_flight(request.agent_id, request.resource, d)
+    return await _single_flight(request.agent_id, request.resource, d, refused)
+
+
+def without_refused(grant: Grant, resource: TokenResource, refused: str | None) -> Grant:
+    """The grant as if it held no token for ``resource`` when the one it holds is the token the
+    provider refused: that token is refreshed, never answered again. A refusal of an older token
+    leaves the grant as it is, so its caller gets the current token and nothing is refreshed: of
+    fifty callers refused the same token, the first refreshes and the rest find the new one."""
+    token = grant.tokens.access.get(resource)
+    if refused is None or token is None or token.token != refused:
+        return grant
+    access = {kind: held for kind, held in grant.tokens.access.items() if kind is not resource}
+    return replace(grant, tokens=grant.tokens.model_copy(update={"access": access}))
 
 
 def _fresh(grant: Grant, resource: TokenResource, d: TokenDeps) -> AccessTokenReply | None:
@@ -83,35 +97,44 @@ def _reply(grant: Grant, resource: TokenResource) -> AccessTokenReply:
     )
 
 
-async def _single_flight(agent_id: str, resource: TokenResource, d: TokenDeps) -> AccessTokenReply:
+async def _single_flight(
+    agent_id: str, resource: TokenResource, d: TokenDeps, refused: str | None
+) -> AccessTokenReply:
+    """Callers joining a running refresh get its token: it is a new one, whichever was refused."""
     key = (agent_id, resource)
     running = d.in_flight.get(key)
     if running is None:
-        running = asyncio.ensure_future(refresh(agent_id, resource, d))
+        running = asyncio.ensure_future(refresh(agent_id, resource, d, refused=refused))
         d.in_flight[key] = running
         running.add_done_callback(lambda _: d.in_flight.pop(key, None))
     return await asyncio.shield(running)
 
 
 async def refresh(
-    agent_id: str, resource: TokenResource, d: TokenDeps, *, force: bool = False
+    agent_id: str,
+    resource: TokenResource,
+    d: TokenDeps,
+    *,
+    force: bool = False,
+    refused: str | None = None,
 ) -> AccessTokenReply:
-    """Refresh under the grant's lock, unless another replica did while this one waited."""
+    """Refresh under the grant's lock, unless another replica did while this one waited (the
+    grant read under the lock still holds the ``refused`` token only if none did)."""
     try:
         async with d.grants.locked(agent_id) as locked:
-            return await _refreshed(locked, resource, d, force=force)
+            return await _refreshed(locked, resource, d, force=force, refused=refused)
     except MailbridgeError as exc:  # config-api could not say which app; the lock timed out
         return AccessTokenReply(error=exc.info())
 
 
 async def _refreshed(
-    locked: LockedGrant, resource: TokenResource, d: TokenDeps, *, force: bool
+    locked: LockedGrant, resource: TokenResource, d: TokenDeps, *, force: bool, refused: str | None
 ) -> AccessTokenReply:
-    grant = locked.grant
-    if grant is None:
+    if locked.grant is None:
         return AccessTokenReply(error=ErrorInfo.of(ErrorCode.OAUTH_NOT_AUTHORIZED))
-    if grant.dead is not None:
-        return AccessTokenReply(error=grant.dead)
+    if locked.grant.dead is not None:
+        return AccessTokenReply(error=locked.grant.dead)
+    grant = without_refused(locked.grant, resource, refused)
     if not force and (fresh := _fresh(grant, resource, d)) is not None:
         return fresh  # another replica refreshed while this one waited for the lock
     if grant.retry_after is not None and d.clock.now() < grant.retry_after:
