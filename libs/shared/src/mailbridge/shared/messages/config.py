@@ -104,6 +104,7 @@ class Credentials(BaseModel):
     # a Google or Microsoft account reached over IMAP and SMTP (``imap``/``smtp`` set), logging in
     # with XOAUTH2 and a mail token from the oauth-broker instead of through the provider's API
     xoauth2: bool = False
+    agent_id: str | None = None  # whose mail token an ``xoauth2`` login asks the oauth-broker for
     org_id: str | None = None  # the agent's org and client org: what policy checks a send against
     client_org_id: str | None = None
 

@@ -25,9 +25,16 @@ class NatsTokenSource:
     def __init__(self, bus: NatsBus, timeout: float) -> None:
         self._bus, self._timeout = bus, timeout
 
-    async def access_token(self, agent_id: str, *, refused: SecretStr | None = None) -> SecretStr:
-        """``refused``: the token the provider refused, which the broker then refreshes once."""
-        request = GetAccessToken(agent_id=agent_id, resource=TokenResource.API, refused=refused)
+    async def access_token(
+        self,
+        agent_id: str,
+        *,
+        refused: SecretStr | None = None,
+        resource: TokenResource = TokenResource.API,
+    ) -> SecretStr:
+        """``refused``: the token the provider refused, which the broker then refreshes once;
+        ``resource``: the API's token, or the mail token of IMAP/SMTP XOAUTH2."""
+        request = GetAccessToken(agent_id=agent_id, resource=resource, refused=refused)
         try:
             reply = await self._bus.request(request, AccessTokenReply, self._timeout)
         except (NoRespondersError, NatsTimeoutError, TimeoutError) as exc:
