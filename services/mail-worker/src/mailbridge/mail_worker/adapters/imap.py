@@ -19,9 +19,10 @@ from mailbridge.mail_worker.adapters.sessions import (
     SessionPool,
     account_key,
 )
+from mailbridge.mail_worker.adapters.xoauth2 import MailTokenSource, XOAuth2Login, login_refused
 from mailbridge.mail_worker.domain.classify import classify_imap_login_failure, refusal
 from mailbridge.mail_worker.ports import FetchedBatch, FirstUid, InboxCounts
-from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
+from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 DEFAULT_SENT = "Sent"
@@ -33,8 +34,11 @@ _STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAG
 
 
 class AioimaplibMailboxReader:
-    def __init__(self, network: Network, sessions: SessionLimits) -> None:
+    def __init__(
+        self, network: Network, sessions: SessionLimits, tokens: MailTokenSource | None = None
+    ) -> None:
         self._network, self._budget = network, sessions.budget
+        self._xoauth2 = XOAuth2Login(tokens)
         self._pool: SessionPool[aioimaplib.IMAP4] = sessions.pool(
             alive=_answers_noop, close=_logout
         )
@@ -85,20 +89,28 @@ class AioimaplibMailboxReader:
                 await _logout(client)
 
     async def _login(self, credentials: Credentials) -> aioimaplib.IMAP4:
-        endpoint = _endpoint(credentials)
-        assert credentials.password is not None
-        client = await self._connect(endpoint)
-        response = await client.login(
-            credentials.username or credentials.email, credentials.password.get_secret_value()
-        )
+        client = await self._connect(_endpoint(credentials))
+        try:
+            response = await self._authenticate(client, credentials)
+        except BaseException:
+            await _logout(client)
+            raise
         if response.result != "OK":
             await _logout(client)
-            text = b" ".join(response.lines).decode(errors="replace")
-            code = classify_imap_login_failure(text)
-            raise refusal(code, "IMAP login was refused.")
+            raise _login_refusal(credentials, response)
         return client
 
-    async def _connect(self, endpoint: ServerEndpoint) -> aioimaplib.IMAP4:
+    async def _authenticate(
+        self, client: _PinnedImap4Ssl, credentials: Credentials
+    ) -> aioimaplib.Response:
+        if credentials.xoauth2:
+            return await client.xoauth2_login(await self._xoauth2.initial_response(credentials))
+        assert credentials.password is not None
+        return await client.login(
+            credentials.username or credentials.email, credentials.password.get_secret_value()
+        )
+
+    async def _connect(self, endpoint: ServerEndpoint) -> _PinnedImap4Ssl:
         """Implicit TLS on a connection to the address the guard checked."""
         if endpoint.security != "ssl":
             raise PermanentError(ErrorCode.INVALID_INPUT, "IMAP requires implicit TLS (ssl).")
@@ -132,7 +144,7 @@ class _PinnedImap4Ssl(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has
     ) -> None:
         """Called by ``IMAP4.__init__``: the same protocol, on ``sock`` instead of (host, port)."""
         local_loop = loop if loop is not None else asyncio.get_running_loop()
-        self.protocol = aioimaplib.IMAP4ClientProtocol(local_loop, conn_lost_cb)
+        self.protocol = _Protocol(local_loop, conn_lost_cb)
         connecting = local_loop.create_connection(
             lambda: self.protocol,
             sock=self._sock,
@@ -141,6 +153,21 @@ class _PinnedImap4Ssl(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has
             ssl_handshake_timeout=self.timeout,
         )
         self._client_task = local_loop.create_task(connecting)
+
+    async def xoauth2_login(self, initial_response: str) -> aioimaplib.Response:
+        """``AUTHENTICATE XOAUTH2`` with the initial response (RFC 4959); a challenge the server
+        sends on refusal is answered empty by ``_Protocol`` and kept in the response's lines."""
+        protocol = self.protocol
+        command = aioimaplib.Command(
+            "AUTHENTICATE", protocol.new_tag(), "XOAUTH2", initial_response, loop=protocol.loop
+        )
+        async with protocol.state_condition:
+            execution = protocol.execute(command, scrub=initial_response)
+            response = await asyncio.wait_for(execution, self.timeout)
+            if response.result == "OK":
+                protocol.state = aioimaplib.AUTH
+            protocol.state_condition.notify_all()
+        return response
 
     def abandon(self) -> None:
         """Drop the connection of a client that never became usable (no greeting, no TLS).
@@ -155,8 +182,29 @@ class _PinnedImap4Ssl(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has
             self._client_task.cancel()
 
 
+class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimaplib has no types
+    def _continuation(self, line: bytes) -> None:
+        """A challenge to AUTHENTICATE is a refusal (XOAUTH2's error JSON): kept with the
+        response, and answered with the empty line after which the server says NO."""
+        command = self.pending_sync_command
+        if command is None or command.name != "AUTHENTICATE":
+            super()._continuation(line)
+            return
+        command.append_to_resp(line)
+        self.transport.write(b"\r\n")
+
+
+def _login_refusal(credentials: Credentials, response: aioimaplib.Response) -> MailbridgeError:
+    text = b" ".join(line for line in response.lines if isinstance(line, bytes))
+    code = classify_imap_login_failure(text.decode(errors="replace"))
+    if not credentials.xoauth2:
+        return refusal(code, "IMAP login was refused.")
+    challenge = next((line[1:] for line in response.lines if line.startswith(b"+")), None)
+    return login_refused(code, challenge, "IMAP XOAUTH2 login was refused.")
+
+
 def _endpoint(credentials: Credentials) -> ServerEndpoint:
-    if credentials.imap is None or credentials.password is None:
+    if credentials.imap is None or (credentials.password is None and not credentials.xoauth2):
         raise PermanentError(ErrorCode.INVALID_INPUT, "No IMAP server or password configured.")
     return credentials.imap
 

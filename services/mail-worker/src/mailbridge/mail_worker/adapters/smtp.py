@@ -14,6 +14,7 @@ import aiosmtplib
 
 from mailbridge.mail_worker.adapters.network import Network, connection_error
 from mailbridge.mail_worker.adapters.sessions import SessionLimits, SessionPool, account_key
+from mailbridge.mail_worker.adapters.xoauth2 import MailTokenSource, XOAuth2Login, login_refused
 from mailbridge.mail_worker.domain.classify import (
     classify_smtp_auth_failure,
     classify_smtp_reply,
@@ -26,8 +27,11 @@ from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 
 class AiosmtplibSmtp:
-    def __init__(self, network: Network, sessions: SessionLimits) -> None:
+    def __init__(
+        self, network: Network, sessions: SessionLimits, tokens: MailTokenSource | None = None
+    ) -> None:
         self._network, self._budget = network, sessions.budget
+        self._xoauth2 = XOAuth2Login(tokens)
         self._pool: SessionPool[aiosmtplib.SMTP] = sessions.pool(alive=_answers_noop, close=_quit)
 
     async def check_auth(self, credentials: Credentials) -> None:
@@ -71,7 +75,10 @@ class AiosmtplibSmtp:
             raise
         try:  # the socket is the transport's from here on: closing the client closes it
             await self._connect(client, endpoint)
-            await _login(client, credentials)
+            if credentials.xoauth2:
+                await _xoauth2_login(client, await self._xoauth2.initial_response(credentials))
+            else:
+                await _login(client, credentials)
         except BaseException:
             client.close()
             raise
@@ -104,7 +111,7 @@ class AiosmtplibSmtp:
 
 
 def _endpoint(credentials: Credentials) -> ServerEndpoint:
-    if credentials.smtp is None or credentials.password is None:
+    if credentials.smtp is None or (credentials.password is None and not credentials.xoauth2):
         raise PermanentError(ErrorCode.INVALID_INPUT, "No SMTP server or password configured.")
     return credentials.smtp
 
@@ -135,6 +142,23 @@ async def _login(client: aiosmtplib.SMTP, credentials: Credentials) -> None:
         raise refusal(code, f"SMTP AUTH was refused ({exc.code}).") from exc
     except aiosmtplib.SMTPException as exc:
         raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "SMTP AUTH failed.") from exc
+
+
+async def _xoauth2_login(client: aiosmtplib.SMTP, initial_response: str) -> None:
+    """``AUTH XOAUTH2 <initial response>``; a ``334`` challenge is the refusal's JSON, answered
+    with an empty line to get the final reply."""
+    try:
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        reply = await client.execute_command(b"AUTH", b"XOAUTH2", initial_response.encode())
+        challenge = reply.message.encode() if reply.code == 334 else None
+        if challenge is not None:
+            reply = await client.execute_command(b"")
+    except aiosmtplib.SMTPException as exc:
+        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "SMTP AUTH failed.") from exc
+    if reply.code != 235:
+        code = classify_smtp_auth_failure(reply.code, reply.message)
+        raise login_refused(code, challenge, f"SMTP XOAUTH2 was refused ({reply.code}).")
 
 
 async def _step(command: Awaitable[object]) -> None:
