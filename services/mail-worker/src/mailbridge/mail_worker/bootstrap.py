@@ -41,7 +41,7 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
     ledger_bucket = JsonBucket(LEDGER_BUCKET, ttl_seconds=WEEK_SECONDS)
     cursor_bucket = JsonBucket(CURSOR_BUCKET)
     content = NatsObjectContentStore()
-    mailbox, smtp = _mail_sessions(settings)
+    mailbox, smtp = _mail_sessions(settings, NatsTokenSource(r.bus, settings.token_timeout_seconds))
     apis, api_http = build_mail_apis(settings, r.bus)
     credentials = CachedCredentials(
         NatsCredentialsSource(r.bus, settings.credentials_timeout_seconds)
@@ -70,14 +70,17 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
     return Service(container, streams=(MAIL_CMD, MAIL_EVT), parts=(*parts, *closed))
 
 
-def _mail_sessions(settings: MailWorkerSettings) -> tuple[AioimaplibMailboxReader, AiosmtplibSmtp]:
+def _mail_sessions(
+    settings: MailWorkerSettings, tokens: NatsTokenSource
+) -> tuple[AioimaplibMailboxReader, AiosmtplibSmtp]:
     """IMAP and SMTP, each connecting only to the address its guard checked, within one budget
-    of sessions per host."""
+    of sessions per host; an XOAUTH2 account logs in with the oauth-broker's mail token."""
     timeout = settings.connect_timeout_seconds
     guard = AddressGuard(allow_internal=settings.allow_private_hosts, timeout=timeout)
     network = Network(guard, tls_context(settings.tls_ca_file), timeout)
     sessions = SessionLimits(HostBudget(settings.max_sessions_per_host))
-    return AioimaplibMailboxReader(network, sessions), AiosmtplibSmtp(network, sessions)
+    reader = AioimaplibMailboxReader(network, sessions, tokens)
+    return reader, AiosmtplibSmtp(network, sessions, tokens)
 
 
 def build_mail_apis(
