@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from mailbridge.sandbox.admin import Admin, BadRequest, bad_request
 from mailbridge.sandbox.apis import MailApis
 from mailbridge.sandbox.google import GoogleFlow
+from mailbridge.sandbox.introspection import Introspection
 from mailbridge.sandbox.microsoft import MicrosoftFlow
 from mailbridge.sandbox.state import SandboxState
 
@@ -19,6 +20,7 @@ def create_app(public_url: str) -> Starlette:
         *MicrosoftFlow(state.microsoft, state.public_url).routes(),
         *MailApis(state.google, state.microsoft).routes(),
         *Admin(state).routes(),
+        *Introspection(state).routes(),
     ]
     handlers = {BadRequest: bad_request, KeyError: bad_request, ValueError: bad_request}
     return Starlette(routes=routes, exception_handlers=handlers)
