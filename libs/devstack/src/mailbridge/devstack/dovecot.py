@@ -5,6 +5,10 @@ state_dir, logs and user database under the stack's data directory), manages the
 user database (one small passwd-file per mailbox) and wraps the few ``doveadm`` calls the stack
 needs. Dovecot serves IMAP on implicit TLS only, delivers over LMTP and exposes its auth service
 on a loopback TCP port for Postfix's SMTP AUTH.
+
+With ``OAuth2Introspection`` it also logs in XOAUTH2 and OAUTHBEARER (IMAP, and SMTP through
+Postfix): an ``oauth2`` passdb asks an RFC 7662 introspection endpoint over HTTPS whether the
+token is active and whose ``email`` it is.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import pwd
 import re
 import secrets
+import shutil
 import socket
 import ssl
 import subprocess
@@ -56,6 +61,22 @@ class DovecotPorts:
 
 
 @dataclass(frozen=True)
+class OAuth2Introspection:
+    """Where the oauth2 passdb checks tokens (``POST token=…``), and the CA of that server."""
+
+    url: str
+    ca_file: Path
+
+
+_OAUTH2_PASSDB = """passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = %s
+}
+"""
+
+
+@dataclass(frozen=True)
 class MailUser:
     """The unprivileged system account that owns every mailbox."""
 
@@ -76,6 +97,14 @@ class DovecotLayout:
     @property
     def config_file(self) -> Path:
         return self.root / "dovecot.conf"
+
+    @property
+    def oauth2_config_file(self) -> Path:
+        return self.root / "dovecot-oauth2.conf.ext"
+
+    @property
+    def oauth2_ca_file(self) -> Path:
+        return self.root / "oauth2-ca.pem"
 
     @property
     def users_dir(self) -> Path:
@@ -114,8 +143,10 @@ def render_config(
     certs: CertificatePaths,
     user: MailUser,
     domain: str,
+    oauth2: bool = False,
 ) -> str:
-    """The complete dovecot.conf of one stack, from ``templates/dovecot.conf``."""
+    """The complete dovecot.conf of one stack, from ``templates/dovecot.conf``; with ``oauth2``,
+    the passdb ``write_oauth2_config`` configures."""
     return templates.render(
         "dovecot.conf",
         instance_name=layout.instance_name,
@@ -137,7 +168,21 @@ def render_config(
         imaps_port=ports.imaps,
         lmtp_port=ports.lmtp,
         auth_port=ports.auth,
+        oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
+        oauth2_passdb=_OAUTH2_PASSDB % layout.oauth2_config_file if oauth2 else "",
     )
+
+
+def write_oauth2_config(layout: DovecotLayout, introspection: OAuth2Introspection) -> None:
+    """The oauth2 passdb's settings, and a copy of the CA the auth process (user dovecot) reads."""
+    shutil.copyfile(introspection.ca_file, layout.oauth2_ca_file)
+    os.chmod(layout.oauth2_ca_file, 0o644)
+    text = templates.render(
+        "dovecot-oauth2.conf.ext",
+        introspection_url=introspection.url,
+        ca_file=layout.oauth2_ca_file,
+    )
+    layout.oauth2_config_file.write_text(text)
 
 
 def hash_password(password: str) -> str:

@@ -1,9 +1,10 @@
 """Local mail stack of real servers for development and tests.
 
 ``MailStack`` runs a private Dovecot (IMAP on implicit TLS, LMTP delivery, SASL
-for Postfix) and a private Postfix (submission with STARTTLS and with implicit
-TLS) under one data directory, on free loopback ports, with a per-run CA. Several
-stacks can run side by side; none touches the system's default instances.
+for Postfix; optionally XOAUTH2, its tokens checked at an introspection endpoint)
+and a private Postfix (submission with STARTTLS and with implicit TLS) under one
+data directory, on free loopback ports, with a per-run CA. Several stacks can run
+side by side; none touches the system's default instances.
 
 Each server runs under a tiny supervisor process (see ``reaper``), so stop()
 returns only once no server process is left, even on machines whose PID 1 does
@@ -72,11 +73,18 @@ class MailStackEndpoints:
 class MailStack:
     """A private Dovecot + Postfix pair under ``data_dir`` serving ``domain``."""
 
-    def __init__(self, data_dir: Path, domain: str = "mailbridge.example") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        domain: str = "mailbridge.example",
+        oauth2: dovecot.OAuth2Introspection | None = None,
+    ) -> None:
+        """``oauth2``: log in XOAUTH2/OAUTHBEARER too, tokens checked at that introspection."""
         if not _DOMAIN.fullmatch(domain):
             raise ValueError(f"not a lower-case mail domain: {domain!r}")
         self.data_dir = data_dir.absolute()
         self.domain = domain
+        self._oauth2 = oauth2
         self._logs = self.data_dir / "logs"
         self._run = _runtime_dir(self.data_dir)
         self._dovecot = dovecot.DovecotLayout(
@@ -233,7 +241,12 @@ class MailStack:
         postfix_ports = postfix.PostfixPorts(
             submission=submission, submissions=submissions, dovecot_auth=auth, dovecot_lmtp=lmtp
         )
-        config = dovecot.render_config(self._dovecot, dovecot_ports, certs, user, self.domain)
+        oauth2 = self._oauth2 is not None
+        if self._oauth2 is not None:
+            dovecot.write_oauth2_config(self._dovecot, self._oauth2)
+        config = dovecot.render_config(
+            self._dovecot, dovecot_ports, certs, user, self.domain, oauth2=oauth2
+        )
         self._dovecot.config_file.write_text(config)
         postfix.write_config(self._postfix, postfix_ports, certs, self.domain)
         return certs, dovecot_ports, postfix_ports

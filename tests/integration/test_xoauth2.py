@@ -1,0 +1,255 @@
+"""XOAUTH2 over IMAP and SMTP with the mail-worker's real adapters, against the local Dovecot and
+Postfix whose oauth2 passdb asks the sandbox provider (RFC 7662 introspection, over TLS) whether
+a token may open the mailbox: Google-shaped tokens (``https://mail.google.com/``) and
+Microsoft-shaped ones (the ``outlook.office.com`` resource), each minted by the code flow at the
+sandbox and handed out by a stand-in token source, as the oauth-broker would."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import shutil
+import ssl
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiosmtplib
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from mailbridge.devstack.dovecot import OAuth2Introspection
+from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
+from mailbridge.devstack.sandbox import SandboxAdmin, SandboxProvider
+from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
+from mailbridge.mail_worker.adapters.network import AddressGuard, Network
+from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
+from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
+from mailbridge.mail_worker.adapters.xoauth2 import challenge_fields, initial_response
+from mailbridge.mail_worker.domain import mime
+from mailbridge.shared.clock import SystemClock
+from mailbridge.shared.errors import ErrorCode, MailbridgeError
+from mailbridge.shared.messages import (
+    Credentials,
+    Provider,
+    SendMessage,
+    ServerEndpoint,
+    TokenResource,
+)
+from mailbridge.shared.outbound import tls_context
+from tests.integration import test_sandbox_provider as flows
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+# The sandbox's own fixtures: a sandbox for this module, its HTTP client and its admin levers.
+sandbox, http, admin = flows.sandbox, flows.http, flows.admin
+
+GOOGLE_MAIL = "openid email https://mail.google.com/"
+OUTLOOK = "https://outlook.office.com"
+MICROSOFT_MAIL = f"openid email offline_access {OUTLOOK}/IMAP.AccessAsUser.All {OUTLOOK}/SMTP.Send"
+MAIL_SCOPES = {"google": GOOGLE_MAIL, "microsoft": MICROSOFT_MAIL}
+API_ONLY = {"google": f"openid email {flows.GMAIL}", "microsoft": flows.GRAPH_SCOPES}
+PROVIDERS = ["google", "microsoft"]
+DELIVERY_DEADLINE = 30.0
+
+
+@pytest.fixture(scope="module")
+def oauth_stack(sandbox: SandboxProvider) -> Iterator[MailStack]:
+    """A mail stack of its own whose Dovecot checks XOAUTH2 tokens at this module's sandbox."""
+    # Not pytest's tmp_path: its parents are mode 0700 and the servers' users must traverse.
+    data_dir = Path(tempfile.mkdtemp(prefix="mailbridge-xoauth2-"))
+    introspection = OAuth2Introspection(f"{sandbox.base_url}/_sandbox/introspect", sandbox.ca_file)
+    stack = MailStack(data_dir, oauth2=introspection)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass
+class Tokens:
+    """Stands in for the oauth-broker: hands out one token, and records what was asked."""
+
+    token: str
+    asked: list[TokenResource] = field(default_factory=list)
+
+    async def access_token(
+        self, agent_id: str, *, resource: TokenResource = TokenResource.API
+    ) -> SecretStr:
+        self.asked.append(resource)
+        return SecretStr(self.token)
+
+
+@dataclass
+class Mailbox:
+    """A mailbox of the stack whose owner signed in at the sandbox's ``provider``."""
+
+    stack: MailStack
+    provider: str
+    address: str
+    app: flows.Client
+
+    @property
+    def endpoints(self) -> MailStackEndpoints:
+        return self.stack.endpoints
+
+    def token(self, scope: str | None = None) -> str:
+        signed_in = self.app.sign_in(scope or MAIL_SCOPES[self.provider])
+        token: str = signed_in["access_token"]
+        return token
+
+    def credentials(self) -> Credentials:
+        host, endpoints = self.endpoints.host, self.endpoints
+        return Credentials(
+            provider=Provider(self.provider),
+            email=self.address,
+            imap=ServerEndpoint(host=host, port=endpoints.imap_port, security="ssl"),
+            smtp=ServerEndpoint(host=host, port=endpoints.smtp_starttls_port, security="starttls"),
+            xoauth2=True,
+            agent_id=f"agent-{self.provider}",
+        )
+
+    def adapters(self, token: str) -> tuple[AioimaplibMailboxReader, AiosmtplibSmtp, Tokens]:
+        tokens = Tokens(token)
+        guard = AddressGuard(allow_internal=True, timeout=10)
+        network = Network(guard, tls_context(self.endpoints.ca_file), 10)
+        sessions = SessionLimits(HostBudget(limit=8))
+        return (
+            AioimaplibMailboxReader(network, sessions, tokens),
+            AiosmtplibSmtp(network, sessions, tokens),
+            tokens,
+        )
+
+
+@pytest.fixture(params=PROVIDERS)
+def mailbox(
+    request: pytest.FixtureRequest, oauth_stack: MailStack, http: httpx.Client, admin: SandboxAdmin
+) -> Mailbox:
+    provider: str = request.param
+    local = f"{provider[0]}-{secrets.token_hex(4)}"
+    address = oauth_stack.create_mailbox(local, secrets.token_urlsafe(12))
+    app = flows.Client(http, admin, provider)
+    app.email = address
+    admin.add_user(provider, address)
+    for subject, seen in (("one", True), ("two", False), ("three", False)):
+        oauth_stack.seed_message(address, subject=subject, body="hello", seen=seen)
+    return Mailbox(oauth_stack, provider, address, app)
+
+
+async def test_imap_login_with_a_mail_token_counts_the_inbox(mailbox: Mailbox) -> None:
+    reader, _, tokens = mailbox.adapters(mailbox.token())
+
+    counts = await reader.inbox_counts(mailbox.credentials())
+
+    assert (counts.total, counts.unread) == (3, 2)
+    assert tokens.asked == [TokenResource.MAIL]
+
+
+async def test_smtp_submission_with_a_mail_token_is_delivered(mailbox: Mailbox) -> None:
+    _, smtp, tokens = mailbox.adapters(mailbox.token())
+    command = SendMessage(
+        agent_id="xoauth2", command_id=f"cmd-{secrets.token_hex(4)}", to=[mailbox.address],
+        subject="over xoauth2", text="hi",
+    )  # fmt: skip
+    outgoing = mime.build(command, sender=mailbox.address, now=SystemClock().now())
+
+    async def data_starting() -> None:
+        return None
+
+    await smtp.check_auth(mailbox.credentials())
+    accepted = await smtp.submit(mailbox.credentials(), outgoing, data_starting)
+    await smtp.close()
+
+    assert accepted == [mailbox.address]
+    assert tokens.asked == [TokenResource.MAIL, TokenResource.MAIL]
+
+    async def arrived() -> bool:
+        return await asyncio.to_thread(mailbox.stack.count_messages, mailbox.address) == 4
+
+    await eventually(arrived, what="the message in the inbox", timeout=DELIVERY_DEADLINE)
+
+
+async def refusals(mailbox: Mailbox, token: str) -> tuple[ErrorCode, ErrorCode]:
+    """What IMAP and SMTP say of ``token``: both login attempts' error codes."""
+    reader, smtp, _ = mailbox.adapters(token)
+    codes = []
+    for attempt in (reader.inbox_counts, smtp.check_auth):
+        with pytest.raises(MailbridgeError) as refused:
+            await attempt(mailbox.credentials())
+        codes.append(refused.value.code)
+    return codes[0], codes[1]
+
+
+async def test_a_revoked_token_is_oauth_token_revoked(
+    mailbox: Mailbox, admin: SandboxAdmin
+) -> None:
+    token = mailbox.token()
+    admin.revoke_user(mailbox.provider, mailbox.address)
+
+    assert await refusals(mailbox, token) == (ErrorCode.OAUTH_TOKEN_REVOKED,) * 2
+
+
+async def test_an_expired_token_is_oauth_token_revoked(
+    mailbox: Mailbox, admin: SandboxAdmin
+) -> None:
+    admin.set_token_lifetime(mailbox.provider, 1)
+    try:
+        token = mailbox.token()
+    finally:
+        admin.set_token_lifetime(mailbox.provider, 3599)
+    time.sleep(1.1)
+
+    assert await refusals(mailbox, token) == (ErrorCode.OAUTH_TOKEN_REVOKED,) * 2
+
+
+async def test_a_token_without_the_mail_scope_is_refused_as_dovecot_says(
+    mailbox: Mailbox,
+) -> None:
+    """A Gmail API or Graph token does not open IMAP or SMTP. Dovecot's XOAUTH2 answers every
+    refusal with ``{"status":"401",…}``, which says nothing of scopes: revoked."""
+    token = mailbox.token(API_ONLY[mailbox.provider])
+
+    assert await refusals(mailbox, token) == (ErrorCode.OAUTH_TOKEN_REVOKED,) * 2
+
+
+async def test_password_login_is_unchanged_beside_the_oauth2_passdb(mailbox: Mailbox) -> None:
+    reader, _, _ = mailbox.adapters("unused")
+    mailbox.stack.create_mailbox(mailbox.address.partition("@")[0], "pw-secret")  # reset
+    credentials = mailbox.credentials().model_copy(
+        update={"xoauth2": False, "password": SecretStr("pw-secret")}
+    )
+
+    assert (await reader.inbox_counts(credentials)).total == 3
+
+
+async def test_dovecot_answers_a_refused_xoauth2_with_a_json_challenge_then_no(
+    mailbox: Mailbox,
+) -> None:
+    """The shape the adapters read, seen on the wire: SMTP ``334 <base64 JSON>``, an empty line,
+    then ``535``."""
+    context = ssl.create_default_context(cafile=str(mailbox.endpoints.ca_file))
+    client = aiosmtplib.SMTP(
+        hostname=mailbox.endpoints.host,
+        port=mailbox.endpoints.smtp_starttls_port,
+        start_tls=True,
+        tls_context=context,
+    )
+    await client.connect()
+    try:
+        response = initial_response(mailbox.address, "not-a-token").encode()
+        challenge = await client.execute_command(b"AUTH", b"XOAUTH2", response)
+        final = await client.execute_command(b"")
+    finally:
+        client.close()
+
+    assert challenge.code == 334
+    assert challenge_fields(challenge.message.encode())["status"] == "401"
+    assert final.code == 535
+    assert base64.b64decode(challenge.message)  # base64, not text
