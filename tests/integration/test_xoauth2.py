@@ -10,6 +10,7 @@ import asyncio
 import base64
 import secrets
 import shutil
+import socket
 import ssl
 import tempfile
 import time
@@ -253,3 +254,26 @@ async def test_dovecot_answers_a_refused_xoauth2_with_a_json_challenge_then_no(
     assert challenge_fields(challenge.message.encode())["status"] == "401"
     assert final.code == 535
     assert base64.b64decode(challenge.message)  # base64, not text
+
+
+def test_dovecot_imap_sends_the_same_challenge_before_no(mailbox: Mailbox) -> None:
+    """IMAP's shape on the wire: ``+ <base64 JSON>``, an empty line, then the tagged ``NO``."""
+    endpoints = mailbox.endpoints
+    context = ssl.create_default_context(cafile=str(endpoints.ca_file))
+    response = initial_response(mailbox.address, "not-a-token")
+    with (
+        socket.create_connection((endpoints.host, endpoints.imap_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=endpoints.host) as tls,
+        tls.makefile("rwb") as wire,
+    ):
+        assert wire.readline().startswith(b"* OK")
+        wire.write(f"a1 AUTHENTICATE XOAUTH2 {response}\r\n".encode())
+        wire.flush()
+        challenge = wire.readline()
+        wire.write(b"\r\n")
+        wire.flush()
+        final = wire.readline()
+
+    assert challenge.startswith(b"+ ")
+    assert challenge_fields(challenge[2:])["status"] == "401"
+    assert final.startswith(b"a1 NO")
