@@ -37,3 +37,29 @@ class MailWorkerSettings(ServiceSettings, ProviderEndpoints, OutboundHosts):
     poll_backlog: int = Field(default=10, ge=0, description="messages shown on a first poll")
     poll_batch: int = Field(default=50, ge=1, description="messages fetched per poll at most")
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+
+    # Pacing of the Gmail and Graph APIs per mailbox, shared by every replica (adapters/pacing.py).
+    # Gmail: "Usage limits", developers.google.com/gmail/api/reference/quota (per minute per user
+    # per project: 6,000 quota units; earlier 15,000, or 250 a second); messages.send = 100 units,
+    # messages.get/list = 5 (OAUTH-FACTS §2.2). Graph: 4 concurrent requests and 10,000 requests
+    # per 10 minutes per app per mailbox; Exchange sends 30 messages a minute (OAUTH-FACTS §2.4).
+    # A burst waits for room (spread out) up to a third of ack_wait_seconds, then is retried.
+    pacing_gmail_units_per_minute: float = Field(default=6000.0, gt=0)
+    pacing_gmail_burst_units: float = Field(
+        default=250.0, gt=0, description="units a mailbox may spend at once, within the minute's"
+    )
+    pacing_gmail_send_units: float = Field(default=100.0, gt=0)
+    pacing_gmail_read_units: float = Field(default=5.0, gt=0)
+    pacing_graph_concurrency: int = Field(default=4, ge=1)
+    pacing_graph_requests_per_10_minutes: float = Field(default=10_000.0, gt=0)
+    pacing_graph_request_burst: float = Field(default=100.0, ge=1)
+    pacing_graph_sends_per_minute: float = Field(default=30.0, gt=0)
+    pacing_graph_send_burst: float = Field(default=5.0, ge=1)
+    pacing_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="a call's slot is freed after this even if its replica died mid-call",
+    )
+    pacing_poll_seconds: float = Field(
+        default=0.25, gt=0, description="how often a call waiting for a free slot looks again"
+    )
