@@ -6,6 +6,7 @@ with a CA of its own, and ``sandbox.settings()`` points mailbridge at it.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import time
@@ -73,10 +74,36 @@ class SandboxAdmin:
         times: int | None = None,
         delay_seconds: float | None = None,
         scope: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
-        """Switch a failure on; ``times=None`` keeps it until ``clear_failures``."""
-        body = {"provider": provider, "endpoint": endpoint, "kind": kind, "times": times}
-        self._post("/failures", body | {"delay_seconds": delay_seconds, "scope": scope})
+        """Switch a failure on; ``times=None`` keeps it until ``clear_failures``.
+
+        ``endpoint``: authorize, code_exchange, refresh, revoke, api (the connection test's
+        calls, and every mail call too), send (messages.send, sendMail) or sync (every mail
+        read). ``retry_after`` is the ``Retry-After`` seconds of a 429 or 503."""
+        body: dict[str, Any] = {"provider": provider, "endpoint": endpoint, "kind": kind}
+        body |= {
+            "times": times,
+            "delay_seconds": delay_seconds,
+            "scope": scope,
+            "retry_after": retry_after,
+        }
+        self._post("/failures", body)
+
+    def throttle(
+        self, provider: str, endpoint: str = "api", *, retry_after: int = 1, times: int | None = 1
+    ) -> None:
+        """The next ``times`` calls to ``endpoint`` answer 429 with ``Retry-After``."""
+        self.fail(provider, endpoint, "429", times=times, retry_after=retry_after)
+
+    def expire_cursors(self, provider: str) -> None:
+        """At the next mail read, every history id and delta token issued so far goes stale:
+        history answers 404, a delta link 410."""
+        self.fail(provider, "sync", "expired_cursor", times=1)
+
+    def drop_after_send(self, provider: str, times: int = 1) -> None:
+        """The next ``times`` sends are carried out, then the connection drops unanswered."""
+        self.fail(provider, "send", "drop_after_read", times=times)
 
     def clear_failures(self) -> None:
         self._http.delete("/failures").raise_for_status()
@@ -114,6 +141,61 @@ class SandboxAdmin:
 
     def revoke_used_refresh_tokens(self, provider: str, revoke: bool = True) -> None:
         self._post("/settings", {"provider": provider, "revoke_used_refresh_tokens": revoke})
+
+    def set_max_json_send_bytes(self, provider: str, size: int) -> None:
+        """Gmail's limit on a JSON ``messages.send`` body (5 MiB unless set)."""
+        self._post("/settings", {"provider": provider, "max_json_send_bytes": size})
+
+    def deliver(
+        self,
+        provider: str,
+        email: str,
+        *,
+        raw: bytes | None = None,
+        sender: str | None = None,
+        subject: str | None = None,
+        text: str | None = None,
+        message_id: str | None = None,
+        in_reply_to: str | None = None,
+    ) -> str:
+        """Mail from outside into ``email``'s inbox, unread: ``raw`` as it is, else a message
+        built from the fields. The provider's id of the message."""
+        body: dict[str, Any] = {"provider": provider, "email": email, "from": sender}
+        body |= {
+            "subject": subject,
+            "text": text,
+            "message_id": message_id,
+            "in_reply_to": in_reply_to,
+        }
+        if raw is not None:
+            body["raw"] = base64.b64encode(raw).decode()
+        delivered: dict[str, str] = self._post("/mail/deliver", body)
+        return delivered["id"]
+
+    def mailbox(self, provider: str, email: str, folder: str = "inbox") -> list[dict[str, Any]]:
+        """The messages of ``folder`` (inbox or sent): ids, headers, labels or is_read, and
+        ``raw_b64``, the stored bytes."""
+        params = {"provider": provider, "email": email, "folder": folder}
+        found: list[dict[str, Any]] = self._get("/mail", params)
+        return found
+
+    def requests(self, provider: str) -> list[dict[str, Any]]:
+        """Every mail-API request since the last reset: at, method, path, status, email."""
+        found: list[dict[str, Any]] = self._get("/requests", {"provider": provider})
+        return found
+
+    def concurrency(self, provider: str, email: str) -> int:
+        """The most mail-API requests of ``email`` in flight at once since the last reset."""
+        found: dict[str, int] = self._get("/concurrency", {"provider": provider, "email": email})
+        return found["max_in_flight"]
+
+    def reset_requests(self) -> None:
+        self._post("/requests/reset", {})
+
+    def _get(self, path: str, params: dict[str, str]) -> Any:
+        response = self._http.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
 
 
 class SandboxProvider:

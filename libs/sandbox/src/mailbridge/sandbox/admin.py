@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mailbridge.sandbox.mailstore import Mailbox
 from mailbridge.sandbox.state import (
     ENDPOINTS,
     PROVIDERS,
@@ -27,6 +28,8 @@ FAILURE_KINDS = (
     "500",
     "503",
     "slow",
+    "expired_cursor",  # send/sync/api: every history id and delta token goes stale
+    "drop_after_read",  # carried out, then the connection drops before the answer
 )
 
 
@@ -56,16 +59,18 @@ class Admin:
         return JSONResponse({"client_id": client.client_id}, status_code=201)
 
     async def add_user(self, request: Request) -> Response:
+        """A user with a fresh mailbox of ``inbox_total`` messages, the first ``unread``
+        of them unread."""
         provider, body = await self._body(request)
         email = str(body["email"])
         user = User(
             email=email,
             upn=str(body.get("upn") or email),
             mail=str(body["mail"]) if body.get("mail") is not None else email,
-            inbox_total=int(body.get("inbox_total", 0)),
-            unread=int(body.get("unread", 0)),
         )
         provider.users[email] = user
+        total, unread = int(body.get("inbox_total", 0)), int(body.get("unread", 0))
+        provider.mailboxes[email] = Mailbox.seeded(provider.name, user.mail or email, total, unread)
         return JSONResponse({"email": email}, status_code=201)
 
     async def fail(self, request: Request) -> Response:
@@ -79,6 +84,7 @@ class Admin:
             times=None if times is None else int(times),
             delay_seconds=float(body.get("delay_seconds") or 0.0),
             scope=body.get("scope"),
+            retry_after=int(body.get("retry_after") or 1),
         )
         provider.failures.append(failure)
         return JSONResponse({"switched_on": failure.kind}, status_code=201)
@@ -133,6 +139,8 @@ class Admin:
             provider.settings.access_token_lifetime = int(body["access_token_lifetime"])
         if body.get("revoke_used_refresh_tokens") is not None:
             provider.settings.revoke_used_refresh_tokens = bool(body["revoke_used_refresh_tokens"])
+        if body.get("max_json_send_bytes") is not None:
+            provider.settings.max_json_send_bytes = int(body["max_json_send_bytes"])
         return JSONResponse(vars(provider.settings))
 
     def routes(self) -> list[Route]:

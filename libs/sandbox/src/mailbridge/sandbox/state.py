@@ -1,4 +1,5 @@
-"""Everything the sandbox remembers, in memory: clients, users, grants, codes, tokens, switches.
+"""Everything the sandbox remembers, in memory: clients, users, grants, codes, tokens, switches,
+mailboxes.
 
 One event loop serves every request and no method awaits, so plain dict operations are atomic.
 """
@@ -12,9 +13,14 @@ from typing import Literal
 
 from joserfc.jwk import RSAKey
 
+from mailbridge.sandbox.mailstore import Mailbox
+from mailbridge.sandbox.traffic import Traffic
+
 Provider = Literal["google", "microsoft"]
 PROVIDERS: tuple[Provider, ...] = ("google", "microsoft")
-ENDPOINTS = ("authorize", "code_exchange", "refresh", "revoke", "api")
+# "api" is the connection test's calls and, as a fallback, every mail call; "send" is
+# messages.send and sendMail; "sync" is every read (history, list, get, delta, $value, search)
+ENDPOINTS = ("authorize", "code_exchange", "refresh", "revoke", "api", "send", "sync")
 CODE_LIFETIME_SECONDS = 600
 
 
@@ -31,8 +37,6 @@ class User:
     email: str
     upn: str
     mail: str
-    inbox_total: int = 0
-    unread: int = 0
 
 
 @dataclass
@@ -97,12 +101,14 @@ class Failure:
     times: int | None = None
     delay_seconds: float = 0.0
     scope: str | None = None
+    retry_after: int = 1
 
 
 @dataclass
 class ProviderSettings:
     access_token_lifetime: int = 3599
     revoke_used_refresh_tokens: bool = False
+    max_json_send_bytes: int = 5 * 1024 * 1024
 
 
 @dataclass
@@ -121,6 +127,8 @@ class ProviderState:
     failures: list[Failure] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
     settings: ProviderSettings = field(default_factory=ProviderSettings)
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    traffic: Traffic = field(default_factory=Traffic)
     # every secret issued or received (codes, PKCE verifiers, tokens), for the leak tests
     secrets_seen: list[tuple[str, str]] = field(default_factory=list)
 
@@ -139,6 +147,18 @@ class ProviderState:
         """The user signing in as ``login``, created on first sign-in."""
         found = self.find_user(login)
         return found or self.users.setdefault(login, User(email=login, upn=login, mail=login))
+
+    def recipient(self, address: str) -> User | None:
+        """The user mail to ``address`` reaches: by email, UPN or mail address."""
+        wanted = address.lower()
+        for user in self.users.values():
+            if wanted in (user.email.lower(), user.upn.lower(), user.mail.lower()):
+                return user
+        return None
+
+    def mailbox(self, user: User) -> Mailbox:
+        """``user``'s mailbox, empty until mail arrives (or ``add_user`` seeded it)."""
+        return self.mailboxes.setdefault(user.email, Mailbox(self.name))
 
     def grant(self, client_id: str, email: str) -> Grant:
         key = (self.name, client_id, email)
@@ -181,6 +201,10 @@ class ProviderState:
                         self.failures.remove(failure)
                 return failure
         return None
+
+    def take_mail_failure(self, endpoint: str) -> Failure | None:
+        """A failure for ``endpoint``, else one for ``api``, which covers every mail call."""
+        return self.take_failure(endpoint) or self.take_failure("api")
 
 
 @dataclass
