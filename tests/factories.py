@@ -8,6 +8,7 @@ from pydantic import SecretStr, TypeAdapter
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import EmailConfigIn
 from mailbridge.mail_worker import handlers
+from mailbridge.mail_worker.ports import SendRoute
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.messages import Credentials, Event, SendMessage
 from tests.fakes.clock import FixedClock
@@ -43,8 +44,9 @@ async def send(
     store: MemoryContentStore | None = None,
 ) -> list[Event]:
     """The mail-worker's send use case on fakes; a test passes the ports it looks at."""
+    route = SendRoute(submitter, sent or FakeSentFolder())
     return await handlers.send_message(
-        cmd, credentials=FakeCredentials(ACCOUNT), submitter=submitter,
-        sent_folder=sent or FakeSentFolder(), ledger=ledger, policy=policy or FakePolicy(),
-        content=store or MemoryContentStore(), clock=FixedClock(),
+        cmd, credentials=FakeCredentials(ACCOUNT), route=lambda agent_id, account: route,
+        ledger=ledger, policy=policy or FakePolicy(), content=store or MemoryContentStore(),
+        clock=FixedClock(),
     )  # fmt: skip

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from mailbridge.mail_worker.domain.cursor import Cursor
+from pydantic import SecretStr
+
+from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
-from mailbridge.mail_worker.ports import DataStarting, InboxCounts, LedgerEntry
+from mailbridge.mail_worker.ports import (
+    ApiMessage,
+    CursorExpiredError,
+    DataStarting,
+    InboxCounts,
+    LedgerEntry,
+    OutcomeUnknownError,
+    PollLimits,
+    ProbedMailbox,
+    SyncedBatch,
+    TokenGrant,
+)
 from mailbridge.shared import content
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError, PermanentError
 from mailbridge.shared.messages import (
@@ -12,6 +25,7 @@ from mailbridge.shared.messages import (
     ContentRef,
     Credentials,
     SendAuthorization,
+    TokenResource,
 )
 
 
@@ -62,15 +76,23 @@ class MemoryLedger:
     async def put(self, command_id: str, entry: LedgerEntry) -> None:
         self.entries[command_id] = entry
 
+    async def release(self, command_id: str) -> None:
+        self.entries.pop(command_id, None)
+
 
 class MemoryCursorStore:
     def __init__(self) -> None:
-        self.cursors: dict[str, Cursor] = {}
+        self.cursors: dict[str, Cursor | ApiCursor] = {}
 
     async def get(self, agent_id: str) -> Cursor | None:
-        return self.cursors.get(agent_id)
+        found = self.cursors.get(agent_id)
+        return found if isinstance(found, Cursor) else None
 
-    async def put(self, agent_id: str, cursor: Cursor) -> None:
+    async def get_api(self, agent_id: str) -> ApiCursor | None:
+        found = self.cursors.get(agent_id)
+        return found if isinstance(found, ApiCursor) else None
+
+    async def put(self, agent_id: str, cursor: Cursor | ApiCursor) -> None:
         self.cursors[agent_id] = cursor
 
 
@@ -139,3 +161,106 @@ class MemoryContentStore:
 
     async def delete(self, ref: ContentRef) -> None:
         self.objects.pop(ref.name, None)
+
+
+class FakeTokens:
+    """The oauth-broker's token source: one token and its scopes, or a refusal; keeps what it was
+    asked and which tokens were reported refused."""
+
+    def __init__(
+        self, answer: str | MailbridgeError = "token-1", scopes: tuple[str, ...] = ()
+    ) -> None:
+        self.answer, self.scopes = answer, scopes
+        self.asked: list[str] = []
+        self.refused: list[str] = []
+
+    async def access_token(
+        self,
+        agent_id: str,
+        *,
+        refused: SecretStr | None = None,
+        resource: TokenResource = TokenResource.API,
+    ) -> SecretStr:
+        return (await self.grant(agent_id, refused=refused)).token
+
+    async def grant(self, agent_id: str, *, refused: SecretStr | None = None) -> TokenGrant:
+        self.asked.append(agent_id)
+        if refused is not None:
+            self.refused.append(refused.get_secret_value())
+        if isinstance(self.answer, MailbridgeError):
+            raise self.answer
+        return TokenGrant(SecretStr(self.answer), self.scopes)
+
+
+class FakeProviderMailbox:
+    """A provider's mailbox API in memory: a probe answer, sent mail, an inbox to sync.
+
+    ``inbox`` holds (id, raw, received at); a position is the count of inbox messages seen.
+    ``send_error`` fails sends (``sending`` runs first when it is an OutcomeUnknownError, as a
+    lost answer); ``expired`` makes the next sync answer CursorExpiredError."""
+
+    def __init__(
+        self,
+        probed: ProbedMailbox | MailbridgeError,
+        scopes: tuple[str, ...] = (),
+    ) -> None:
+        self.probed, self.scopes = probed, scopes
+        self.sent: list[Outgoing] = []
+        self.filed: set[str] = set()  # Message-IDs in the sent mail
+        self.inbox: list[ApiMessage] = []
+        self.send_error: Exception | None = None
+        self.expired = False
+        self.probes = 0
+        self.scopes_error: MailbridgeError | None = None  # the broker's refusal of a token
+
+    async def granted_scopes(self) -> list[str]:
+        if self.scopes_error is not None:
+            raise self.scopes_error
+        return list(self.scopes)
+
+    async def probe(self) -> ProbedMailbox:
+        self.probes += 1
+        if isinstance(self.probed, MailbridgeError):
+            raise self.probed
+        return self.probed
+
+    async def send(self, outgoing: Outgoing, sending: DataStarting) -> None:
+        if self.send_error is not None and not isinstance(self.send_error, OutcomeUnknownError):
+            raise self.send_error
+        await sending()
+        self.sent.append(outgoing)
+        self.filed.add(outgoing.message_id)
+        if self.send_error is not None:
+            raise self.send_error
+
+    async def find_sent(self, message_id: str) -> bool:
+        return message_id in self.filed
+
+    async def first_sync(self, limits: PollLimits) -> SyncedBatch:
+        newest = self.inbox[-limits.backlog :] if limits.backlog else []
+        return SyncedBatch(newest, str(len(self.inbox)))
+
+    async def sync(self, position: str, limits: PollLimits) -> SyncedBatch:
+        if self.expired:
+            self.expired = False
+            raise CursorExpiredError(position)
+        start = int(position)
+        taken = self.inbox[start : start + limits.batch]
+        return SyncedBatch(taken, str(start + len(taken)))
+
+    async def resync(self, since: float, limits: PollLimits, known: tuple[str, ...]) -> SyncedBatch:
+        found = [m for m in self.inbox if m.received_at >= since and m.provider_id not in known]
+        taken = found[: limits.batch]
+        return SyncedBatch(
+            taken, str(self.inbox.index(taken[-1]) + 1 if taken else len(self.inbox))
+        )
+
+
+class FakeMailApi:
+    def __init__(self, mailbox: FakeProviderMailbox) -> None:
+        self.box = mailbox
+        self.opened: list[str] = []
+
+    def mailbox(self, agent_id: str) -> FakeProviderMailbox:
+        self.opened.append(agent_id)
+        return self.box

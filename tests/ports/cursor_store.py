@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbridge.mail_worker.domain.cursor import Cursor
+from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor
 from mailbridge.mail_worker.ports import CursorStore
 from mailbridge.shared.ids import new_id
 
@@ -44,3 +44,17 @@ class CursorStoreContract:
         cursors, agent_id = await self.make(), f"{AGENT_ID_ALPHABET}-{new_id()}"
         await cursors.put(agent_id, Cursor(1, 10))
         assert await cursors.get(agent_id) == Cursor(1, 10)
+
+    async def test_an_api_cursor_reads_back_as_it_was_put(self) -> None:
+        cursors, agent_id = await self.make(), new_id("agent")
+        cursor = ApiCursor("https://graph.test/delta?$deltatoken=a=b", 1_700_000_000.5, ("x", "y"))
+        await cursors.put(agent_id, cursor)
+        assert await cursors.get_api(agent_id) == cursor
+
+    async def test_a_mailbox_that_changed_transport_starts_afresh(self) -> None:
+        cursors, agent_id = await self.make(), new_id("agent")
+        await cursors.put(agent_id, Cursor(1, 10))
+        assert await cursors.get_api(agent_id) is None
+        await cursors.put(agent_id, ApiCursor("123"))
+        assert await cursors.get(agent_id) is None
+        assert await cursors.get_api(agent_id) == ApiCursor("123")

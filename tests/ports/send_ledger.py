@@ -56,3 +56,11 @@ class SendLedgerContract:
         await ledger.claim(first, STARTED)
         assert await ledger.claim(second, SENT) is True
         assert (await ledger.get(first), await ledger.get(second)) == (STARTED, SENT)
+
+    async def test_a_released_claim_can_be_claimed_again(self) -> None:
+        ledger, command_id = await self.make(), new_id("cmd")
+        await ledger.claim(command_id, STARTED)
+        await ledger.release(command_id)
+        assert await ledger.get(command_id) is None
+        assert await ledger.claim(command_id, STARTED) is True
+        assert await ledger.get(command_id) == STARTED

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.adapters.tokens import NatsTokenSource
-from mailbridge.mail_worker.ports import InboxCounts, MailApi, ProbedMailbox
+from mailbridge.mail_worker.ports import InboxCounts, ProbedMailbox
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.errors import (
     ErrorCode,
@@ -28,7 +28,13 @@ from mailbridge.shared.messages import (
     TestConnection,
     TokenResource,
 )
-from tests.fakes.mail_worker import FakeCredentials, FakeMailbox, FakeSubmission
+from tests.fakes.mail_worker import (
+    FakeCredentials,
+    FakeMailApi,
+    FakeMailbox,
+    FakeProviderMailbox,
+    FakeSubmission,
+)
 
 GOOGLE = Credentials(provider="google", email="agent@example.com")
 MICROSOFT = Credentials(provider="microsoft", email="agent@contoso.example")
@@ -38,42 +44,22 @@ AT_GMAIL = ProbedMailbox("agent@example.com", SEVEN_TWO)
 AT_GRAPH = ProbedMailbox("agent@contoso.example", SEVEN_TWO)
 
 
-class FakeTokens:
-    def __init__(self, answer: str | MailbridgeError = "token-1") -> None:
-        self.answer = answer
-        self.asked: list[str] = []
-
-    async def access_token(self, agent_id: str) -> SecretStr:
-        self.asked.append(agent_id)
-        if isinstance(self.answer, MailbridgeError):
-            raise self.answer
-        return SecretStr(self.answer)
-
-
-class FakeProbe:
-    def __init__(self, answer: ProbedMailbox | MailbridgeError) -> None:
-        self.answer = answer
-        self.tokens: list[str] = []
-
-    async def probe(self, token: SecretStr) -> ProbedMailbox:
-        self.tokens.append(token.get_secret_value())
-        if isinstance(self.answer, MailbridgeError):
-            raise self.answer
-        return self.answer
+GMAIL_SEND = ("https://www.googleapis.com/auth/gmail.modify",)
+GRAPH_SEND = ("https://graph.microsoft.com/Mail.Read", "https://graph.microsoft.com/Mail.Send")
 
 
 class Apis:
-    """One token source and a probe per provider, and the IMAP and SMTP fakes beside them."""
+    """A mailbox per provider, and the IMAP and SMTP fakes beside them."""
 
     def __init__(
         self,
-        tokens: FakeTokens | None = None,
         *,
         gmail: ProbedMailbox | MailbridgeError = AT_GMAIL,
         graph: ProbedMailbox | MailbridgeError = AT_GRAPH,
+        gmail_scopes: tuple[str, ...] = GMAIL_SEND,
     ) -> None:
-        self.tokens = tokens or FakeTokens()
-        self.gmail, self.graph = FakeProbe(gmail), FakeProbe(graph)
+        self.gmail = FakeProviderMailbox(gmail, gmail_scopes)
+        self.graph = FakeProviderMailbox(graph, GRAPH_SEND)
         self.submission = FakeSubmission()
 
     async def test(self, account: Credentials) -> ConnectionTested:
@@ -83,8 +69,8 @@ class Apis:
             mailbox=FakeMailbox(InboxCounts(total=1, unread=1)),
             submission=self.submission,
             apis={
-                Provider.GOOGLE: MailApi(self.tokens, self.gmail),
-                Provider.MICROSOFT: MailApi(self.tokens, self.graph),
+                Provider.GOOGLE: FakeMailApi(self.gmail),
+                Provider.MICROSOFT: FakeMailApi(self.graph),
             },
         )
 
@@ -98,9 +84,9 @@ async def test_a_google_agent_is_tested_through_gmail_with_the_brokers_token() -
         7,
         2,
     )
-    assert set(result.checks) == {"api", "mailbox"}
+    assert set(result.checks) == {"api", "mailbox", "send"}
     assert all(check.ok for check in result.checks.values())
-    assert (apis.tokens.asked, apis.gmail.tokens, apis.graph.tokens) == (["a1"], ["token-1"], [])
+    assert (apis.gmail.probes, apis.graph.probes) == (1, 0)
     assert apis.submission.checked == []
 
 
@@ -108,14 +94,31 @@ async def test_a_microsoft_agent_is_tested_through_graph() -> None:
     apis = Apis()
     result = await apis.test(MICROSOFT)
     assert result.ok and result.email == "agent@contoso.example"
-    assert (apis.gmail.tokens, apis.graph.tokens) == ([], ["token-1"])
+    assert (apis.gmail.probes, apis.graph.probes) == (0, 1)
 
 
 async def test_an_imap_agent_is_still_tested_over_imap_and_smtp() -> None:
     apis = Apis()
     result = await apis.test(IMAP)
     assert result.ok and set(result.checks) == {"imap", "smtp"}
-    assert apis.tokens.asked == [] and apis.submission.checked == ["agent@example.com"]
+    assert (apis.gmail.probes, apis.graph.probes) == (0, 0)
+    assert apis.submission.checked == ["agent@example.com"]
+
+
+async def test_a_google_agent_over_imap_with_xoauth2_is_tested_over_imap_and_smtp() -> None:
+    apis = Apis()
+    result = await apis.test(GOOGLE.model_copy(update={"xoauth2": True}))
+    assert set(result.checks) == {"imap", "smtp"} and apis.gmail.probes == 0
+
+
+async def test_a_grant_that_cannot_send_fails_the_send_check_naming_the_scope() -> None:
+    readonly = ("https://www.googleapis.com/auth/gmail.readonly",)
+    result = await Apis(gmail_scopes=readonly).test(GOOGLE)
+    assert not result.ok and result.error is not None
+    assert result.error.code is ErrorCode.OAUTH_SCOPE_MISSING
+    assert "gmail.send" in result.error.message and "gmail.send" in result.error.hint
+    assert result.checks["api"].ok and result.checks["mailbox"].ok
+    assert not result.checks["send"].ok
 
 
 async def test_the_confirmed_address_matches_whatever_its_case() -> None:
@@ -143,10 +146,11 @@ async def test_another_mailbox_fails_the_test_naming_both_addresses() -> None:
 )
 async def test_the_brokers_refusal_ends_the_test_as_the_broker_said_it(code: ErrorCode) -> None:
     said = ErrorInfo.of(code).saying("Told precisely by the broker.")
-    apis = Apis(FakeTokens(PermanentError.explained(said)))
+    apis = Apis()
+    apis.graph.scopes_error = PermanentError.explained(said)
     result = await apis.test(MICROSOFT)
     assert not result.ok and result.error == said
-    assert result.checks == {} and apis.graph.tokens == []
+    assert result.checks == {} and apis.graph.probes == 0
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,18 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from starlette.responses import Response
 
-from mailbridge.mail_worker.adapters.mail_apis import ApiHttp, GmailApi, GraphApi
+from mailbridge.mail_worker.adapters.api_calls import Unpaced
+from mailbridge.mail_worker.adapters.api_http import ApiHttp
+from mailbridge.mail_worker.adapters.gmail import GmailApi, GmailMailbox
+from mailbridge.mail_worker.adapters.graph import GraphApi, GraphMailbox
 from mailbridge.mail_worker.domain.api_errors import classify_gmail_error, classify_graph_error
-from mailbridge.mail_worker.ports import InboxCounts, MailboxProbe, ProbedMailbox
+from mailbridge.mail_worker.ports import InboxCounts, ProbedMailbox, ProviderMailbox
 from mailbridge.sandbox import apis as wire
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
+from tests.fakes.mail_worker import FakeTokens
 
-TOKEN = SecretStr("token-1")
 GMAIL_URL = "https://gmail.test"
 GRAPH_URL = "https://graph.test/v1.0"
 Answer = Callable[[httpx.Request], httpx.Response]
@@ -47,13 +49,15 @@ class Recorded:
 
 
 @pytest.fixture
-async def probes() -> AsyncIterator[Callable[[Answer], tuple[GmailApi, GraphApi]]]:
+async def probes() -> AsyncIterator[Callable[[Answer], tuple[GmailMailbox, GraphMailbox]]]:
     clients: list[ApiHttp] = []
 
-    def make(answer: Answer) -> tuple[GmailApi, GraphApi]:
+    def make(answer: Answer) -> tuple[GmailMailbox, GraphMailbox]:
         http = ApiHttp(ca_file=None, timeout=5, transport=httpx.MockTransport(answer))
         clients.append(http)
-        return GmailApi(http, GMAIL_URL), GraphApi(http, GRAPH_URL)
+        tokens = FakeTokens("token-1")
+        gmail = GmailApi(http, tokens, Unpaced(), GMAIL_URL).mailbox("a1")
+        return gmail, GraphApi(http, tokens, Unpaced(), GRAPH_URL).mailbox("a1")
 
     yield make
     for http in clients:
@@ -61,26 +65,26 @@ async def probes() -> AsyncIterator[Callable[[Answer], tuple[GmailApi, GraphApi]
 
 
 async def test_gmail_reads_the_profile_address_and_the_inbox_label_counts(
-    probes: Callable[[Answer], tuple[GmailApi, GraphApi]],
+    probes: Callable[[Answer], tuple[GmailMailbox, GraphMailbox]],
 ) -> None:
     recorded = Recorded(GMAIL_BODIES)
     gmail, _ = probes(recorded)
-    probed = await gmail.probe(TOKEN)
+    probed = await gmail.probe()
     assert probed == ProbedMailbox("agent@example.com", InboxCounts(total=7, unread=2))
     assert {r.headers["authorization"] for r in recorded.requests} == {"Bearer token-1"}
     assert {str(r.url) for r in recorded.requests} == {GMAIL_URL + path for path in GMAIL_BODIES}
 
 
 async def test_graph_reads_mail_else_the_upn_and_the_inbox_folder_counts(
-    probes: Callable[[Answer], tuple[GmailApi, GraphApi]],
+    probes: Callable[[Answer], tuple[GmailMailbox, GraphMailbox]],
 ) -> None:
     recorded = Recorded(GRAPH_BODIES)
     _, graph = probes(recorded)
-    assert await graph.probe(TOKEN) == ProbedMailbox("agent@contoso.example", InboxCounts(7, 2))
+    assert await graph.probe() == ProbedMailbox("agent@contoso.example", InboxCounts(7, 2))
     me = next(r for r in recorded.requests if r.url.path == "/v1.0/me")
     assert me.url.params["$select"] == "mail,userPrincipalName"
     recorded.bodies["/v1.0/me"] = {"mail": "a@contoso.example", "userPrincipalName": "u@x.test"}
-    assert (await graph.probe(TOKEN)).email == "a@contoso.example"
+    assert (await graph.probe()).email == "a@contoso.example"
 
 
 def replaying(response: Response) -> Answer:
@@ -91,9 +95,9 @@ def replaying(response: Response) -> Answer:
     )
 
 
-async def probe_error(probe: MailboxProbe) -> MailbridgeError:
+async def probe_error(probe: ProviderMailbox) -> MailbridgeError:
     with pytest.raises(MailbridgeError) as raised:
-        await probe.probe(TOKEN)
+        await probe.probe()
     return raised.value
 
 
@@ -118,7 +122,7 @@ async def probe_error(probe: MailboxProbe) -> MailbridgeError:
     ],
 )
 async def test_error_answers_get_their_codes(
-    probes: Callable[[Answer], tuple[GmailApi, GraphApi]],
+    probes: Callable[[Answer], tuple[GmailMailbox, GraphMailbox]],
     api: str,
     answer: Response,
     code: ErrorCode,
@@ -128,7 +132,7 @@ async def test_error_answers_get_their_codes(
 
 
 async def test_a_revoked_token_is_final_and_throttling_is_retried(
-    probes: Callable[[Answer], tuple[GmailApi, GraphApi]],
+    probes: Callable[[Answer], tuple[GmailMailbox, GraphMailbox]],
 ) -> None:
     revoked, _ = probes(replaying(wire.gmail_unauthenticated()))
     _, throttled = probes(replaying(wire.graph_unavailable("429")))
@@ -184,7 +188,7 @@ def failing(cause: BaseException | None, raised: type[httpx.TransportError]) -> 
     ],
 )
 async def test_network_failures_are_classified_as_for_imap(
-    probes: Callable[[Answer], tuple[GmailApi, GraphApi]],
+    probes: Callable[[Answer], tuple[GmailMailbox, GraphMailbox]],
     cause: BaseException | None,
     raised: type[httpx.TransportError],
     code: ErrorCode,
@@ -196,7 +200,7 @@ async def test_network_failures_are_classified_as_for_imap(
 
 
 async def test_an_answer_without_the_fields_is_the_provider_unavailable(
-    probes: Callable[[Answer], tuple[GmailApi, GraphApi]],
+    probes: Callable[[Answer], tuple[GmailMailbox, GraphMailbox]],
 ) -> None:
     gmail, _ = probes(lambda request: httpx.Response(200, json={"historyId": "1"}))
     assert (await probe_error(gmail)).code is ErrorCode.PROVIDER_UNAVAILABLE

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from faststream.nats import NatsBroker
 
+from mailbridge.mail_worker.adapters.api_calls import Unpaced
+from mailbridge.mail_worker.adapters.api_http import ApiHttp
 from mailbridge.mail_worker.adapters.credentials import CachedCredentials, NatsCredentialsSource
 from mailbridge.mail_worker.adapters.cursors import BUCKET as CURSOR_BUCKET
 from mailbridge.mail_worker.adapters.cursors import NatsKvCursorStore
+from mailbridge.mail_worker.adapters.gmail import GmailApi
+from mailbridge.mail_worker.adapters.graph import GraphApi
 from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
 from mailbridge.mail_worker.adapters.kv import JsonBucket
 from mailbridge.mail_worker.adapters.ledger import BUCKET as LEDGER_BUCKET
 from mailbridge.mail_worker.adapters.ledger import WEEK_SECONDS, NatsKvSendLedger
-from mailbridge.mail_worker.adapters.mail_apis import ApiHttp, GmailApi, GraphApi
 from mailbridge.mail_worker.adapters.network import AddressGuard, Network
 from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
@@ -90,9 +93,10 @@ def build_mail_apis(
     the oauth-broker's access tokens; every other provider is tested over IMAP and SMTP."""
     http = ApiHttp(ca_file=settings.oauth_ca_file, timeout=settings.api_timeout_seconds)
     tokens = NatsTokenSource(bus, settings.token_timeout_seconds)
-    apis = {
-        Provider.GOOGLE: MailApi(tokens, GmailApi(http, settings.gmail_api_url)),
-        Provider.MICROSOFT: MailApi(tokens, GraphApi(http, settings.graph_api_url)),
+    pacing = Unpaced()
+    apis: dict[Provider, MailApi] = {
+        Provider.GOOGLE: GmailApi(http, tokens, pacing, settings.gmail_api_url),
+        Provider.MICROSOFT: GraphApi(http, tokens, pacing, settings.graph_api_url),
     }
     return apis, http
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 
 from pydantic import BaseModel, ValidationError
 
 from mailbridge.mail_worker.checks import elapsed_ms, failed_test, timed
 from mailbridge.mail_worker.domain import mime
-from mailbridge.mail_worker.domain.cursor import Cursor, advanced, first_uid_to_fetch
+from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor, advanced, first_uid_to_fetch
 from mailbridge.mail_worker.domain.parse import parse_or_none
-from mailbridge.mail_worker.handlers_api import test_api_connection
+from mailbridge.mail_worker.handlers_api import ApiSubmitter, poll_api_mailbox, test_api_connection
 from mailbridge.mail_worker.ports import (
     ClaimedElsewhereError,
     CredentialsSource,
@@ -29,6 +29,7 @@ from mailbridge.mail_worker.ports import (
     SendLedger,
     SendPolicy,
     SendRefusedError,
+    SendRoute,
     SentFolder,
     SubmissionChecker,
     Submitter,
@@ -75,10 +76,33 @@ async def test_connection(
         account = await credentials.get(command.agent_id)
     except MailbridgeError as exc:
         return failed_test(command, exc.info(), started)
-    api = None if account.xoauth2 else apis.get(account.provider)
+    api = api_of(account, apis)
     if api is not None:
-        return await test_api_connection(command, account, api, started)
+        return await test_api_connection(command, account, api.mailbox(command.agent_id), started)
     return await _test_imap_connection(command, account, mailbox, submission, started)
+
+
+def api_of(account: Credentials, apis: Mapping[Provider, MailApi]) -> MailApi | None:
+    """The provider API an account's mail goes through; None: IMAP and SMTP (an IMAP account,
+    or a Google or Microsoft one that logs in there with XOAUTH2)."""
+    return None if account.xoauth2 else apis.get(account.provider)
+
+
+def send_route(
+    agent_id: str,
+    account: Credentials,
+    *,
+    apis: Mapping[Provider, MailApi],
+    submitter: Submitter,
+    sent_folder: SentFolder,
+) -> SendRoute:
+    """SMTP with a copy APPENDed to Sent, or the provider's API, which files the copy itself and
+    whose sent mail can be searched for a send whose answer was lost."""
+    api = api_of(account, apis)
+    if api is None:
+        return SendRoute(submitter, sent_folder)
+    mailbox = api.mailbox(agent_id)
+    return SendRoute(ApiSubmitter(mailbox), None, mailbox.find_sent)
 
 
 async def _test_imap_connection(
@@ -107,23 +131,30 @@ async def _test_imap_connection(
     )
 
 
+SendRouter = Callable[[str, Credentials], SendRoute]
+RESOLVE_DELAYS_SECONDS = (0.5, 2.0, 5.0)
+"""After a send whose answer was lost, how long to wait before each look at the sent mail: a
+provider may file the message a moment after it took it."""
+
+
 async def send_message(
     command: SendMessage,
     *,
     credentials: CredentialsSource,
-    submitter: Submitter,
-    sent_folder: SentFolder,
+    route: SendRouter,
     ledger: SendLedger,
     policy: SendPolicy,
     content: ContentStore,
     clock: Clock,
 ) -> list[Event]:
-    """Send once per command_id, as far as SMTP allows.
+    """Send once per command_id, as far as the transport allows.
 
     A command seen before answers from the ledger and is never resent: ``sent`` republishes its
-    result; ``data_started`` (a crash or lost connection after the data began) is ``unknown``.
-    The ledger is read while the send is prepared and authorized (a redelivery is rare, the round
-    trip is not); nothing goes to the SMTP server before it answered.
+    result; ``data_started`` (a crash or lost answer after the message began to go out) is
+    ``unknown``, unless the message is found among the account's sent mail, where the transport
+    can search it: then it is ``sent``. A definite refusal after the claim releases it, so the
+    retry sends. The ledger is read while the send is prepared and authorized (a redelivery is
+    rare, the round trip is not); nothing goes to the server before it answered.
     """
     seen = asyncio.ensure_future(ledger.get(command.command_id))
     try:
@@ -135,23 +166,77 @@ async def send_message(
     except BaseException:
         seen.cancel()
         raise
+    way = route(command.agent_id, account)
     if (entry := await seen) is not None:
-        return [_from_ledger(command, entry)]
-    started = LedgerEntry(LedgerState.DATA_STARTED, outgoing.message_id)
+        return [await _settled_before(command, entry, way, ledger, outgoing)]
+    return [await _submitted(command, account, outgoing, way, ledger)]
+
+
+async def _submitted(
+    command: SendMessage,
+    account: Credentials,
+    outgoing: mime.Outgoing,
+    way: SendRoute,
+    ledger: SendLedger,
+) -> Event:
+    claim = _Claim(
+        ledger, command.command_id, LedgerEntry(LedgerState.DATA_STARTED, outgoing.message_id)
+    )
     try:
-        accepted = await submitter.submit(
-            account, outgoing, lambda: _claim(ledger, command.command_id, started)
-        )
+        accepted = await way.submitter.submit(account, outgoing, claim)
     except ClaimedElsewhereError:
         entry = await ledger.get(command.command_id)
-        return [_from_ledger(command, entry)] if entry else [_unknown(command)]
+        return _from_ledger(command, entry) if entry else _unknown(command)
     except OutcomeUnknownError:
-        return [_unknown(command)]
+        return await _resolved(command, outgoing, way, ledger, RESOLVE_DELAYS_SECONDS)
+    except MailbridgeError:
+        await claim.release()  # refused outright: nothing went out
+        raise
     sent = LedgerEntry(LedgerState.SENT, outgoing.message_id, tuple(accepted))
     await asyncio.gather(
-        ledger.put(command.command_id, sent), _keep_a_copy(sent_folder, account, outgoing)
+        ledger.put(command.command_id, sent), _keep_a_copy(way.sent_folder, account, outgoing)
     )  # the event is published once both are done: the ledger says sent before anyone hears it
-    return [_sent(command, sent)]
+    return _sent(command, sent)
+
+
+async def _settled_before(
+    command: SendMessage,
+    entry: LedgerEntry,
+    way: SendRoute,
+    ledger: SendLedger,
+    outgoing: mime.Outgoing,
+) -> Event:
+    if entry.state is LedgerState.SENT:
+        return _sent(command, entry)
+    return await _resolved(command, outgoing, way, ledger, (0.0,))
+
+
+async def _resolved(
+    command: SendMessage,
+    outgoing: mime.Outgoing,
+    way: SendRoute,
+    ledger: SendLedger,
+    delays: tuple[float, ...],
+) -> Event:
+    """``unknown``, unless the message turns up among the sent mail: then it was sent, and the
+    ledger says so before anyone hears it."""
+    if way.find_sent is None:
+        return _unknown(command)
+    for delay in delays:
+        await asyncio.sleep(delay)
+        if await _found(way.find_sent, outgoing.message_id):
+            sent = LedgerEntry(LedgerState.SENT, outgoing.message_id, tuple(outgoing.recipients))
+            await ledger.put(command.command_id, sent)
+            return _sent(command, sent)
+    return _unknown(command)
+
+
+async def _found(find_sent: Callable[[str], Awaitable[bool]], message_id: str) -> bool:
+    try:
+        return await find_sent(message_id)
+    except MailbridgeError as exc:  # not knowing stays unknown
+        log.warning("could not look for %s among sent mail: %s", message_id, exc.code)
+        return False
 
 
 async def _prepared(
@@ -170,10 +255,22 @@ async def _prepared(
     return account, outgoing
 
 
-async def _claim(ledger: SendLedger, command_id: str, started: LedgerEntry) -> None:
-    """Right before DATA, and atomically: two deliveries in flight at once never both send."""
-    if not await ledger.claim(command_id, started):
-        raise ClaimedElsewhereError(command_id)
+class _Claim:
+    """Called right before the message goes out (SMTP DATA, the API's request body), and
+    atomic: two deliveries in flight at once never both send."""
+
+    def __init__(self, ledger: SendLedger, command_id: str, started: LedgerEntry) -> None:
+        self._ledger, self._command_id, self._started = ledger, command_id, started
+        self._held = False
+
+    async def __call__(self) -> None:
+        if not await self._ledger.claim(self._command_id, self._started):
+            raise ClaimedElsewhereError(self._command_id)
+        self._held = True
+
+    async def release(self) -> None:
+        if self._held:
+            await self._ledger.release(self._command_id)
 
 
 async def _authorize(
@@ -226,9 +323,11 @@ def send_failed(command: SendMessage, error: MailbridgeError) -> MessageSendFail
 
 
 async def _keep_a_copy(
-    sent_folder: SentFolder, account: Credentials, outgoing: mime.Outgoing
+    sent_folder: SentFolder | None, account: Credentials, outgoing: mime.Outgoing
 ) -> None:
     """The message is sent either way; a missing Sent copy is logged, never resent for."""
+    if sent_folder is None:
+        return
     try:
         await sent_folder.append(account, outgoing.as_bytes())
     except MailbridgeError as exc:
@@ -270,9 +369,26 @@ async def poll_mailbox(
     inbox: InboxFetcher,
     cursors: CursorStore,
     limits: PollLimits,
-) -> tuple[list[MessageReceived], Cursor]:
+    apis: Mapping[Provider, MailApi] = NO_APIS,
+) -> tuple[list[MessageReceived], Cursor | ApiCursor]:
     """New messages since the mailbox's cursor, as events, and the cursor to store after them."""
     account = await credentials.get(command.agent_id)
+    api = api_of(account, apis)
+    if api is not None:
+        cursor = await cursors.get_api(command.agent_id)
+        return await poll_api_mailbox(
+            command.agent_id, api.mailbox(command.agent_id), cursor, limits
+        )
+    return await _poll_imap(command, account, inbox, cursors, limits)
+
+
+async def _poll_imap(
+    command: PollMailbox,
+    account: Credentials,
+    inbox: InboxFetcher,
+    cursors: CursorStore,
+    limits: PollLimits,
+) -> tuple[list[MessageReceived], Cursor]:
     cursor = await cursors.get(command.agent_id)
 
     def first_uid(uidvalidity: int, uidnext: int) -> int:

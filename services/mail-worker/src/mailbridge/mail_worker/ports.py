@@ -10,10 +10,16 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from mailbridge.mail_worker.domain.cursor import Cursor
+from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.shared.errors import PermanentError
-from mailbridge.shared.messages import AuthorizeSend, Credentials, Provider, SendAuthorization
+from mailbridge.shared.messages import (
+    AuthorizeSend,
+    Credentials,
+    Provider,
+    SendAuthorization,
+    TokenResource,
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class SendLedger(Protocol):
 
     async def put(self, command_id: str, entry: LedgerEntry) -> None: ...
 
+    async def release(self, command_id: str) -> None:
+        """Forget a claim whose send was refused outright: nothing was sent, a retry may send."""
+        ...
+
 
 DataStarting = Callable[[], Awaitable[None]]
 """Called by a submitter right before it sends the message data."""
@@ -79,6 +89,15 @@ class SentFolder(Protocol):
     """Keeps a copy of what was sent in the account's Sent folder (found by ``\\Sent``)."""
 
     async def append(self, credentials: Credentials, message: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class SendRoute:
+    """How one account's mail goes out."""
+
+    submitter: Submitter
+    sent_folder: SentFolder | None = None  # None: the provider files what it sends itself
+    find_sent: Callable[[str], Awaitable[bool]] | None = None  # a Message-ID among sent mail?
 
 
 FirstUid = Callable[[int, int], int]
@@ -110,7 +129,9 @@ class CursorStore(Protocol):
 
     async def get(self, agent_id: str) -> Cursor | None: ...
 
-    async def put(self, agent_id: str, cursor: Cursor) -> None: ...
+    async def put(self, agent_id: str, cursor: Cursor | ApiCursor) -> None: ...
+
+    async def get_api(self, agent_id: str) -> ApiCursor | None: ...
 
 
 class CredentialsSource(Protocol):
@@ -123,14 +144,31 @@ class MailboxReader(Protocol):
     async def inbox_counts(self, credentials: Credentials) -> InboxCounts: ...
 
 
+@dataclass(frozen=True)
+class TokenGrant:
+    """An access token, and the scopes the person granted with it."""
+
+    token: SecretStr
+    scopes: tuple[str, ...] = ()
+
+
 class TokenSource(Protocol):
     """An agent's access token for its provider's mailbox API, from the oauth-broker (which
     refreshes it); a grant it cannot use raises its error (not authorized, revoked, ...).
-    ``refused``: the token the provider just refused (401), so the broker refreshes it once."""
+    ``refused``: the token the provider just refused (401), so the broker refreshes it once;
+    ``resource``: the API's token, or the mail token of IMAP/SMTP XOAUTH2."""
 
     async def access_token(
-        self, agent_id: str, *, refused: SecretStr | None = None
+        self,
+        agent_id: str,
+        *,
+        refused: SecretStr | None = None,
+        resource: TokenResource = TokenResource.API,
     ) -> SecretStr: ...
+
+    async def grant(self, agent_id: str, *, refused: SecretStr | None = None) -> TokenGrant:
+        """The API's token with its scopes."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -141,18 +179,62 @@ class ProbedMailbox:
     counts: InboxCounts
 
 
-class MailboxProbe(Protocol):
-    """Reads the signed-in address and the inbox counts through a provider's API."""
+@dataclass(frozen=True)
+class ApiMessage:
+    """One message read through a provider's API: its id there, its MIME, when it arrived."""
 
-    async def probe(self, token: SecretStr) -> ProbedMailbox: ...
+    provider_id: str
+    raw: bytes
+    received_at: float  # epoch seconds
 
 
 @dataclass(frozen=True)
-class MailApi:
-    """A provider's mailbox API, and where the tokens to call it come from."""
+class SyncedBatch:
+    """New messages, oldest first, and the provider's position to resume after them."""
 
-    tokens: TokenSource
-    probe: MailboxProbe
+    messages: list[ApiMessage]
+    position: str
+
+
+class CursorExpiredError(Exception):
+    """The provider no longer knows the stored position (Gmail 404, Graph 410): resync."""
+
+
+class ProviderMailbox(Protocol):
+    """One agent's mailbox through its provider's API (Gmail, Graph)."""
+
+    async def granted_scopes(self) -> list[str]:
+        """The scopes of the agent's token; the broker's refusal (not authorized, revoked)."""
+        ...
+
+    async def probe(self) -> ProbedMailbox: ...
+
+    async def send(self, outgoing: Outgoing, sending: DataStarting) -> None:
+        """Sent, and filed in Sent by the provider; ``sending`` runs before the request goes."""
+        ...
+
+    async def find_sent(self, message_id: str) -> bool:
+        """Whether a message with this Message-ID is in the mailbox's sent mail."""
+        ...
+
+    async def first_sync(self, limits: PollLimits) -> SyncedBatch:
+        """At most ``limits.backlog`` newest inbox messages, and the position of now."""
+        ...
+
+    async def sync(self, position: str, limits: PollLimits) -> SyncedBatch:
+        """Inbox messages added since ``position``; CursorExpiredError when it is too old."""
+        ...
+
+    async def resync(self, since: float, limits: PollLimits, known: tuple[str, ...]) -> SyncedBatch:
+        """Inbox messages received at or after ``since`` (epoch seconds) but those ``known``
+        (delivered already), at most ``limits.batch``, and a new position."""
+        ...
+
+
+class MailApi(Protocol):
+    """A provider's mailbox API, opened for one agent at a time."""
+
+    def mailbox(self, agent_id: str) -> ProviderMailbox: ...
 
 
 class SubmissionChecker(Protocol):

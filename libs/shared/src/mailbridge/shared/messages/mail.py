@@ -147,9 +147,16 @@ class MessageReceived(Event):
     html: str | None = None
     html_truncated: bool = False
     attachments: list[AttachmentInfo] = Field(default_factory=list)
+    provider_message_id: str | None = Field(
+        default=None,
+        description="the message's id in the Gmail API or Graph, for a mailbox read through"
+        " one; its uid is then derived from it and its uidvalidity is 0",
+    )
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     def dedupe_id(self) -> str:
         """One message of one mailbox, however many polls or replicas see it."""
+        if self.provider_message_id is not None:
+            return f"recv-{self.agent_id}-api-{self.provider_message_id}"
         return f"recv-{self.agent_id}-{self.uidvalidity}-{self.uid}"

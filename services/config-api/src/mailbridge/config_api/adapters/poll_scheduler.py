@@ -1,4 +1,4 @@
-"""PollScheduler: asks the mail-workers to poll every connected IMAP mailbox once per interval.
+"""PollScheduler: asks the mail-workers to poll every connected mailbox (IMAP, Gmail, Graph) once per interval.
 
 Time is cut into slots of ``interval`` seconds; each mailbox's poll command for a slot has the id
 ``poll-{agent_id}-{slot}``, published with that id as ``Nats-Msg-Id``. Every config-api replica runs
@@ -53,6 +53,6 @@ class PollScheduler(BackgroundLoop):
         rows = await self._pool.fetch(
             "SELECT s.agent_id FROM config_api.mailbox_status s"
             " JOIN config_api.email_configs c USING (agent_id)"
-            " WHERE s.status = 'connected' AND c.provider = 'imap'"
+            " WHERE s.status = 'connected'"
         )
         return [row["agent_id"] for row in rows]

@@ -53,6 +53,9 @@ class JsonBucket:
     async def put(self, key: str, value: dict[str, Any]) -> None:
         await self._bucket.put(kv_key(key), json.dumps(value).encode())
 
+    async def delete(self, key: str) -> None:
+        await self._bucket.delete(kv_key(key))
+
 
 def kv_key(key: str) -> str:
     """A NATS KV key allows only ``[-/_=.A-Za-z0-9]`` (and a ``.`` splits it into tokens), but an

@@ -29,6 +29,9 @@ class NatsKvSendLedger:
     async def put(self, command_id: str, entry: LedgerEntry) -> None:
         await self._bucket.put(command_id, _document(entry))
 
+    async def release(self, command_id: str) -> None:
+        await self._bucket.delete(command_id)
+
 
 def _document(entry: LedgerEntry) -> dict[str, object]:
     value = {"state": entry.state.value, "message_id": entry.message_id}

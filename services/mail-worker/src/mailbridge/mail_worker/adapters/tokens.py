@@ -10,6 +10,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import SecretStr
 
 from mailbridge.mail_worker.domain.classify import TEMPORARY
+from mailbridge.mail_worker.ports import TokenGrant
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.errors import (
     ErrorCode,
@@ -35,6 +36,12 @@ class NatsTokenSource:
         """``refused``: the token the provider refused, which the broker then refreshes once;
         ``resource``: the API's token, or the mail token of IMAP/SMTP XOAUTH2."""
         request = GetAccessToken(agent_id=agent_id, resource=resource, refused=refused)
+        return (await self._asked(request)).token
+
+    async def grant(self, agent_id: str, *, refused: SecretStr | None = None) -> TokenGrant:
+        return await self._asked(GetAccessToken(agent_id=agent_id, refused=refused))
+
+    async def _asked(self, request: GetAccessToken) -> TokenGrant:
         try:
             reply = await self._bus.request(request, AccessTokenReply, self._timeout)
         except (NoRespondersError, NatsTimeoutError, TimeoutError) as exc:
@@ -42,13 +49,13 @@ class NatsTokenSource:
                 ErrorCode.PROVIDER_UNAVAILABLE, "The oauth-broker did not answer."
             ) from exc
         if reply.error is not None:
-            raise refused(reply.error)
+            raise broker_refusal(reply.error)
         if reply.access_token is None:
             raise PermanentError(ErrorCode.INTERNAL, "The oauth-broker answered no token.")
-        return reply.access_token
+        return TokenGrant(reply.access_token, tuple(reply.scopes))
 
 
-def refused(error: ErrorInfo) -> MailbridgeError:
+def broker_refusal(error: ErrorInfo) -> MailbridgeError:
     """The broker's error as it said it: retried later when the provider was only busy or down."""
     kind = RetryableError if error.code in TEMPORARY else PermanentError
     return kind.explained(error)

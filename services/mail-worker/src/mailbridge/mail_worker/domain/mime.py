@@ -48,10 +48,19 @@ class Outgoing:
     message_id: str
     envelope_from: str
     recipients: list[str]
+    bcc: tuple[str, ...] = ()  # the envelope's recipients no header names
+    in_reply_to: str | None = None
 
     def as_bytes(self) -> bytes:
         """Serialized once: the same bytes go to DATA and to the Sent copy."""
         return self._bytes
+
+    def as_api_bytes(self) -> bytes:
+        """For the Gmail API and Graph, which take the recipients from the headers (and drop
+        ``Bcc`` before delivery): the message with a ``Bcc`` header when it has Bcc recipients."""
+        if not self.bcc:
+            return self._bytes
+        return b"Bcc: " + ", ".join(self.bcc).encode() + b"\r\n" + self._bytes
 
     @functools.cached_property
     def _bytes(self) -> bytes:
@@ -81,7 +90,11 @@ def build(command: SendMessage, *, sender: str, now: datetime) -> Outgoing:
     message_id = message_id_for(command.command_id, sender)
     try:
         message = _message(command, sender, message_id, now, to, cc)
-        outgoing = Outgoing(message, message_id, sender, recipients)
+        shown = {r.key for r in (*to, *cc)}
+        hidden = tuple(dict.fromkeys(r.envelope for r in bcc if r.key not in shown))
+        outgoing = Outgoing(
+            message, message_id, sender, recipients, hidden, command.in_reply_to or None
+        )
         raw = outgoing.as_bytes()
     except (ValueError, TypeError, LookupError, email.errors.MessageError) as exc:
         raise PermanentError(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.errors
 import email.policy
 import email.utils
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -58,7 +59,9 @@ class UnparseableMessage(ValueError):
     """Bytes mailbridge does not read as a message (beyond its limits); the caller skips them."""
 
 
-def parse(raw: bytes, *, agent_id: str, uid: int, uidvalidity: int) -> MessageReceived:
+def parse(
+    raw: bytes, *, agent_id: str, uid: int, uidvalidity: int, provider_id: str | None = None
+) -> MessageReceived:
     """The event of one fetched message, or UnparseableMessage; no other exception."""
     message = _message(raw)
     text, html = _body(message, "plain"), _body(message, "html")
@@ -78,16 +81,19 @@ def parse(raw: bytes, *, agent_id: str, uid: int, uidvalidity: int) -> MessageRe
         html=html[:MAX_HTML_CHARS] if html else None,
         html_truncated=bool(html and len(html) > MAX_HTML_CHARS),
         attachments=_attachments(message),
+        provider_message_id=provider_id,
     )
 
 
 def parse_or_none(
-    raw: bytes, *, agent_id: str, uid: int, uidvalidity: int
+    raw: bytes, *, agent_id: str, uid: int, uidvalidity: int, provider_id: str | None = None
 ) -> MessageReceived | None:
     """:func:`parse`, or None (logged) for a message it refuses, so that a poll skips that one
     message rather than failing on it at every poll, the cursor stuck before it."""
     try:
-        return parse(raw, agent_id=agent_id, uid=uid, uidvalidity=uidvalidity)
+        return parse(
+            raw, agent_id=agent_id, uid=uid, uidvalidity=uidvalidity, provider_id=provider_id
+        )
     except UnparseableMessage as refused:
         _LOG.warning("message %s of agent %s not delivered: %s", uid, agent_id, refused)
         return None
@@ -239,3 +245,11 @@ def _filename(part: EmailMessage) -> str | None:
     except _LIBRARY_FAILURES:  # an RFC 2231 charset no codec names ("\x00"): the library
         return None  # catches only LookupError there
     return _readable(filename) if filename is not None else None
+
+
+def api_uid(provider_id: str) -> int:
+    """The ``uid`` of a message read through an API: its Gmail id (hex) as a number, or for any
+    other id a stable 63-bit number of it. Unique in practice; ``provider_message_id`` is exact."""
+    if re.fullmatch(r"[0-9a-f]{1,16}", provider_id) and int(provider_id, 16) < 2**63:
+        return int(provider_id, 16)
+    return int.from_bytes(hashlib.sha256(provider_id.encode()).digest()[:8], "big") >> 1

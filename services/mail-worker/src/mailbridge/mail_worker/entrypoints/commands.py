@@ -55,9 +55,11 @@ async def run_send(c: Container, body: bytes, last: bool) -> None:
     """Publish the outcome; a failure that no retry will mend is published, then termed."""
     command = await _decoded_send(c, body)
     try:
+        route = functools.partial(
+            handlers.send_route, apis=c.apis, submitter=c.submitter, sent_folder=c.sent_folder
+        )
         events = await handlers.send_message(
-            command, credentials=c.credentials, submitter=c.submitter,
-            sent_folder=c.sent_folder, ledger=c.ledger, policy=c.policy,
+            command, credentials=c.credentials, route=route, ledger=c.ledger, policy=c.policy,
             content=c.content, clock=c.clock,
         )  # fmt: skip
     except PermanentError as exc:
@@ -94,8 +96,9 @@ async def run_poll(c: Container, body: bytes, last: bool) -> None:
     """Publish each new message (deduplicated by mailbox and UID), then move the cursor."""
     command = PollMailbox.model_validate_json(body)
     events, cursor = await handlers.poll_mailbox(
-        command, credentials=c.credentials, inbox=c.inbox, cursors=c.cursors, limits=c.limits
-    )
+        command, credentials=c.credentials, inbox=c.inbox, cursors=c.cursors, limits=c.limits,
+        apis=c.apis,
+    )  # fmt: skip
     for event in events:
         await c.publisher.publish(event)
     await c.cursors.put(command.agent_id, cursor)
