@@ -98,9 +98,10 @@ async def test_an_oauth_mailboxs_credentials_name_it_and_its_orgs_and_hold_no_se
     reply = await email_config.get_credentials("a1", repo=repo, sealer=SEALER)
 
     assert reply.credentials is not None
-    assert reply.credentials.model_dump(exclude_none=True) == {
+    assert reply.credentials.model_dump(exclude_none=True, exclude_defaults=True) == {
         "provider": Provider(body["provider"]),
         "email": "ada@example.com",
+        "agent_id": "a1",
         "org_id": "acme",
         "client_org_id": "emea",
     }

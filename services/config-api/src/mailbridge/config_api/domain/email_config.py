@@ -7,7 +7,7 @@ keeps the stored one, and the view says only ``has_password`` / ``has_client_sec
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -121,7 +121,37 @@ def _own_app_is_whole(client_id: str | None, *details: object) -> None:
         raise ValueError("client_id is required with the app's client_secret or tenant_id")
 
 
-class MicrosoftConfigIn(PlainTextModel):
+class OAuthTransport(PlainTextModel):
+    """How a Google or Microsoft mailbox is reached: through the provider's API, or over IMAP
+    and SMTP logging in with XOAUTH2 (the servers default to the provider's own)."""
+
+    mail_preset: ClassVar[str]
+
+    transport: Literal["api", "imap"] = Field(
+        default="api",
+        description="`api`: the provider's mail API; `imap`: IMAP and SMTP with XOAUTH2",
+    )
+    imap: ServerSettings | None = Field(
+        default=None, description="with transport imap; defaults to the provider's IMAP server"
+    )
+    smtp: ServerSettings | None = Field(
+        default=None, description="with transport imap; defaults to the provider's SMTP server"
+    )
+
+    @model_validator(mode="after")
+    def _servers_of_the_transport(self) -> Self:
+        if self.transport == "api":
+            if self.imap is not None or self.smtp is not None:
+                raise ValueError("imap and smtp servers are for transport imap")
+            return self
+        preset = BY_ID[self.mail_preset]
+        self.imap = self.imap or _settings_of(preset.imap)
+        self.smtp = self.smtp or _settings_of(preset.smtp)
+        return self
+
+
+class MicrosoftConfigIn(OAuthTransport):
+    mail_preset = "microsoft365"
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -134,6 +164,7 @@ class MicrosoftConfigIn(PlainTextModel):
                     "tenant_id": "contoso.onmicrosoft.com",
                 },
                 {"provider": "microsoft", "email": "support@contoso.com"},
+                {"provider": "microsoft", "email": "support@contoso.com", "transport": "imap"},
             ]
         },
     )
@@ -150,7 +181,8 @@ class MicrosoftConfigIn(PlainTextModel):
         return self
 
 
-class GoogleConfigIn(PlainTextModel):
+class GoogleConfigIn(OAuthTransport):
+    mail_preset = "gmail"
     model_config = ConfigDict(extra="forbid")
 
     provider: Literal["google"]
@@ -179,6 +211,27 @@ def secret_of(body: ImapConfigIn | MicrosoftConfigIn | GoogleConfigIn) -> Secret
     if isinstance(body, ImapConfigIn):
         return body.password
     return body.client_secret
+
+
+_OUTLOOK = "https://outlook.office.com"
+# what IMAP and SMTP accept a provider's token for (OAUTH-FACTS §2.7); Microsoft's are another
+# resource than Graph's, consented at sign-in and minted by a refresh of their own
+MAIL_SCOPES = {
+    Provider.GOOGLE: ("https://mail.google.com/",),
+    Provider.MICROSOFT: (f"{_OUTLOOK}/IMAP.AccessAsUser.All", f"{_OUTLOOK}/SMTP.Send"),
+}
+
+
+def over_imap(settings: dict[str, Any]) -> bool:
+    """A stored Google or Microsoft config reached over IMAP and SMTP with XOAUTH2."""
+    return settings.get("transport") == "imap"
+
+
+def sign_in_scopes(config: StoredConfig, asked: list[str]) -> list[str]:
+    """What a sign-in asks beyond the broker's own: a config over IMAP needs its provider's mail
+    scopes, then whatever the caller asked for."""
+    mail = MAIL_SCOPES.get(config.provider, ()) if over_imap(config.settings) else ()
+    return list(dict.fromkeys([*mail, *asked]))
 
 
 def inherits_org_app(body: ImapConfigIn | MicrosoftConfigIn | GoogleConfigIn) -> bool:

@@ -14,6 +14,7 @@ from mailbridge.config_api.domain.email_config import (
     StatusRecord,
     StoredConfig,
     inherits_org_app,
+    over_imap,
     public_settings,
     secret_of,
 )
@@ -142,11 +143,14 @@ async def get_credentials(
     credentials = Credentials(
         provider=config.provider,
         email=config.email,
+        agent_id=agent_id,
         org_id=agent.org_id,
         client_org_id=agent.client_org_id,
     )
     if config.provider is Provider.IMAP:  # OAuth mailboxes: the worker asks the broker a token
         credentials = credentials.model_copy(update=_password_login(config, sealer))
+    elif over_imap(config.settings):
+        credentials = credentials.model_copy(update={**_servers(config), "xoauth2": True})
     return CredentialsReply(agent_id=agent_id, credentials=credentials)
 
 
@@ -156,6 +160,14 @@ def _password_login(config: StoredConfig, sealer: Sealer) -> dict[str, object]:
     return {
         "username": settings.get("username") or config.email,
         "password": SecretStr(sealer.open(sealed, config.agent_id)) if sealed else None,
+        **_servers(config),
+    }
+
+
+def _servers(config: StoredConfig) -> dict[str, ServerEndpoint | None]:
+    """The IMAP and SMTP servers of an IMAP config, or of an OAuth one over IMAP (XOAUTH2)."""
+    settings = config.settings
+    return {
         "imap": ServerEndpoint(**settings["imap"]) if "imap" in settings else None,
         "smtp": ServerEndpoint(**settings["smtp"]) if "smtp" in settings else None,
     }

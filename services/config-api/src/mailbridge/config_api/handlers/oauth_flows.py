@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mailbridge.config_api.domain.api_keys import Principal
+from mailbridge.config_api.domain.email_config import sign_in_scopes
 from mailbridge.config_api.domain.errors import ServiceUnavailable
 from mailbridge.config_api.domain.oauth import (
     UNKNOWN_FLOW,
@@ -52,7 +53,7 @@ async def begin_authorization(
         provider=config.provider,
         ui_origin=ui_origin,
         reauthorize=body.reauthorize,
-        scopes=body.scopes,
+        scopes=sign_in_scopes(config, body.scopes),
     )
     begun = await broker.begin(request)
     if begun.error is not None:
