@@ -68,6 +68,9 @@ class OAuth2Introspection:
     ca_file: Path
 
 
+# Beside an oauth2 passdb the passwd-file answers passwords, and the lookups (``none``) that the
+# static userdb makes to know a user exists: the oauth2 passdb cannot answer those.
+_PASSWD_FILE_MECHANISMS = "  mechanisms = plain login none\n"
 _OAUTH2_PASSDB = """passdb {
   driver = oauth2
   mechanisms = xoauth2 oauthbearer
@@ -169,6 +172,7 @@ def render_config(
         lmtp_port=ports.lmtp,
         auth_port=ports.auth,
         oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
+        passwd_file_mechanisms=_PASSWD_FILE_MECHANISMS if oauth2 else "",
         oauth2_passdb=_OAUTH2_PASSDB % layout.oauth2_config_file if oauth2 else "",
     )
 
