@@ -193,6 +193,46 @@ def test_a_gmail_reply_threads_and_search_finds_it(http: httpx.Client, admin: Sa
     assert unknown.status_code == 400
 
 
+def test_a_gmail_reply_without_thread_id_starts_a_thread_at_the_sender_only(
+    http: httpx.Client, admin: SandboxAdmin
+) -> None:
+    alice, bob = account(http, admin, "google"), account(http, admin, "google")
+    first = mime(alice, [bob], "Question")
+    original = gmail_send(http, alice, first)
+    reply = mime(bob, [alice], "Re: Question", In_Reply_To=message_id_of(first))
+
+    answered = gmail_send(http, bob, reply)
+
+    assert answered["threadId"] == answered["id"]  # Gmail joins a thread only on threadId
+    [back] = inbox(admin, alice)
+    assert back["thread_id"] == original["threadId"]  # delivery threads by In-Reply-To
+
+
+def test_gmail_history_pages_and_resumes_from_a_record(
+    http: httpx.Client, admin: SandboxAdmin
+) -> None:
+    bob = account(http, admin, "google")
+    start = history_id(http, bob)
+    delivered = [admin.deliver("google", bob.email, subject=f"n{n}") for n in range(3)]
+    added, records, token, pages = [], [], None, 0
+    while True:
+        params = {"startHistoryId": start, "maxResults": "2"} | (
+            {"pageToken": token} if token else {}
+        )
+        page = http.get(f"{GMAIL}/history", params=params, headers=bob.headers).json()
+        pages += 1
+        added += [r["messagesAdded"][0]["message"]["id"] for r in page.get("history", [])]
+        records += [r["id"] for r in page.get("history", [])]
+        token = page.get("nextPageToken")
+        if token is None:
+            break
+    assert (added, pages) == (delivered, 2)
+    resumed = http.get(
+        f"{GMAIL}/history", params={"startHistoryId": records[1]}, headers=bob.headers
+    ).json()
+    assert [r["messages"][0]["id"] for r in resumed["history"]] == delivered[2:]
+
+
 def test_messages_get_raw_gives_the_bytes_and_lists_page_newest_first(
     http: httpx.Client, admin: SandboxAdmin
 ) -> None:
@@ -413,6 +453,28 @@ def test_graph_delta_link_is_410_after_expired_cursor(
 
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "SyncStateNotFound"
     assert len(delta_pages(http, erin, f"{GRAPH}/mailFolders/inbox/messages/delta")[0]) == 1
+
+
+def test_graph_finds_a_message_by_internet_message_id_in_any_folder(
+    http: httpx.Client, admin: SandboxAdmin
+) -> None:
+    erin = account(http, admin, "microsoft")
+    admin.deliver("microsoft", erin.email, message_id="<it's@outside.test>")
+    quoted = "<it''s@outside.test>"
+
+    found = http.get(
+        f"{GRAPH}/messages",
+        params={"$filter": f"internetMessageId eq '{quoted}'"},
+        headers=erin.headers,
+    ).json()["value"]
+    in_sent = http.get(
+        f"{GRAPH}/mailFolders/sentitems/messages",
+        params={"$filter": f"internetMessageId eq '{quoted}'"},
+        headers=erin.headers,
+    ).json()["value"]
+
+    assert [m["internetMessageId"] for m in found] == ["<it's@outside.test>"] and in_sent == []
+    assert found[0]["isRead"] is False and found[0]["subject"] == "Hello"
 
 
 def test_graph_value_is_the_exact_mime(http: httpx.Client, admin: SandboxAdmin) -> None:

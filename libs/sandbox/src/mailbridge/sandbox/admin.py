@@ -84,7 +84,7 @@ class Admin:
             times=None if times is None else int(times),
             delay_seconds=float(body.get("delay_seconds") or 0.0),
             scope=body.get("scope"),
-            retry_after=int(body.get("retry_after") or 1),
+            retry_after=1 if body.get("retry_after") is None else int(body["retry_after"]),
         )
         provider.failures.append(failure)
         return JSONResponse({"switched_on": failure.kind}, status_code=201)

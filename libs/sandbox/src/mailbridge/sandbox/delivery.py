@@ -27,11 +27,14 @@ class PostOffice:
         keep_copy: bool = True,
     ) -> StoredMessage | None:
         """Carry ``raw`` out; the sender's copy (None when not kept). A missing Message-ID is
-        assigned first, so every copy carries the same one."""
+        assigned first, so every copy carries the same one. Gmail threads the sender's copy by
+        ``thread_id`` only; Exchange by the headers too."""
         raw, _ = mime.with_message_id(raw, MESSAGE_ID_DOMAINS[provider.name])
         sent = None
         if keep_copy:
-            sent = provider.mailbox(sender).add(raw, "sent", thread_id=thread_id)
+            by_headers = provider.name == "microsoft"
+            mailbox = provider.mailbox(sender)
+            sent = mailbox.add(raw, "sent", thread_id=thread_id, by_headers=by_headers)
         delivered = mime.without_header(raw, "bcc")
         for state, user in self.recipients(mime.parse(raw).recipients):
             state.mailbox(user).add(delivered, "inbox", unread=True)

@@ -97,12 +97,15 @@ class Mailbox:
         *,
         unread: bool = False,
         thread_id: str | None = None,
+        by_headers: bool = True,
         received_at: float | None = None,
     ) -> StoredMessage:
-        """Store ``raw``; it joins ``thread_id``, else the thread of a message it answers."""
+        """Store ``raw``; it joins ``thread_id``, else (``by_headers``) the thread of a message
+        it answers, else a thread of its own."""
         envelope = mime.parse(raw)
         message_id = _gmail_ids.next() if self.kind == "google" else graph_id()
-        thread = thread_id or self.thread_answered(envelope) or self._new_thread(message_id)
+        answered = self.thread_answered(envelope) if by_headers else None
+        thread = thread_id or answered or self._new_thread(message_id)
         self.history_id += 1 + secrets.randbelow(4)
         stored = StoredMessage(
             message_id,
