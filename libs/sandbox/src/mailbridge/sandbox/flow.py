@@ -142,7 +142,7 @@ class ProviderFlow(ABC):
             return self.token_error("unsupported_grant_type", 70003, "Unsupported grant type.")
         failure = await self.failure(endpoint)
         if failure is not None and failure.kind in STATUS_FAILURES:
-            return self.unavailable(failure.kind)
+            return self.unavailable(failure.kind, failure.retry_after)
         client_or_error = self.authenticate(request, form)
         if isinstance(client_or_error, Response):
             return client_or_error
@@ -209,18 +209,18 @@ class ProviderFlow(ABC):
         status = 401 if kind == "invalid_client" else 400
         return self.token_error(kind, {"invalid_client": 7000215}.get(kind, 70000), kind, status)
 
-    def unavailable(self, kind: str) -> Response:
+    def unavailable(self, kind: str, retry_after: int = 1) -> Response:
         status = STATUS_FAILURES[kind]
         error = "server_error" if status == 500 else "temporarily_unavailable"
         response = self.token_error(error, 90033, "A transient error has occurred.", status)
         if status != 500:
-            response.headers["Retry-After"] = "1"
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     def failed(self, failure: Failure) -> Response | None:
         """The answer a switched-on failure gives instead of the normal one, if any."""
         if failure.kind in STATUS_FAILURES:
-            return self.unavailable(failure.kind)
+            return self.unavailable(failure.kind, failure.retry_after)
         return self.switched_error(failure.kind) if failure.kind in OAUTH_FAILURES else None
 
     async def failure(self, endpoint: str) -> Failure | None:
