@@ -18,9 +18,12 @@ from pydantic import SecretStr
 
 from mailbridge.devstack.sandbox import SandboxAdmin, SandboxProvider
 from mailbridge.mail_worker import handlers
-from mailbridge.mail_worker.adapters.mail_apis import ApiHttp, GraphApi
+from mailbridge.mail_worker.adapters.api_calls import Unpaced
+from mailbridge.mail_worker.adapters.api_http import ApiHttp
+from mailbridge.mail_worker.adapters.graph import GraphApi
+from mailbridge.mail_worker.adapters.tokens import NatsTokenSource
 from mailbridge.mail_worker.bootstrap import build_mail_apis
-from mailbridge.mail_worker.ports import InboxCounts, MailApi, MailboxProbe
+from mailbridge.mail_worker.ports import InboxCounts, MailApi, ProviderMailbox
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.errors import ErrorCode, MailbridgeError
@@ -40,7 +43,7 @@ from tests.integration import test_sandbox_provider as flows
 # The sandbox's own fixtures: a sandbox for this module, its HTTP client and its admin levers.
 sandbox, http, admin = flows.sandbox, flows.http, flows.admin
 
-SCOPES = {"google": f"openid email {flows.GMAIL}", "microsoft": flows.GRAPH_SCOPES}
+SCOPES = {"google": f"openid email {flows.GMAIL}", "microsoft": f"{flows.GRAPH_SCOPES} Mail.Send"}
 PROVIDERS = ["google", "microsoft"]
 
 
@@ -77,13 +80,14 @@ class Sandboxed:
     nc: NatsClient
     apis: dict[Provider, MailApi]
 
-    def signed_in(self, provider: str, scope: str | None = None) -> tuple[str, str]:
+    def signed_in(self, provider: str, scope: str | None = None) -> tuple[str, Token]:
         """A new user with 7 messages, 2 unread, signed in to a new app: address and token."""
         app = flows.Client(self.http, self.admin, provider)
         self.admin.add_user(provider, app.email, inbox_total=7, unread=2)
-        return app.email, app.sign_in(scope or SCOPES[provider])["access_token"]
+        answer = app.sign_in(scope or SCOPES[provider])
+        return app.email, Token(answer["access_token"], answer.get("scope", "").split())
 
-    async def tested(self, provider: str, email: str, token: str | None) -> ConnectionTested:
+    async def tested(self, provider: str, email: str, token: Token | None) -> ConnectionTested:
         """The connection test of an agent configured with ``email``; the oauth-broker hands
         out ``token``, or does not answer at all (None)."""
         agent_id = new_id("agent")
@@ -96,6 +100,13 @@ class Sandboxed:
                 apis=self.apis,
             )
 
+    @asynccontextmanager
+    async def mailbox(self, provider: str, token: Token) -> AsyncIterator[ProviderMailbox]:
+        """The worker's mailbox of a new agent whose oauth-broker hands out ``token``."""
+        agent_id = new_id("agent")
+        async with oauth_broker(self.nc, agent_id, token):
+            yield self.apis[Provider(provider)].mailbox(agent_id)
+
 
 @pytest.fixture
 def sandboxed(
@@ -104,13 +115,20 @@ def sandboxed(
     return Sandboxed(http, admin, nc, apis)
 
 
+@dataclass(frozen=True)
+class Token:
+    value: str
+    scopes: list[str]
+
+
 @asynccontextmanager
-async def oauth_broker(nc: NatsClient, agent_id: str, token: str | None) -> AsyncIterator[None]:
+async def oauth_broker(nc: NatsClient, agent_id: str, token: Token | None) -> AsyncIterator[None]:
     """Stands in for the oauth-broker: answers the agent's token requests with ``token``."""
     if token is None:
         yield
         return
-    reply = AccessTokenReply(access_token=SecretStr(token)).model_dump_json().encode()
+    answer = AccessTokenReply(access_token=SecretStr(token.value), scopes=token.scopes)
+    reply = answer.model_dump_json().encode()
 
     async def answer(msg: Msg) -> None:
         await msg.respond(reply)
@@ -131,7 +149,7 @@ async def test_an_authorized_agent_is_tested_through_its_api(
     result = await sandboxed.tested(provider, email.upper(), token)
     assert result.error is None
     assert (result.ok, result.email, result.inbox_total, result.unread) == (True, email, 7, 2)
-    assert set(result.checks) == {"api", "mailbox"}
+    assert set(result.checks) == {"api", "mailbox", "send"}
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -151,48 +169,58 @@ async def test_no_oauth_broker_answering_is_a_transient_failure(sandboxed: Sandb
     assert result.checks == {}
 
 
-async def probe_error(probe: MailboxProbe, token: str) -> ErrorCode:
+async def probe_error(mailbox: ProviderMailbox) -> ErrorCode:
     with pytest.raises(MailbridgeError) as raised:
-        await probe.probe(SecretStr(token))
+        await mailbox.probe()
     return raised.value.code
 
 
-async def test_missing_mail_scopes_are_oauth_scope_missing(sandboxed: Sandboxed) -> None:
-    _, gmail_token = sandboxed.signed_in("google", "openid email")
-    _, graph_token = sandboxed.signed_in("microsoft", "openid User.Read")
-    gmail, graph = sandboxed.apis[Provider.GOOGLE].probe, sandboxed.apis[Provider.MICROSOFT].probe
-    assert await probe_error(gmail, gmail_token) is ErrorCode.OAUTH_SCOPE_MISSING
-    assert await probe_error(graph, graph_token) is ErrorCode.OAUTH_SCOPE_MISSING
+@pytest.mark.parametrize(
+    ("provider", "scope"), [("google", "openid email"), ("microsoft", "openid User.Read")]
+)
+async def test_missing_mail_scopes_are_oauth_scope_missing(
+    sandboxed: Sandboxed, provider: str, scope: str
+) -> None:
+    _, token = sandboxed.signed_in(provider, scope)
+    async with sandboxed.mailbox(provider, token) as mailbox:
+        assert await probe_error(mailbox) is ErrorCode.OAUTH_SCOPE_MISSING
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_throttled_api_is_provider_throttled(sandboxed: Sandboxed, provider: str) -> None:
     _, token = sandboxed.signed_in(provider)
     sandboxed.admin.fail(provider, "api", "429")
-    probe = sandboxed.apis[Provider(provider)].probe
-    assert await probe_error(probe, token) is ErrorCode.PROVIDER_THROTTLED
+    async with sandboxed.mailbox(provider, token) as mailbox:
+        assert await probe_error(mailbox) is ErrorCode.PROVIDER_THROTTLED
 
 
 async def test_graph_names_the_mail_address_before_the_upn(sandboxed: Sandboxed) -> None:
     app = flows.Client(sandboxed.http, sandboxed.admin, "microsoft")
     sandboxed.admin.add_user("microsoft", app.email, upn=app.email, mail=f"mail-{app.email}")
-    token = app.sign_in(flows.GRAPH_SCOPES)["access_token"]
-    probed = await sandboxed.apis[Provider.MICROSOFT].probe.probe(SecretStr(token))
+    token = Token(app.sign_in(flows.GRAPH_SCOPES)["access_token"], [])
+    async with sandboxed.mailbox("microsoft", token) as mailbox:
+        probed = await mailbox.probe()
     assert probed.email == f"mail-{app.email}"
 
 
 async def test_an_unknown_certificate_is_tls_failed_and_a_closed_port_connection_refused(
-    sandbox: SandboxProvider,
+    sandbox: SandboxProvider, nc: NatsClient, bus: NatsBus
 ) -> None:
     untrusting = ApiHttp(ca_file=None, timeout=5)
     with socket.socket() as closed:  # bound, never listening: the port refuses
         closed.bind(("127.0.0.1", 0))
         refused_url = f"https://127.0.0.1:{closed.getsockname()[1]}"
         trusting = ApiHttp(ca_file=str(sandbox.ca_file), timeout=5)
+        agent_id = new_id("agent")
         try:
-            tls = await probe_error(GraphApi(untrusting, sandbox.base_url), "t")
-            refused = await probe_error(GraphApi(trusting, refused_url), "t")
+            async with oauth_broker(nc, agent_id, Token("t", [])):
+                tls = await probe_error(graph_mailbox(untrusting, bus, sandbox.base_url, agent_id))
+                refused = await probe_error(graph_mailbox(trusting, bus, refused_url, agent_id))
         finally:
             await untrusting.close()
             await trusting.close()
     assert (tls, refused) == (ErrorCode.TLS_FAILED, ErrorCode.CONNECTION_REFUSED)
+
+
+def graph_mailbox(http: ApiHttp, bus: NatsBus, base_url: str, agent_id: str) -> ProviderMailbox:
+    return GraphApi(http, NatsTokenSource(bus, 5), Unpaced(), base_url).mailbox(agent_id)
