@@ -629,6 +629,37 @@ def test_any_graph_query_option_is_answered_or_refused(
         assert answer.status_code in (200, 400), answer.text
 
 
+HEADER_LINES = [
+    b"To: fuzz@outside.test\r\n",
+    b'Cc: "Odd, Name" <odd@outside.test>,\r\n\tsecond@outside.test\r\n',
+    b"Bcc: hidden@outside.test\n",
+    b"Subject: =?x-unknown?q?abc?= =?utf-8?b?w6k=?=\r\n",
+    b"Message-ID: <fuzz@outside.test>\r\n",
+    b"In-Reply-To: <nowhere@outside.test>\r\n",
+    b"Content-Type: text/plain; charset=x-nonsense\r\n",
+    b"Content-Transfer-Encoding: base64\r\n",
+    b"\r\n",
+    b"\xff\xfe body \x00\r\n",
+    b" folded continuation\r\n",
+]
+
+
+@FUZZ
+@given(
+    raw=st.one_of(
+        st.binary(max_size=300),
+        st.lists(st.sampled_from(HEADER_LINES), max_size=8).map(lambda lines: b"".join(lines)),
+    )
+)
+def test_any_bytes_sent_are_delivered_or_refused(
+    http: httpx.Client, admin: SandboxAdmin, raw: bytes
+) -> None:
+    """Whatever the MIME, both sends answer it: sent (200 / 202) or refused (400)."""
+    for provider in ("google", "microsoft"):
+        answer = send(http, fuzzed(http, admin, provider), raw)
+        assert answer.status_code in (200, 202, 400), answer.text
+
+
 _fuzzed: dict[tuple[str, str], Account] = {}
 
 

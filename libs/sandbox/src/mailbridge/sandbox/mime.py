@@ -6,6 +6,7 @@ test can compare what it sent with what ``raw`` / ``$value`` gives back, byte fo
 
 from __future__ import annotations
 
+import email.errors
 import email.header
 import email.policy
 import email.utils
@@ -127,10 +128,14 @@ def _ids(value: str | None) -> list[str]:
 
 
 def _text(value: str | None) -> str:
+    """A header's text, encoded words decoded where they can be (else left as they are)."""
     if value is None:
         return ""
-    decoded = email.header.make_header(email.header.decode_header(str(value)))
-    return " ".join(str(decoded).split())
+    try:
+        text = str(email.header.make_header(email.header.decode_header(str(value))))
+    except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
+        text = str(value)
+    return " ".join(text.split())
 
 
 def _addresses(message: Message, field: str) -> list[str]:
@@ -143,6 +148,12 @@ def _snippet(message: Message) -> str:
         if part.get_content_type() == "text/plain":
             payload = part.get_payload(decode=True)
             if isinstance(payload, bytes):
-                charset = part.get_content_charset() or "utf-8"
-                return " ".join(payload.decode(charset, errors="replace").split())[:200]
+                return " ".join(_decoded(payload, part.get_content_charset()).split())[:200]
     return ""
+
+
+def _decoded(payload: bytes, charset: str | None) -> str:
+    try:
+        return payload.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return payload.decode("utf-8", errors="replace")
