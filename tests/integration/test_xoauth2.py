@@ -14,7 +14,7 @@ import socket
 import ssl
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from mailbridge.config_api.domain.email_config import MAIL_SCOPES as MAIL_SCOPES_OF
 from mailbridge.devstack.dovecot import OAuth2Introspection
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.devstack.sandbox import SandboxAdmin, SandboxProvider
@@ -32,10 +33,19 @@ from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.adapters.xoauth2 import challenge_fields, initial_response
 from mailbridge.mail_worker.domain import mime
+from mailbridge.oauth_broker.adapters.postgres import SCHEMA, Grant, PostgresGrants
+from mailbridge.oauth_broker.adapters.provider import HttpAuthorizationServers
+from mailbridge.oauth_broker.domain.tokens import TokenSet
+from mailbridge.oauth_broker.handlers.tokens import TokenDeps, access_token
+from mailbridge.oauth_broker.settings import GMAIL_SCOPES, GRAPH_SCOPES, OAuthBrokerSettings
 from mailbridge.shared.clock import SystemClock
+from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.errors import ErrorCode, MailbridgeError
 from mailbridge.shared.messages import (
     Credentials,
+    GetAccessToken,
+    OAuthApp,
+    OAuthAppReply,
     Provider,
     SendMessage,
     ServerEndpoint,
@@ -43,6 +53,7 @@ from mailbridge.shared.messages import (
 )
 from mailbridge.shared.outbound import tls_context
 from tests.integration import test_sandbox_provider as flows
+from tests.integration.conftest import outbox_pool
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -57,6 +68,7 @@ MAIL_SCOPES = {"google": GOOGLE_MAIL, "microsoft": MICROSOFT_MAIL}
 API_ONLY = {"google": f"openid email {flows.GMAIL}", "microsoft": flows.GRAPH_SCOPES}
 PROVIDERS = ["google", "microsoft"]
 DELIVERY_DEADLINE = 30.0
+BROKER_MIGRATIONS = Path(__file__).resolve().parents[2] / "services/oauth-broker/migrations"
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +289,104 @@ def test_dovecot_imap_sends_the_same_challenge_before_no(mailbox: Mailbox) -> No
     assert challenge.startswith(b"+ ")
     assert challenge_fields(challenge[2:])["status"] == "401"
     assert final.startswith(b"a1 NO")
+
+
+# The oauth-broker's mail token, refreshed at the sandbox --------------------------------------
+
+KEYS = generate_key_spec("xoauth2-it")
+# what the broker asks at sign-in (its settings' defaults), plus the mail scopes config-api adds
+# for a config over IMAP (``sign_in_scopes``)
+SIGNED_IN_FOR_IMAP = {
+    "google": f"{GMAIL_SCOPES} {' '.join(MAIL_SCOPES_OF[Provider.GOOGLE])}",
+    "microsoft": f"{GRAPH_SCOPES} {' '.join(MAIL_SCOPES_OF[Provider.MICROSOFT])}",
+}
+SIGNED_IN_FOR_THE_API = {"google": GMAIL_SCOPES, "microsoft": GRAPH_SCOPES}
+
+
+@dataclass
+class TheAgentsApp:
+    app: OAuthApp
+
+    async def app_of(self, agent_id: str) -> OAuthAppReply:
+        return OAuthAppReply(agent_id=agent_id, app=self.app)
+
+
+@pytest.fixture
+async def broker_deps(
+    fresh_database: str, sandbox: SandboxProvider
+) -> AsyncIterator[Callable[[Mailbox], Awaitable[TokenDeps]]]:
+    """The broker's token handler on a real PostgreSQL, refreshing at the sandbox over TLS."""
+    env = {key.removeprefix("MAILBRIDGE_").lower(): v for key, v in sandbox.settings().items()}
+    settings = OAuthBrokerSettings.model_validate(
+        env | {"database_url": fresh_database, "sealing_keys": KEYS}
+    )
+    servers = HttpAuthorizationServers(ca_file=str(sandbox.ca_file), timeout=10)
+    async with outbox_pool(fresh_database, SCHEMA, BROKER_MIGRATIONS) as pool:
+        await servers.start(None)  # type: ignore[arg-type]  # no JetStream needed
+
+        async def deps_for(mailbox: Mailbox) -> TokenDeps:
+            provider = Provider(mailbox.provider)
+            app = OAuthApp(
+                provider=provider, client_id=mailbox.app.client_id, client_secret=mailbox.app.secret
+            )
+            grants = PostgresGrants(pool, Sealer(parse_keys(KEYS)), on_outbox_write=lambda: None)
+            return TokenDeps(grants, TheAgentsApp(app), servers, SystemClock(), settings)
+
+        try:
+            yield deps_for
+        finally:
+            await servers.stop()
+
+
+async def broker_grant(deps: TokenDeps, mailbox: Mailbox, scope: str) -> str:
+    """The agent's grant as a completed sign-in leaves it: a refresh token, no access token yet."""
+    agent_id = mailbox.credentials().agent_id
+    assert agent_id is not None
+    offline = (
+        {"access_type": "offline", "prompt": "consent"} if mailbox.provider == "google" else {}
+    )
+    refresh_token = mailbox.app.sign_in(scope, **offline)["refresh_token"]
+    grant = Grant(
+        agent_id, Provider(mailbox.provider), mailbox.address, mailbox.app.client_id,
+        scope.split(), TokenSet(refresh_token=refresh_token), None, None, deps.clock.now(),
+    )  # fmt: skip
+    await deps.grants.authorize(grant, flow_id="no-flow", email=mailbox.address, events=[])
+    return agent_id
+
+
+async def test_the_brokers_mail_token_opens_imap_and_smtp(
+    mailbox: Mailbox, broker_deps: Callable[[Mailbox], Awaitable[TokenDeps]]
+) -> None:
+    """Signed in as a config over IMAP asks; for Microsoft the mail token is the
+    outlook.office.com resource's, refreshed apart from the Graph one."""
+    deps = await broker_deps(mailbox)
+    agent_id = await broker_grant(deps, mailbox, SIGNED_IN_FOR_IMAP[mailbox.provider])
+
+    mail = await access_token(GetAccessToken(agent_id=agent_id, resource=TokenResource.MAIL), deps)
+    assert mail.access_token is not None, mail.error
+    reader, smtp, _ = mailbox.adapters(mail.access_token.get_secret_value())
+
+    assert (await reader.inbox_counts(mailbox.credentials())).total == 3
+    await smtp.check_auth(mailbox.credentials())
+
+
+async def test_a_microsoft_grant_without_mail_consent_is_scope_missing_before_any_login(
+    oauth_stack: MailStack,
+    http: httpx.Client,
+    admin: SandboxAdmin,
+    broker_deps: Callable[[Mailbox], Awaitable[TokenDeps]],
+) -> None:
+    """Signed in for Graph only: Microsoft refuses the outlook.office.com token (AADSTS65001)."""
+    address = oauth_stack.create_mailbox(f"m-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
+    app = flows.Client(http, admin, "microsoft")
+    app.email = address
+    admin.add_user("microsoft", address)
+    mailbox = Mailbox(oauth_stack, "microsoft", address, app)
+    deps = await broker_deps(mailbox)
+    agent_id = await broker_grant(deps, mailbox, SIGNED_IN_FOR_THE_API["microsoft"])
+
+    mail = await access_token(GetAccessToken(agent_id=agent_id, resource=TokenResource.MAIL), deps)
+
+    assert mail.error is not None and mail.error.code is ErrorCode.OAUTH_SCOPE_MISSING
+    graph = await access_token(GetAccessToken(agent_id=agent_id), deps)
+    assert graph.access_token is not None  # the grant still works for Graph
