@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailbridge.mail_worker.adapters.pacing import pacing_limits
+from mailbridge.mail_worker.adapters.pacing import NatsKvPacing, pacing_limits
 from mailbridge.mail_worker.domain.pacing import (
     Admitted,
     Budget,
@@ -25,6 +25,7 @@ from mailbridge.mail_worker.domain.pacing import (
     held_off,
     released,
 )
+from mailbridge.mail_worker.ports import Pacing
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.messages import Provider
 
@@ -212,3 +213,10 @@ def test_the_settings_default_to_the_documented_limits() -> None:
         ("sends", 30, 60),
     }
     assert limits.max_wait_seconds == 20.0
+
+
+def test_the_adapter_is_the_port() -> None:
+    """mypy checks the assignment: NatsKvPacing has every method of Pacing, as declared."""
+    settings = MailWorkerSettings.model_construct(ack_wait_seconds=60.0)
+    pacing: Pacing = NatsKvPacing(pacing_limits(settings))
+    assert pacing.call is not None
