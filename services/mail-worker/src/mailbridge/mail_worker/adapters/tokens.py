@@ -38,8 +38,16 @@ class NatsTokenSource:
         request = GetAccessToken(agent_id=agent_id, resource=resource, refused=refused)
         return (await self._asked(request)).token
 
-    async def grant(self, agent_id: str, *, refused: SecretStr | None = None) -> TokenGrant:
-        return await self._asked(GetAccessToken(agent_id=agent_id, refused=refused))
+    async def grant(
+        self,
+        agent_id: str,
+        *,
+        refused: SecretStr | None = None,
+        resource: TokenResource = TokenResource.API,
+    ) -> TokenGrant:
+        return await self._asked(
+            GetAccessToken(agent_id=agent_id, resource=resource, refused=refused)
+        )
 
     async def _asked(self, request: GetAccessToken) -> TokenGrant:
         try:
