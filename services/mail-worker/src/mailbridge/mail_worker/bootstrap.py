@@ -2,8 +2,9 @@
 
 ``build`` makes the adapters on the service's resources, registers the subscribers and answers the
 ``Service``: its container of ports, its streams, and the parts that open once connected (the KV
-buckets of the ledger and the cursors, the content bucket, the consumer's settings, the mail
-sessions that log out on stop, and the providers' API client that closes on stop).
+buckets of the ledger, the cursors and the API pacing, the content bucket, the consumer's
+settings, the mail sessions that log out on stop, and the providers' API client that closes on
+stop).
 ``python -m mailbridge.mail_worker`` runs it with ``mailbridge.shared.service.run``.
 """
 
@@ -23,6 +24,7 @@ from mailbridge.mail_worker.adapters.kv import JsonBucket
 from mailbridge.mail_worker.adapters.ledger import BUCKET as LEDGER_BUCKET
 from mailbridge.mail_worker.adapters.ledger import WEEK_SECONDS, NatsKvSendLedger
 from mailbridge.mail_worker.adapters.network import AddressGuard, Network
+from mailbridge.mail_worker.adapters.pacing import NatsKvPacing, pacing_limits
 from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
@@ -30,7 +32,7 @@ from mailbridge.mail_worker.adapters.tokens import NatsTokenSource
 from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.entrypoints import commands, config_events
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
-from mailbridge.mail_worker.ports import MailApi, PollLimits
+from mailbridge.mail_worker.ports import MailApi, Pacing, PollLimits
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.content import NatsObjectContentStore
@@ -45,7 +47,8 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
     cursor_bucket = JsonBucket(CURSOR_BUCKET)
     content = NatsObjectContentStore()
     mailbox, smtp = _mail_sessions(settings, NatsTokenSource(r.bus, settings.token_timeout_seconds))
-    apis, api_http = build_mail_apis(settings, r.bus)
+    pacing = NatsKvPacing(pacing_limits(settings))
+    apis, api_http = build_mail_apis(settings, r.bus, pacing)
     credentials = CachedCredentials(
         NatsCredentialsSource(r.bus, settings.credentials_timeout_seconds)
     )
@@ -68,7 +71,7 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
         apis=apis,
     )
     _register(r.broker, settings, container)
-    parts = (ledger_bucket, cursor_bucket, content, commands.ConsumerSettings(settings))
+    parts = (ledger_bucket, cursor_bucket, pacing, content, commands.ConsumerSettings(settings))
     closed = (closing(smtp), closing(mailbox), closing(api_http))
     return Service(container, streams=(MAIL_CMD, MAIL_EVT), parts=(*parts, *closed))
 
@@ -87,13 +90,13 @@ def _mail_sessions(
 
 
 def build_mail_apis(
-    settings: MailWorkerSettings, bus: NatsBus
+    settings: MailWorkerSettings, bus: NatsBus, pacing: Pacing | None = None
 ) -> tuple[dict[Provider, MailApi], ApiHttp]:
     """The providers whose mailboxes are tested through their API, on one HTTP client, with
     the oauth-broker's access tokens; every other provider is tested over IMAP and SMTP."""
     http = ApiHttp(ca_file=settings.oauth_ca_file, timeout=settings.api_timeout_seconds)
     tokens = NatsTokenSource(bus, settings.token_timeout_seconds)
-    pacing = Unpaced()
+    pacing = pacing or Unpaced()  # a single process (the tests) needs no shared pacing
     apis: dict[Provider, MailApi] = {
         Provider.GOOGLE: GmailApi(http, tokens, pacing, settings.gmail_api_url),
         Provider.MICROSOFT: GraphApi(http, tokens, pacing, settings.graph_api_url),

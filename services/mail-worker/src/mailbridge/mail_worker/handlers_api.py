@@ -31,14 +31,15 @@ from mailbridge.shared.messages import (
     TestConnection,
 )
 
-SEND_SCOPES = {
+SEND_SCOPES = {  # compared lowercased, Graph's resource prefix optional
     Provider.GOOGLE: frozenset(
         "https://www.googleapis.com/auth/" + s
         for s in ("gmail.send", "gmail.compose", "gmail.modify")
     )
     | {"https://mail.google.com/"},
-    Provider.MICROSOFT: frozenset({"https://graph.microsoft.com/Mail.Send", "Mail.Send"}),
+    Provider.MICROSOFT: frozenset({"mail.send"}),
 }
+_GRAPH = "https://graph.microsoft.com/"
 SEND_SCOPE_NAMES = {Provider.GOOGLE: "gmail.send", Provider.MICROSOFT: "Mail.Send"}
 
 
@@ -76,7 +77,7 @@ def _same_mailbox(expected: str, signed_in: str) -> CheckResult:
 def _may_send(provider: Provider, scopes: list[str]) -> CheckResult:
     """Reading works without the send scope; sending would fail later, so the test says so."""
     wanted = SEND_SCOPES.get(provider, frozenset())
-    if wanted & set(scopes):
+    if wanted & {scope.lower().removeprefix(_GRAPH) for scope in scopes}:
         return CheckResult(ok=True, latency_ms=0, detail=SEND_SCOPE_NAMES[provider])
     name = SEND_SCOPE_NAMES.get(provider, "send")
     error = ErrorInfo.of(ErrorCode.OAUTH_SCOPE_MISSING).saying(
