@@ -151,7 +151,7 @@ def _size(params: Any, default: int) -> int:
         raise Refused(
             gmail_bad_request(f"Invalid value at 'max_results' (TYPE_UINT32), \"{value}\"")
         )
-    return max(1, min(int(value), 500))
+    return max(1, min(int(value), 500)) if len(value) < 6 else 500
 
 
 def _message_page(

@@ -159,4 +159,4 @@ def _top(params: Any) -> int:
     if not (value.isascii() and value.isdigit()):
         message = f"Invalid value '{value}' for $top query option found."
         raise Refused(graph_error(400, "BadRequest", message))
-    return max(1, min(int(value), 1000))
+    return max(1, min(int(value), 1000)) if len(value) < 6 else 1000
