@@ -60,7 +60,7 @@ class MailAdmin:
 
     async def requests(self, request: Request) -> Response:
         provider = self._provider(request.query_params.get("provider"))
-        return JSONResponse(provider.traffic.log)
+        return JSONResponse(list(provider.traffic.log))
 
     async def concurrency(self, request: Request) -> Response:
         provider = self._provider(request.query_params.get("provider"))

@@ -1,19 +1,22 @@
 """What the mail APIs were asked, and how many requests of one user were in flight at once.
 
-A worker's pacing and concurrency limits are only testable if the provider watches them.
+A worker's pacing and concurrency limits are only testable if the provider watches them. The
+log keeps the latest ``LOG_SIZE`` requests, so a long ``make run`` does not grow without end.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
+
+LOG_SIZE = 10_000
 
 
 @dataclass
 class Traffic:
-    log: list[dict[str, Any]] = field(default_factory=list)
+    log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LOG_SIZE))
     in_flight: Counter[str] = field(default_factory=Counter)
     max_in_flight: dict[str, int] = field(default_factory=dict)
 
