@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.shared.ids import new_id
-from mailbridge.shared.messages import Message
+from mailbridge.shared.messages import Message, MessageReceived
+from mailbridge.shared.streams import MAIL_EVT
 from tests.support.waiting import eventually
 
 
@@ -101,3 +105,31 @@ async def publish(js: JetStreamContext, message: Message) -> None:
     """As a service publishes: to its stream, with ``Nats-Msg-Id`` for JetStream's dedupe."""
     headers = {"Nats-Msg-Id": message.dedupe_id()}
     await js.publish(message.nats_subject(), message.model_dump_json().encode(), headers=headers)
+
+
+class Inbox:
+    """Every ``message.received`` event of one agent, in arrival order."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._arrived = asyncio.Event()
+
+    async def deliver(self, msg: Msg) -> None:
+        self.events.append(json.loads(msg.data))
+        self._arrived.set()
+
+    async def until(self, count: int) -> list[dict[str, Any]]:
+        """Once ``count`` events are in; looked at again as each one arrives."""
+
+        async def enough() -> list[dict[str, Any]] | None:
+            return self.events if len(self.events) >= count else None
+
+        what = f"{count} message.received events"
+        return await eventually(enough, what=what, every=1.0, wake=self._arrived)
+
+    async def subscribe(self, js: JetStreamContext, agent_id: str) -> None:
+        """Every ``message.received`` event of ``agent_id`` from the start of the stream."""
+        await js.subscribe(
+            MessageReceived.subject_for(agent_id), stream=MAIL_EVT.name, cb=self.deliver,
+            ordered_consumer=True, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+        )  # fmt: skip

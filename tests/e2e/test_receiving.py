@@ -4,40 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
 
 import httpx
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.shared.messages import MessageReceived
 from mailbridge.shared.streams import MAIL_EVT
-from tests.e2e.mailboxes import agent_with_mailbox, run_test
-from tests.support.waiting import eventually
-
-
-class Inbox:
-    """Every ``message.received`` event of one agent, in arrival order."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._arrived = asyncio.Event()
-
-    async def deliver(self, msg: Msg) -> None:
-        self.events.append(json.loads(msg.data))
-        self._arrived.set()
-
-    async def until(self, count: int) -> list[dict[str, Any]]:
-        """Once ``count`` events are in; looked at again as each one arrives."""
-
-        async def enough() -> list[dict[str, Any]] | None:
-            return self.events if len(self.events) >= count else None
-
-        what = f"{count} message.received events"
-        return await eventually(enough, what=what, every=1.0, wake=self._arrived)
+from tests.e2e.mailboxes import Inbox, agent_with_mailbox, run_test
 
 
 async def test_new_mail_arrives_once_each_parsed_and_without_a_backlog_flood(
