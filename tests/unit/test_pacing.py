@@ -151,7 +151,7 @@ def test_a_crashed_holders_slot_frees_when_its_lease_runs_out() -> None:
     rules = ProviderRules((), concurrency=1)
     pace = admitted(admit(Pace(), rules, call(lease="crashed"), 0.0)).pace
     blocked = admit(pace, rules, call(lease="next"), 10.0)
-    assert blocked == Wait(20.0)  # until the crashed lease runs out, at 30
+    assert blocked == Wait(20.0, for_slot=True)  # the crashed lease runs out at 30
     assert admitted(admit(pace, rules, call(lease="next"), 30.0)).start == 30.0
 
 

@@ -92,6 +92,9 @@ class _Slot:
 
 @dataclass
 class NatsKvPacing:
+    """The ``Pacing`` port for every replica at once; ``clock`` (epoch seconds) and ``sleep``
+    are the real ones but for tests that watch the waits."""
+
     limits: PacingLimits
     name: str = BUCKET
     clock: Callable[[], float] = time.time
@@ -142,7 +145,8 @@ class NatsKvPacing:
             if isinstance(decision, Refused):
                 raise throttled(decision)
             if isinstance(decision, Wait):
-                await self.sleep(min(decision.seconds, self.limits.poll_seconds))
+                poll = self.limits.poll_seconds if decision.for_slot else decision.seconds
+                await self.sleep(min(decision.seconds, poll))
             elif await self._write(agent_id, decision.pace, revision):
                 slot.held = decision.leased
                 return decision

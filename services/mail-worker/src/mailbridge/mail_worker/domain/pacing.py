@@ -109,9 +109,11 @@ class Admitted:
 
 @dataclass(frozen=True)
 class Wait:
-    """Nothing changes now: decide again after ``seconds`` (a hold-off, or no free slot)."""
+    """Nothing changes now: decide again after ``seconds``, the hold-off's end or the first
+    lease's; ``for_slot``: a slot's release may come sooner, so look again before that."""
 
     seconds: float
+    for_slot: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ def _no_slot(live: Mapping[str, float], call: Call, now: float) -> Decision:
     polls, since a release comes before that), and give up at the deadline."""
     if now >= call.deadline:
         return Refused(None)
-    return Wait(min(min(live.values()), call.deadline) - now)
+    return Wait(min(min(live.values()), call.deadline) - now, for_slot=True)
 
 
 def _wait_until(moment: float, call: Call, now: float) -> Decision:
