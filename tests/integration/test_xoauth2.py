@@ -31,8 +31,14 @@ from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
 from mailbridge.mail_worker.adapters.network import AddressGuard, Network
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
-from mailbridge.mail_worker.adapters.xoauth2 import challenge_fields, initial_response
+from mailbridge.mail_worker.adapters.tokens import broker_refusal
+from mailbridge.mail_worker.adapters.xoauth2 import (
+    MailTokenSource,
+    challenge_fields,
+    initial_response,
+)
 from mailbridge.mail_worker.domain import mime
+from mailbridge.mail_worker.ports import TokenGrant
 from mailbridge.oauth_broker.adapters.postgres import SCHEMA, Grant, PostgresGrants
 from mailbridge.oauth_broker.adapters.provider import HttpAuthorizationServers
 from mailbridge.oauth_broker.domain.tokens import TokenSet
@@ -93,11 +99,15 @@ class Tokens:
     token: str
     asked: list[TokenResource] = field(default_factory=list)
 
-    async def access_token(
-        self, agent_id: str, *, resource: TokenResource = TokenResource.API
-    ) -> SecretStr:
+    async def grant(
+        self,
+        agent_id: str,
+        *,
+        refused: SecretStr | None = None,
+        resource: TokenResource = TokenResource.API,
+    ) -> TokenGrant:
         self.asked.append(resource)
-        return SecretStr(self.token)
+        return TokenGrant(SecretStr(self.token))
 
 
 @dataclass
@@ -131,13 +141,17 @@ class Mailbox:
 
     def adapters(self, token: str) -> tuple[AioimaplibMailboxReader, AiosmtplibSmtp, Tokens]:
         tokens = Tokens(token)
+        return (*self.adapters_on(tokens), tokens)
+
+    def adapters_on(
+        self, tokens: MailTokenSource
+    ) -> tuple[AioimaplibMailboxReader, AiosmtplibSmtp]:
         guard = AddressGuard(allow_internal=True, timeout=10)
         network = Network(guard, tls_context(self.endpoints.ca_file), 10)
         sessions = SessionLimits(HostBudget(limit=8))
         return (
             AioimaplibMailboxReader(network, sessions, tokens),
             AiosmtplibSmtp(network, sessions, tokens),
-            tokens,
         )
 
 
@@ -304,6 +318,27 @@ SIGNED_IN_FOR_THE_API = {"google": GMAIL_SCOPES, "microsoft": GRAPH_SCOPES}
 
 
 @dataclass
+class InProcessBroker:
+    """The worker's token source, answered by the broker's own handler in this process."""
+
+    deps: TokenDeps
+
+    async def grant(
+        self,
+        agent_id: str,
+        *,
+        refused: SecretStr | None = None,
+        resource: TokenResource = TokenResource.API,
+    ) -> TokenGrant:
+        request = GetAccessToken(agent_id=agent_id, resource=resource, refused=refused)
+        reply = await access_token(request, self.deps)
+        if reply.error is not None:
+            raise broker_refusal(reply.error)
+        assert reply.access_token is not None
+        return TokenGrant(reply.access_token, tuple(reply.scopes))
+
+
+@dataclass
 class TheAgentsApp:
     app: OAuthApp
 
@@ -360,14 +395,32 @@ async def test_the_brokers_mail_token_opens_imap_and_smtp(
     """Signed in as a config over IMAP asks; for Microsoft the mail token is the
     outlook.office.com resource's, refreshed apart from the Graph one."""
     deps = await broker_deps(mailbox)
-    agent_id = await broker_grant(deps, mailbox, SIGNED_IN_FOR_IMAP[mailbox.provider])
-
-    mail = await access_token(GetAccessToken(agent_id=agent_id, resource=TokenResource.MAIL), deps)
-    assert mail.access_token is not None, mail.error
-    reader, smtp, _ = mailbox.adapters(mail.access_token.get_secret_value())
+    await broker_grant(deps, mailbox, SIGNED_IN_FOR_IMAP[mailbox.provider])
+    reader, smtp = mailbox.adapters_on(InProcessBroker(deps))
 
     assert (await reader.inbox_counts(mailbox.credentials())).total == 3
     await smtp.check_auth(mailbox.credentials())
+
+
+async def test_access_removed_at_the_provider_is_found_by_the_refresh_a_refusal_asks_for(
+    mailbox: Mailbox, admin: SandboxAdmin, broker_deps: Callable[[Mailbox], Awaitable[TokenDeps]]
+) -> None:
+    """The broker still holds a mail token the person revoked: Dovecot refuses it, the worker
+    asks the broker once for a fresh one naming the refused token, and the broker's refresh
+    finds the grant dead (invalid_grant): oauth_token_revoked, and the grant is marked so."""
+    deps = await broker_deps(mailbox)
+    agent_id = await broker_grant(deps, mailbox, SIGNED_IN_FOR_IMAP[mailbox.provider])
+    reader, smtp = mailbox.adapters_on(InProcessBroker(deps))
+    await reader.inbox_counts(mailbox.credentials())  # the broker now holds a fresh mail token
+    admin.revoke_user(mailbox.provider, mailbox.address)
+
+    with pytest.raises(MailbridgeError) as refused:
+        await smtp.check_auth(mailbox.credentials())
+
+    assert refused.value.code is ErrorCode.OAUTH_TOKEN_REVOKED
+    grant = await deps.grants.get(agent_id)
+    assert grant is not None and grant.dead is not None
+    assert grant.dead.code is ErrorCode.OAUTH_TOKEN_REVOKED
 
 
 async def test_a_microsoft_grant_without_mail_consent_is_scope_missing_before_any_login(

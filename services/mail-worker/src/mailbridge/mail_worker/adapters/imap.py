@@ -9,6 +9,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import aioimaplib
 
@@ -19,10 +20,10 @@ from mailbridge.mail_worker.adapters.sessions import (
     SessionPool,
     account_key,
 )
-from mailbridge.mail_worker.adapters.xoauth2 import MailTokenSource, XOAuth2Login, login_refused
+from mailbridge.mail_worker.adapters.xoauth2 import MailTokenSource, Refused, XOAuth2Login
 from mailbridge.mail_worker.domain.classify import classify_imap_login_failure, refusal
 from mailbridge.mail_worker.ports import FetchedBatch, FirstUid, InboxCounts
-from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
+from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 DEFAULT_SENT = "Sent"
@@ -91,24 +92,23 @@ class AioimaplibMailboxReader:
     async def _login(self, credentials: Credentials) -> aioimaplib.IMAP4:
         client = await self._connect(_endpoint(credentials))
         try:
-            response = await self._authenticate(client, credentials)
+            await self._authenticate(client, credentials)
         except BaseException:
             await _logout(client)
             raise
-        if response.result != "OK":
-            await _logout(client)
-            raise _login_refusal(credentials, response)
         return client
 
-    async def _authenticate(
-        self, client: _PinnedImap4Ssl, credentials: Credentials
-    ) -> aioimaplib.Response:
+    async def _authenticate(self, client: _PinnedImap4Ssl, credentials: Credentials) -> None:
         if credentials.xoauth2:
-            return await client.xoauth2_login(await self._xoauth2.initial_response(credentials))
+            attempt = partial(_xoauth2_attempt, client)
+            await self._xoauth2.log_in(credentials, attempt, "IMAP XOAUTH2 login was refused.")
+            return
         assert credentials.password is not None
-        return await client.login(
+        response = await client.login(
             credentials.username or credentials.email, credentials.password.get_secret_value()
         )
+        if response.result != "OK":
+            raise refusal(_password_code(response), "IMAP login was refused.")
 
     async def _connect(self, endpoint: ServerEndpoint) -> _PinnedImap4Ssl:
         """Implicit TLS on a connection to the address the guard checked."""
@@ -194,13 +194,17 @@ class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioima
         self.transport.write(b"\r\n")
 
 
-def _login_refusal(credentials: Credentials, response: aioimaplib.Response) -> MailbridgeError:
+def _password_code(response: aioimaplib.Response) -> ErrorCode:
     text = b" ".join(line for line in response.lines if isinstance(line, bytes))
-    code = classify_imap_login_failure(text.decode(errors="replace"))
-    if not credentials.xoauth2:
-        return refusal(code, "IMAP login was refused.")
+    return classify_imap_login_failure(text.decode(errors="replace"))
+
+
+async def _xoauth2_attempt(client: _PinnedImap4Ssl, initial_response: str) -> Refused | None:
+    response = await client.xoauth2_login(initial_response)
+    if response.result == "OK":
+        return None
     challenge = next((line[1:] for line in response.lines if line.startswith(b"+")), None)
-    return login_refused(code, challenge, "IMAP XOAUTH2 login was refused.")
+    return Refused(_password_code(response), challenge)
 
 
 def _endpoint(credentials: Credentials) -> ServerEndpoint:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable
+from functools import partial
 
 import aiosmtplib
 
 from mailbridge.mail_worker.adapters.network import Network, connection_error
 from mailbridge.mail_worker.adapters.sessions import SessionLimits, SessionPool, account_key
-from mailbridge.mail_worker.adapters.xoauth2 import MailTokenSource, XOAuth2Login, login_refused
+from mailbridge.mail_worker.adapters.xoauth2 import MailTokenSource, Refused, XOAuth2Login
 from mailbridge.mail_worker.domain.classify import (
     classify_smtp_auth_failure,
     classify_smtp_reply,
@@ -76,7 +77,8 @@ class AiosmtplibSmtp:
         try:  # the socket is the transport's from here on: closing the client closes it
             await self._connect(client, endpoint)
             if credentials.xoauth2:
-                await _xoauth2_login(client, await self._xoauth2.initial_response(credentials))
+                attempt = partial(_xoauth2_attempt, client)
+                await self._xoauth2.log_in(credentials, attempt, "SMTP XOAUTH2 was refused.")
             else:
                 await _login(client, credentials)
         except BaseException:
@@ -144,7 +146,7 @@ async def _login(client: aiosmtplib.SMTP, credentials: Credentials) -> None:
         raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "SMTP AUTH failed.") from exc
 
 
-async def _xoauth2_login(client: aiosmtplib.SMTP, initial_response: str) -> None:
+async def _xoauth2_attempt(client: aiosmtplib.SMTP, initial_response: str) -> Refused | None:
     """``AUTH XOAUTH2 <initial response>``; a ``334`` challenge is the refusal's JSON, answered
     with an empty line to get the final reply."""
     try:
@@ -156,9 +158,9 @@ async def _xoauth2_login(client: aiosmtplib.SMTP, initial_response: str) -> None
             reply = await client.execute_command(b"")
     except aiosmtplib.SMTPException as exc:
         raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "SMTP AUTH failed.") from exc
-    if reply.code != 235:
-        code = classify_smtp_auth_failure(reply.code, reply.message)
-        raise login_refused(code, challenge, f"SMTP XOAUTH2 was refused ({reply.code}).")
+    if reply.code == 235:
+        return None
+    return Refused(classify_smtp_auth_failure(reply.code, reply.message), challenge)
 
 
 async def _step(command: Awaitable[object]) -> None:

@@ -1,4 +1,4 @@
-"""SASL XOAUTH2 for IMAP and SMTP: the initial response, and what a refusal means.
+"""SASL XOAUTH2 for IMAP and SMTP: the initial response, the login, and what a refusal means.
 
 A Google or Microsoft account reached over IMAP/SMTP (``Credentials.xoauth2``) logs in with
 ``base64("user=" user "\\x01auth=Bearer " token "\\x01\\x01")`` and a mail token from the
@@ -6,9 +6,13 @@ oauth-broker. A refused token is answered in one of two shapes: Gmail and Doveco
 challenge, base64 of a JSON object (``{"status","schemes","scope"}``; Dovecot's OAUTHBEARER
 ``{"status":"invalid_token"}``), which the client answers with an empty line before the final
 ``NO`` / ``535``; Microsoft sends no challenge, only ``NO AUTHENTICATE failed.`` / ``535 5.7.3``.
-Either way the token was refused (``oauth_token_revoked``), unless the challenge's ``status`` says
-the token lacks a scope (RFC 6750 ``insufficient_scope``, HTTP 403): ``oauth_scope_missing``.
-Only the challenge's fields decide, never a message's text.
+
+Only the challenge's fields decide, never a message's text: a missing scope
+(``oauth_scope_missing``) when its ``status`` says so (RFC 6750 ``insufficient_scope``, HTTP
+403) or its ``scope`` names provider scopes (URLs, as Gmail's ``https://mail.google.com/``; not
+Dovecot's ``mail``) none of which the grant holds. Any other refusal is the token's: the broker
+is asked once for a fresh one, saying which was refused, and the login tried again; refused again,
+it is ``oauth_token_revoked`` (a grant the broker finds dead answers its own error).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import SecretStr
 
 from mailbridge.mail_worker.domain.classify import TEMPORARY, refusal
+from mailbridge.mail_worker.ports import TokenGrant
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError
 from mailbridge.shared.messages import Credentials, TokenResource
 
@@ -31,9 +38,25 @@ _NOT_THE_TOKEN = TEMPORARY | {ErrorCode.SMTP_AUTH_DISABLED}
 
 
 class MailTokenSource(Protocol):
-    async def access_token(
-        self, agent_id: str, *, resource: TokenResource = TokenResource.API
-    ) -> SecretStr: ...
+    async def grant(
+        self,
+        agent_id: str,
+        *,
+        refused: SecretStr | None = None,
+        resource: TokenResource = TokenResource.API,
+    ) -> TokenGrant: ...
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A server's refusal of one XOAUTH2 attempt: how its reply reads as a password login's,
+    and the challenge it sent first, if any."""
+
+    password_code: ErrorCode
+    challenge: bytes | None = None
+
+
+Attempt = Callable[[str], Awaitable[Refused | None]]  # sends an initial response; None: logged in
 
 
 def initial_response(user: str, token: str) -> str:
@@ -55,33 +78,58 @@ def challenge_fields(challenge: bytes) -> dict[str, str]:
     return {str(k): str(v) for k, v in parsed.items() if isinstance(v, str | int)}
 
 
-def refused_code(challenge: bytes | None) -> ErrorCode:
-    """A refused token: a missing scope when the challenge's status says so, else revoked."""
-    status = challenge_fields(challenge).get("status", "") if challenge else ""
-    if status.strip().lower() in _SCOPE_STATUSES:
+def refused_code(challenge: bytes | None, granted: tuple[str, ...] = ()) -> ErrorCode:
+    """A refused token: a missing scope when the challenge's fields say so, else revoked."""
+    fields = challenge_fields(challenge) if challenge else {}
+    if fields.get("status", "").strip().lower() in _SCOPE_STATUSES:
+        return ErrorCode.OAUTH_SCOPE_MISSING
+    named = [scope for scope in fields.get("scope", "").split() if "://" in scope]
+    held = {scope.lower() for scope in granted}
+    if named and granted and not any(scope.lower() in held for scope in named):
         return ErrorCode.OAUTH_SCOPE_MISSING
     return ErrorCode.OAUTH_TOKEN_REVOKED
 
 
-def login_refused(
-    password_code: ErrorCode, challenge: bytes | None, detail: str
-) -> MailbridgeError:
-    """A refused XOAUTH2 login. ``password_code`` is how the reply reads as a password login's:
-    busy or limited servers (and a tenant without SMTP AUTH) stay so; any other refusal is the
-    token's."""
-    if password_code in _NOT_THE_TOKEN:
-        return refusal(password_code, detail)
-    return PermanentError(refused_code(challenge), detail)
+def login_refused(refused: Refused, detail: str, granted: tuple[str, ...] = ()) -> MailbridgeError:
+    """A refused XOAUTH2 login: busy or limited servers (and a tenant without SMTP AUTH) stay
+    so; any other refusal is the token's."""
+    if refused.password_code in _NOT_THE_TOKEN:
+        return refusal(refused.password_code, detail)
+    return PermanentError(refused_code(refused.challenge, granted), detail)
 
 
 class XOAuth2Login:
-    """The initial responses of an account's XOAUTH2 logins, with a fresh mail token each."""
+    """An account's XOAUTH2 login with the broker's mail token, refreshed once if refused."""
 
     def __init__(self, tokens: MailTokenSource | None) -> None:
         self._tokens = tokens
 
-    async def initial_response(self, credentials: Credentials) -> str:
+    async def log_in(self, credentials: Credentials, attempt: Attempt, detail: str) -> None:
+        grant = await self._grant(credentials)
+        refused = await attempt(self._response(credentials, grant))
+        if refused is None:
+            return
+        error = login_refused(refused, detail, grant.scopes)
+        if error.code is not ErrorCode.OAUTH_TOKEN_REVOKED:
+            raise error
+        fresh = await self._grant(credentials, refused=grant.token)
+        if fresh.token.get_secret_value() == grant.token.get_secret_value():
+            raise error  # the broker has none newer: the grant's token is the one refused
+        refused = await attempt(self._response(credentials, fresh))
+        if refused is not None:
+            raise login_refused(refused, detail, fresh.scopes)
+
+    async def _grant(
+        self, credentials: Credentials, refused: SecretStr | None = None
+    ) -> TokenGrant:
         if self._tokens is None or credentials.agent_id is None:
             raise PermanentError(ErrorCode.INTERNAL, "No mail token source for an XOAUTH2 login.")
-        token = await self._tokens.access_token(credentials.agent_id, resource=TokenResource.MAIL)
-        return initial_response(credentials.username or credentials.email, token.get_secret_value())
+        return await self._tokens.grant(
+            credentials.agent_id, refused=refused, resource=TokenResource.MAIL
+        )
+
+    @staticmethod
+    def _response(credentials: Credentials, grant: TokenGrant) -> str:
+        return initial_response(
+            credentials.username or credentials.email, grant.token.get_secret_value()
+        )
