@@ -21,6 +21,8 @@ class Failure(Enum):
 class TokenEndpointError(Exception):
     failure: Failure
     info: ErrorInfo
+    # AADSTS65001: no consent for the resource asked (outlook.office.com), the grant itself alive
+    consent_missing: bool = False
 
 
 _SECRET_HINTS = {
@@ -30,6 +32,7 @@ _SECRET_HINTS = {
     700016: "No app with this client id in the tenant: check the client ID and the tenant.",
 }
 _INACTIVE_CODES = frozenset({70008, 700082})
+_NO_CONSENT = 65001
 
 
 def classify(status: int, body: Any) -> TokenEndpointError:
@@ -42,7 +45,7 @@ def classify(status: int, body: Any) -> TokenEndpointError:
     if status >= 500 or error in {"temporarily_unavailable", "server_error"}:
         return _transient(ErrorCode.PROVIDER_UNAVAILABLE, f"The token endpoint answered {status}.")
     if error == "invalid_grant":
-        return TokenEndpointError(Failure.REVOKED, _revoked(codes))
+        return TokenEndpointError(Failure.REVOKED, _revoked(codes), _NO_CONSENT in codes)
     if error in {"invalid_client", "unauthorized_client"}:
         return TokenEndpointError(Failure.MISCONFIGURED, _misconfigured(str(error), codes))
     if error == "invalid_scope":

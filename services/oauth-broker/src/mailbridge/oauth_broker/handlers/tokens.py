@@ -187,7 +187,7 @@ async def _failed(
     d: TokenDeps,
 ) -> AccessTokenReply:
     event = GrantRefreshFailed(agent_id=grant.agent_id, provider=grant.provider, error=exc.info)
-    if exc.failure is Failure.REVOKED and _another_resource(grant, resource):
+    if exc.consent_missing and _another_resource(grant, resource):
         return AccessTokenReply(error=_not_consented_for_mail())
     if exc.failure is Failure.REVOKED:
         await locked.mark_dead(exc.info, [event])
@@ -200,8 +200,9 @@ async def _failed(
 
 def _another_resource(grant: Grant, resource: TokenResource) -> bool:
     """A Microsoft token for IMAP/SMTP is for another resource than the one the grant was
-    authorized for: its refusal (consent missing, AADSTS65001) says nothing of the grant, which
-    keeps working for Graph. Google has one token for both, so its refusal is the grant's."""
+    authorized for: its refusal for want of consent (AADSTS65001) says nothing of the grant,
+    which keeps working for Graph; any other invalid_grant (revoked, expired) is the grant's.
+    Google has one token for both, so its refusal is the grant's."""
     return grant.provider is Provider.MICROSOFT and resource is not TokenResource.API
 
 
