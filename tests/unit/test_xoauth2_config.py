@@ -13,6 +13,7 @@ from mailbridge.config_api.domain.email_config import AgentIn, public_settings
 from mailbridge.config_api.domain.oauth import AuthorizeIn
 from mailbridge.config_api.handlers import agents, email_config, oauth_flows
 from mailbridge.oauth_broker.domain import scopes
+from mailbridge.oauth_broker.domain.token_errors import Failure, classify
 from mailbridge.shared.messages import BeginOAuthFlow, Credentials
 from tests.factories import BODY, OPERATOR, SEALER
 from tests.fakes.config_api import FakeConfigRepository, FakeOAuthBroker
@@ -128,3 +129,16 @@ def test_a_microsoft_sign_in_does_not_require_outlook_scopes_the_graph_answer_ca
     assert required == ["Mail.ReadWrite"]
     assert scopes.missing(required, ["https://graph.microsoft.com/Mail.ReadWrite"]) == []
     assert scopes.required(["https://mail.google.com/"]) == ["https://mail.google.com/"]
+
+
+@pytest.mark.parametrize(
+    ("codes", "consent_missing"), [([65001], True), ([70000], False), ([], False)]
+)
+def test_only_aadsts65001_is_a_missing_consent_that_spares_the_grant(
+    codes: list[int], consent_missing: bool
+) -> None:
+    """The broker keeps a Microsoft grant whose mail token was refused for want of consent; a
+    revoked grant (any other invalid_grant) ends."""
+    refused = classify(400, {"error": "invalid_grant", "error_codes": codes})
+    assert refused.failure is Failure.REVOKED
+    assert refused.consent_missing is consent_missing
