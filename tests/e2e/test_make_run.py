@@ -3,9 +3,11 @@ leaves no process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -141,6 +143,52 @@ def test_make_run_lets_a_newcomer_authorize_both_oauth_demo_agents(
         view = _eventually(api, path, lambda answer: answer.json()["status"] == "connected")
 
         assert (view["last_test"]["email"], view["last_test"]["unread"]) == (demo.email, 1)
+    _the_demos_mail_each_other_as_the_banner_shows(api, tmp_path, ca_file)
+
+
+def _the_demos_mail_each_other_as_the_banner_shows(
+    api: httpx.Client, tmp_path: Path, ca_file: Path
+) -> None:
+    """The printed "Send mail" command: demo-google sends to demo-microsoft through the sandbox's
+    Gmail; the message lands in the Microsoft mailbox and that demo's worker reads it from Graph.
+    The printed "Drop in mail" command puts a message into the Gmail demo's inbox."""
+    send = re.search(r"Send mail +curl .*? (http\S+/messages) -d '(.+)'", _output(tmp_path))
+    drop = re.search(r"Drop in mail +curl .*? (https\S+/deliver) -d '(.+)'", _output(tmp_path))
+    assert send is not None and drop is not None, _output(tmp_path)
+    queued = api.post(send.group(1), json=json.loads(send.group(2)))
+    assert queued.status_code == 202, queued.text
+    outcome = _eventually(
+        api, f"/bridge/agents/demo-google/messages/{queued.json()['command_id']}",
+        lambda answer: answer.json()["status"] != "queued",
+    )  # fmt: skip
+    assert outcome["status"] == "sent", outcome
+    sandbox = drop.group(1).removesuffix("/_sandbox/mail/deliver")
+    trusting = ssl.create_default_context(cafile=str(ca_file))
+    with httpx.Client(base_url=sandbox, verify=trusting, timeout=10) as admin:
+        dropped = admin.post("/_sandbox/mail/deliver", json=json.loads(drop.group(2)))
+        assert dropped.status_code in (200, 201), dropped.text
+        for provider, email, message in (
+            ("microsoft", DEMOS[1].email, outcome["message_id"]),
+            ("google", DEMOS[0].email, None),
+        ):
+            _read_by_its_worker(admin, provider, email, message)
+
+
+def _read_by_its_worker(
+    admin: httpx.Client, provider: str, email: str, message_id: str | None
+) -> None:
+    """The message (the newest, if no id is given) is in the mailbox and its poll fetched it."""
+    box = admin.get("/_sandbox/mail", params={"provider": provider, "email": email}).json()
+    found = [m for m in box if message_id is None or m["message_id"] == message_id]
+    assert found, box
+    newest = found[-1]["id"]
+    deadline = time.monotonic() + READY_WITHIN_SECONDS * 2
+    while not any(
+        newest in r["path"]
+        for r in admin.get("/_sandbox/requests", params={"provider": provider}).json()
+    ):
+        assert time.monotonic() < deadline, f"{provider} worker never read {newest}"
+        time.sleep(0.2)
 
 
 def _eventually(api: httpx.Client, path: str, done: Callable[[httpx.Response], bool]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import threading
@@ -75,8 +76,31 @@ def banner(stack: DevStack, seconds: float) -> str:
             f"{url}/bridge/agents/{demo.agent_id}/email-config/authorize",
             "                then open its authorization_url and click Allow",
         ]
+    lines += _mail_between_demos(stack)
     lines.append("Press Ctrl-C to stop everything.")
     return "\n".join(lines)
+
+
+def _mail_between_demos(stack: DevStack) -> list[str]:
+    """Once authorized, the OAuth demos send and receive through the sandbox's Gmail and Graph:
+    mail dropped into a demo mailbox, or sent by one demo to the other, arrives as an event."""
+    if stack.sandbox is None or len(stack.oauth_demos) < 2:
+        return []
+    google, microsoft = stack.oauth_demos[0], stack.oauth_demos[1]
+    ca_file = stack.data_dir / "sandbox" / "tls" / "ca.pem"
+    drop = json.dumps(
+        {"provider": google.provider, "email": google.email, "from": "ada@example.com",
+         "subject": "Hello", "text": "Hi there"}
+    )  # fmt: skip
+    send = json.dumps({"to": [microsoft.email], "subject": "Hello", "text": "From the Gmail demo"})
+    return [
+        f"  Drop in mail  curl --cacert {ca_file} -H 'content-type: application/json'"
+        f" {stack.sandbox.base_url}/_sandbox/mail/deliver -d '{drop}'",
+        f'  Send mail     curl -H "Authorization: Bearer $MAILBRIDGE_API_KEY"'
+        f" -H 'content-type: application/json' {stack.base_url}/bridge/agents/"
+        f"{google.agent_id}/messages -d '{send}'",
+        f"                (it lands in {microsoft.agent_id}'s mailbox, which polls it in)",
+    ]
 
 
 if __name__ == "__main__":
