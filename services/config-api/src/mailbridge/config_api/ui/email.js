@@ -191,7 +191,7 @@
     if (!form || !view.provider) return;
     const settings = view.settings || {};
     setValue(form, "email", view.email || "");
-    for (const name of ["preset", "username", "client_id", "tenant_id"]) setValue(form, name, settings[name] || "");
+    for (const name of ["preset", "username", "client_id", "tenant_id", "transport"]) setValue(form, name, settings[name] || "");
     for (const server of ["imap", "smtp"]) {
       for (const part of ["host", "port", "security"]) setValue(form, `${server}.${part}`, (settings[server] || {})[part] ?? "");
     }
