@@ -307,3 +307,23 @@ async def test_smtp_auth_disabled_for_the_tenant_stays_so() -> None:
     message = "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled"
     _, code = await _smtp_login(Reply(535, message))
     assert code is ErrorCode.SMTP_AUTH_DISABLED
+
+
+@given(st.lists(st.binary(max_size=300), max_size=4))
+async def test_any_imap_refusal_lines_give_a_taxonomy_error(lines: list[bytes]) -> None:
+    refused = await imap_attempt(*lines)
+    assert refused is not None
+    error = login_refused(refused, "refused", (GOOGLE_MAIL,))
+    assert error.code in OAUTH_CODES | {
+        ErrorCode.PROVIDER_THROTTLED,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+    }
+
+
+@given(st.integers(100, 599), st.text(max_size=300), st.integers(200, 599), st.text(max_size=80))
+async def test_any_smtp_replies_give_a_taxonomy_error_or_a_login(
+    code: int, message: str, final: int, final_message: str
+) -> None:
+    replies = [Reply(code, message), Reply(final, final_message)]
+    _, found = await _smtp_login(*replies)
+    assert found is None or isinstance(found, ErrorCode)
