@@ -195,3 +195,23 @@ async def test_policy_refuses_an_api_send_before_the_provider_hears_of_it(
         r for r in sandbox.admin.requests(provider) if r["email"] == agent.email and _is_send(r)
     ]
     assert sends == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_token_the_provider_refuses_is_refreshed_once_and_the_send_goes(
+    api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
+    provider: str,
+) -> None:  # fmt: skip
+    agent = await connected_agent(api, system, sandbox, browser, provider)
+    friend = someone(sandbox, provider)
+    refreshes = sandbox.admin.counters()[provider]["refresh"]
+    sandbox.admin.fail(provider, "send", "invalid_grant", times=1)  # the send's token: 401
+
+    outcome = await sent_outcome(api, agent, to=[friend])
+
+    assert outcome["status"] == "sent", outcome
+    assert sandbox.admin.counters()[provider]["refresh"] == refreshes + 1
+    sends = [
+        r for r in sandbox.admin.requests(provider) if r["email"] == agent.email and _is_send(r)
+    ]
+    assert [r["status"] for r in sends] == [401, 200 if provider == "google" else 202]

@@ -184,7 +184,9 @@ def leak_stack(
             "DEBUG",
             providers=sandbox.settings(),
         )
-        with running_system(infra, test_timeout=TEST_TIMEOUT_SECONDS, sink=io.StringIO()) as system:
+        with running_system(
+            infra, test_timeout=TEST_TIMEOUT_SECONDS, poll_interval=2.0, sink=io.StringIO()
+        ) as system:
             other_org_key = system.new_api_key("--org", "org-other")
             yield LeakStack(system, other_org_key, sandbox)
 
@@ -659,6 +661,7 @@ async def _oauth_sign_ins(api: Api, stack: LeakStack, agents: dict[str, str]) ->
         for _ in range(2):  # each test asks for a token, and each token request refreshes
             tested = await api.call("POST", f"{path}/test", key=key)
             assert tested.json()["ok"] is True, tested.text
+        await _api_mail(api, stack, provider, agent_id, email)
         assert (await api.call("DELETE", path, key=key)).status_code == 200
         used |= {f"{provider} flow cookie {n}": value for n, value in enumerate(cookies) if value}
         found = sandbox.admin.secrets(provider)
@@ -666,6 +669,33 @@ async def _oauth_sign_ins(api: Api, stack: LeakStack, agents: dict[str, str]) ->
         sandbox.admin.set_token_lifetime(provider, 3599)
     assert any("refresh token" in name for name in used) and any("cookie" in name for name in used)
     return {form: name for name, value in used.items() for form in needles(value)}
+
+
+async def _api_mail(api: Api, stack: LeakStack, provider: str, agent_id: str, email: str) -> None:
+    """Mail through the provider's API with those tokens: a send whose first token the provider
+    refuses (one forced refresh, the refused token named to the broker), then a message polled in
+    and read."""
+    key, sandbox = stack.system.operator_key, stack.sandbox
+    friend = f"friend-{agent_id.lower().replace('_', '-')}@oauth.example"
+    sandbox.admin.add_user(provider, friend)
+    sandbox.admin.fail(provider, "send", "invalid_grant", times=1)  # any other kind: a 401
+    path = f"/bridge/agents/{agent_id}/messages"
+    queued = await api.call("POST", path, key=key, json={**MESSAGE, "to": [friend]})
+    assert queued.status_code == 202, queued.text
+    command = f"{path}/{queued.json()['command_id']}"
+
+    async def sent() -> bool:
+        return bool((await api.call("GET", command, key=key)).json()["status"] == "sent")
+
+    await eventually(sent, what=f"{provider} API send sent", timeout=60)
+    message = sandbox.admin.deliver(provider, email, sender=friend, subject="polled in")
+
+    def read() -> bool:
+        return any(message in r["path"] for r in sandbox.admin.requests(provider))
+
+    await eventually(
+        lambda: asyncio.to_thread(read), what=f"{provider} message read by the worker", timeout=60
+    )
 
 
 async def _connected(api: Api, path: str, key: str) -> None:
