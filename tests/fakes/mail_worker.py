@@ -118,9 +118,16 @@ class FakeSubmitter:
 
 
 class FakeSentFolder:
+    """The Sent folder over IMAP: the copies appended, and the Message-IDs a provider filed
+    there itself (``filed``), both found by ``find_sent``."""
+
     def __init__(self, error: MailbridgeError | None = None) -> None:
         self.copies: list[bytes] = []
+        self.filed: set[str] = set()
         self.error = error
+
+    async def find_sent(self, credentials: Credentials, message_id: str) -> bool:
+        return message_id in self.filed or any(message_id.encode() in c for c in self.copies)
 
     async def append(self, credentials: Credentials, message: bytes) -> None:
         if self.error is not None:

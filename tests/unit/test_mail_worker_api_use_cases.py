@@ -5,6 +5,7 @@ and polls that deliver each message once across a resync."""
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.domain.cursor import ApiCursor
@@ -24,6 +25,7 @@ from mailbridge.shared.messages import (
     Provider,
     SendMessage,
     SendOutcome,
+    ServerEndpoint,
 )
 from tests.fakes.clock import FixedClock
 from tests.fakes.mail_worker import (
@@ -61,7 +63,7 @@ class Google:
         def route(agent_id: str, account: Credentials) -> handlers.SendRoute:
             return handlers.send_route(
                 agent_id, account, apis={Provider.GOOGLE: FakeMailApi(self.box)},
-                submitter=self.smtp, sent_folder=self.sent_folder,
+                submitter=self.smtp, sent_folder=self.sent_folder, sent_search=self.sent_folder,
             )  # fmt: skip
 
         events = await handlers.send_message(
@@ -168,3 +170,51 @@ async def test_api_events_are_deduplicated_by_the_providers_id() -> None:
     [event] = events
     assert event.provider_message_id == "id-a" and event.uidvalidity == 0
     assert event.dedupe_id() == "recv-a1-api-id-a"
+
+
+class GmailSmtp(Google):
+    """An app-password account on Gmail's SMTP server, which files what it sends in Sent."""
+
+    def __init__(self, host: str = "smtp.gmail.com") -> None:
+        super().__init__()
+        self.account = Credentials(
+            provider="imap", email="agent@example.com", password=SecretStr("pw"),
+            smtp=ServerEndpoint(host=host, port=587, security="starttls"),
+        )  # fmt: skip
+
+    async def send(self, command: SendMessage) -> list[object]:
+        def route(agent_id: str, account: Credentials) -> handlers.SendRoute:
+            return handlers.send_route(
+                agent_id, account, apis={}, submitter=self.smtp,
+                sent_folder=self.sent_folder, sent_search=self.sent_folder,
+            )  # fmt: skip
+
+        events = await handlers.send_message(
+            command, credentials=FakeCredentials(self.account), route=route, ledger=self.ledger,
+            policy=FakePolicy(), content=MemoryContentStore(), clock=FixedClock(),
+        )  # fmt: skip
+        return list(events)
+
+
+async def test_gmails_smtp_gets_no_second_sent_copy_and_a_lost_answer_is_found_there() -> None:
+    gmail = GmailSmtp()
+    [event] = await gmail.send(send_command())
+    assert isinstance(event, MessageSent) and gmail.sent_folder.copies == []
+
+    lost = GmailSmtp()
+    lost.smtp.after_data = OutcomeUnknownError("the connection ended during DATA")
+    lost.sent_folder.filed.add("<cmd_1@example.com>")  # Gmail filed it before the answer was lost
+    [resolved] = await lost.send(send_command())
+    assert isinstance(resolved, MessageSent)
+    assert lost.ledger.entries["cmd_1"].state is LedgerState.SENT
+
+
+async def test_any_other_smtp_server_gets_its_copy_and_a_lost_answer_stays_unknown() -> None:
+    other = GmailSmtp("smtp.fastmail.com")
+    [event] = await other.send(send_command())
+    assert isinstance(event, MessageSent) and len(other.sent_folder.copies) == 1
+
+    lost = GmailSmtp("smtp.fastmail.com")
+    lost.smtp.after_data = OutcomeUnknownError("the connection ended during DATA")
+    [unknown] = await lost.send(send_command())
+    assert isinstance(unknown, MessageSendFailed) and unknown.outcome is SendOutcome.UNKNOWN

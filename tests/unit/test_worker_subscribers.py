@@ -54,6 +54,7 @@ def fake_container(cache: ForgettingCache) -> Container:
         mailbox=mailbox,
         inbox=mailbox,  # type: ignore[arg-type]  # no poll in these tests
         sent_folder=FakeSentFolder(),
+        sent_search=FakeSentFolder(),
         submission=FakeSubmission(),
         submitter=smtp,
         ledger=MemoryLedger(),

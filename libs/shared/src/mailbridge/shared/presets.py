@@ -36,6 +36,11 @@ class Preset(BaseModel):
     mx_hosts: tuple[str, ...] = Field(
         default=(), description="MX hosts of the domains whose mail the provider hosts (`*.` too)"
     )
+    files_sent_mail: bool = Field(
+        default=False,
+        description="its SMTP server files what it sends in Sent itself: mailbridge keeps no"
+        " copy of its own, and finds a send whose answer was lost there",
+    )
 
 
 _MICROSOFT_DOMAINS = (
@@ -92,6 +97,7 @@ PRESETS: tuple[Preset, ...] = (
         smtp=_starttls("smtp.gmail.com"),
         note="App passwords need 2-Step Verification; Google OAuth is the alternative.",
         oauth_alternative="google",
+        files_sent_mail=True,  # "sent messages will be automatically copied to [Gmail]/Sent Mail"
         domains=("gmail.com", "googlemail.com"),
         mx_hosts=("*.google.com", "*.googlemail.com"),  # aspmx.l.google.com, smtp.google.com
     ),
@@ -150,3 +156,10 @@ def _named(name: str, patterns: tuple[str, ...]) -> bool:
         bare.endswith(pattern[1:]) if pattern.startswith("*.") else bare == pattern
         for pattern in patterns
     )
+
+
+def files_sent_mail(smtp_host: str) -> bool:
+    """Whether the provider of this SMTP server files the mail it sends in Sent by itself
+    (Gmail's does, for a Google Workspace domain too: the host is the same)."""
+    host = smtp_host.lower().rstrip(".")
+    return any(p.files_sent_mail and p.smtp is not None and p.smtp.host == host for p in PRESETS)

@@ -60,6 +60,7 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
         mailbox=mailbox,
         inbox=mailbox,
         sent_folder=mailbox,
+        sent_search=mailbox,
         submission=smtp,
         submitter=smtp,
         ledger=NatsKvSendLedger(ledger_bucket),

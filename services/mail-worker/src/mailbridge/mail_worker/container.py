@@ -17,6 +17,7 @@ from mailbridge.mail_worker.ports import (
     SendLedger,
     SendPolicy,
     SentFolder,
+    SentSearch,
     SubmissionChecker,
     Submitter,
 )
@@ -35,6 +36,7 @@ class Container:
     mailbox: MailboxReader
     inbox: InboxFetcher
     sent_folder: SentFolder
+    sent_search: SentSearch
     submission: SubmissionChecker
     submitter: Submitter
     ledger: SendLedger

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +32,7 @@ from mailbridge.mail_worker.ports import (
     SendRefusedError,
     SendRoute,
     SentFolder,
+    SentSearch,
     SubmissionChecker,
     Submitter,
 )
@@ -51,6 +53,7 @@ from mailbridge.shared.messages import (
     SendOutcome,
     TestConnection,
 )
+from mailbridge.shared.presets import files_sent_mail
 
 log = logging.getLogger(__name__)
 NO_APIS: Mapping[Provider, MailApi] = MappingProxyType({})
@@ -95,10 +98,14 @@ def send_route(
     apis: Mapping[Provider, MailApi],
     submitter: Submitter,
     sent_folder: SentFolder,
+    sent_search: SentSearch,
 ) -> SendRoute:
     """SMTP with a copy APPENDed to Sent, or the provider's API, which files the copy itself and
-    whose sent mail can be searched for a send whose answer was lost."""
+    whose sent mail can be searched for a send whose answer was lost; SMTP to a server that files
+    what it sends (Gmail's) gets no second copy, and is searched over IMAP like an API."""
     api = api_of(account, apis)
+    if api is None and account.smtp is not None and files_sent_mail(account.smtp.host):
+        return SendRoute(submitter, None, functools.partial(sent_search.find_sent, account))
     if api is None:
         return SendRoute(submitter, sent_folder)
     mailbox = api.mailbox(agent_id)

@@ -91,6 +91,12 @@ class SentFolder(Protocol):
     async def append(self, credentials: Credentials, message: bytes) -> None: ...
 
 
+class SentSearch(Protocol):
+    """Looks for a Message-ID in the account's Sent folder (over IMAP)."""
+
+    async def find_sent(self, credentials: Credentials, message_id: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class SendRoute:
     """How one account's mail goes out."""

@@ -1,4 +1,5 @@
-"""PollScheduler: asks the mail-workers to poll every connected mailbox (IMAP, Gmail, Graph) once per interval.
+"""PollScheduler: asks the mail-workers to poll every connected mailbox once per interval
+(IMAP, Gmail API and Graph alike).
 
 Time is cut into slots of ``interval`` seconds; each mailbox's poll command for a slot has the id
 ``poll-{agent_id}-{slot}``, published with that id as ``Nats-Msg-Id``. Every config-api replica runs

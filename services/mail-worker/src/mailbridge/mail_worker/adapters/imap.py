@@ -58,11 +58,27 @@ class AioimaplibMailboxReader:
         """A copy in the folder flagged ``\\Sent`` (RFC 6154), created as "Sent" if missing."""
         key = account_key(credentials, _endpoint(credentials))
         async with self._pool.lease(key, lambda: self._login(credentials)) as client:
-            folder = self._sent_folders.get(key) or await _sent_folder(client)
-            self._sent_folders[key] = folder
+            folder = await self._sent_of(key, client)
             response = await client.append(message, mailbox=folder, flags="(\\Seen)")
             if response.result != "OK":
                 raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "APPEND to Sent failed.")
+
+    async def find_sent(self, credentials: Credentials, message_id: str) -> bool:
+        """Whether the Sent folder holds a message with this Message-ID (``SEARCH HEADER``)."""
+        key = account_key(credentials, _endpoint(credentials))
+        async with self._pool.lease(key, lambda: self._login(credentials)) as client:
+            selected = await client.select(await self._sent_of(key, client))  # read, not changed
+            if selected.result != "OK":
+                raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "Sent could not be opened.")
+            found = await client.uid_search(f"HEADER Message-ID {_quoted(message_id)}")
+            if found.result != "OK":
+                raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "Sent could not be searched.")
+            return any(line.split() for line in found.lines[:1] if isinstance(line, bytes))
+
+    async def _sent_of(self, key: SessionKey, client: aioimaplib.IMAP4) -> str:
+        folder = self._sent_folders.get(key) or await _sent_folder(client)
+        self._sent_folders[key] = folder
+        return folder
 
     async def fetch_new(
         self, credentials: Credentials, first_uid: FirstUid, limit: int, max_bytes: int
@@ -234,6 +250,11 @@ async def _sent_folder(client: aioimaplib.IMAP4) -> str:
             return match.group(2).decode().strip('"')
     await client.create(DEFAULT_SENT)
     return DEFAULT_SENT
+
+
+def _quoted(text: str) -> str:
+    """An IMAP quoted string (RFC 3501): backslash and double quote escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _mailbox_state(selected: aioimaplib.Response) -> tuple[int, int]:

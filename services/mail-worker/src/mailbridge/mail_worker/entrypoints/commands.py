@@ -56,8 +56,9 @@ async def run_send(c: Container, body: bytes, last: bool) -> None:
     command = await _decoded_send(c, body)
     try:
         route = functools.partial(
-            handlers.send_route, apis=c.apis, submitter=c.submitter, sent_folder=c.sent_folder
-        )
+            handlers.send_route, apis=c.apis, submitter=c.submitter, sent_folder=c.sent_folder,
+            sent_search=c.sent_search,
+        )  # fmt: skip
         events = await handlers.send_message(
             command, credentials=c.credentials, route=route, ledger=c.ledger, policy=c.policy,
             content=c.content, clock=c.clock,
