@@ -204,3 +204,18 @@ async def test_an_answer_without_the_fields_is_the_provider_unavailable(
 ) -> None:
     gmail, _ = probes(lambda request: httpx.Response(200, json={"historyId": "1"}))
     assert (await probe_error(gmail)).code is ErrorCode.PROVIDER_UNAVAILABLE
+
+
+async def test_a_mailbox_graph_does_not_serve_is_told_and_never_retried(
+    probes: Callable[[Answer], tuple[GmailMailbox, GraphMailbox]],
+) -> None:
+    body = {
+        "error": {
+            "code": "MailboxNotEnabledForRESTAPI",
+            "message": "REST API is not yet supported for this mailbox.",
+        }
+    }
+    _, graph = probes(lambda request: httpx.Response(404, json=body))
+    error = await probe_error(graph)
+    assert isinstance(error, PermanentError) and error.code is ErrorCode.PROVIDER_UNAVAILABLE
+    assert "on-premises" in error.info().message and "IMAP" in error.info().hint

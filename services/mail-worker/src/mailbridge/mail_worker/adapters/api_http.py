@@ -26,12 +26,19 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from mailbridge.mail_worker.adapters.network import connection_error
 from mailbridge.mail_worker.domain.classify import TEMPORARY
 from mailbridge.mail_worker.ports import CursorExpiredError, DataStarting, OutcomeUnknownError
-from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
+from mailbridge.shared.errors import (
+    ErrorCode,
+    ErrorInfo,
+    MailbridgeError,
+    PermanentError,
+    RetryableError,
+)
 from mailbridge.shared.outbound import tls_context
 
 Answer = TypeVar("Answer", bound=BaseModel)
-Classifier = Callable[[int, object], ErrorCode]
-"""An error answer's HTTP status and JSON body (None when it has none) → its taxonomy code."""
+Classifier = Callable[[int, object], ErrorCode | ErrorInfo]
+"""An error answer's HTTP status and JSON body (None when it has none) → its taxonomy code, or
+the whole error when the provider's code says more than the catalog (never retried then)."""
 
 
 class ApiHttp:
@@ -117,6 +124,8 @@ def answered(response: httpx.Response, classify: Classifier) -> bytes:
         return response.content
     body = _json_or_none(response)
     code = classify(response.status_code, body)
+    if isinstance(code, ErrorInfo):
+        raise PermanentError.explained(code)
     detail = f"{response.url.host} answered HTTP {response.status_code}."
     if code not in TEMPORARY:
         raise PermanentError(code, detail)

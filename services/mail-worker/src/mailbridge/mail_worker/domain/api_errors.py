@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
-from mailbridge.shared.errors import ErrorCode
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
 
 _GMAIL_SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 _GMAIL_RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
@@ -46,8 +46,19 @@ def classify_gmail_error(status: int, body: object) -> ErrorCode:
     return _by_status(status)
 
 
-def classify_graph_error(status: int, body: object) -> ErrorCode:
-    if status == 403 and _graph_code(body) in _GRAPH_DENIED_CODES:
+MAILBOX_NOT_ON_GRAPH = ErrorInfo.of(ErrorCode.PROVIDER_UNAVAILABLE).saying(
+    "Microsoft Graph does not serve this mailbox: it is inactive, soft-deleted, without an"
+    " Exchange Online licence, or hosted on-premises.",
+    "Give the user an Exchange Online licence, or connect the mailbox over IMAP and SMTP.",
+)
+
+
+def classify_graph_error(status: int, body: object) -> ErrorCode | ErrorInfo:
+    """An ``ErrorInfo``: told precisely, and no retry will mend it."""
+    code = _graph_code(body)
+    if code == "MailboxNotEnabledForRESTAPI":
+        return MAILBOX_NOT_ON_GRAPH
+    if status == 403 and code in _GRAPH_DENIED_CODES:
         return ErrorCode.OAUTH_SCOPE_MISSING
     return _by_status(status)
 
