@@ -215,3 +215,19 @@ async def test_a_token_the_provider_refuses_is_refreshed_once_and_the_send_goes(
         r for r in sandbox.admin.requests(provider) if r["email"] == agent.email and _is_send(r)
     ]
     assert [r["status"] for r in sends] == [401, 200 if provider == "google" else 202]
+
+
+async def test_graph_is_called_at_most_four_at_a_time_per_mailbox(
+    api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
+    js: JetStreamContext,
+) -> None:  # fmt: skip
+    """The first poll reads the 7 messages' MIME at once; each read takes 0.3 s at the sandbox."""
+    sandbox.admin.fail("microsoft", "sync", "slow", delay_seconds=0.3, times=20)
+    try:
+        agent = await connected_agent(api, system, sandbox, browser, "microsoft")
+        inbox = Inbox()
+        await inbox.subscribe(js, agent.agent_id)
+        await inbox.until(7)
+    finally:
+        sandbox.admin.clear_failures()
+    assert sandbox.admin.concurrency("microsoft", agent.email) == 4  # overlapped, never past 4
