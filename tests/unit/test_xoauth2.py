@@ -327,3 +327,15 @@ async def test_any_smtp_replies_give_a_taxonomy_error_or_a_login(
     replies = [Reply(code, message), Reply(final, final_message)]
     _, found = await _smtp_login(*replies)
     assert found is None or isinstance(found, ErrorCode)
+
+
+@dataclass
+class ClosedImapClient:
+    async def xoauth2_login(self, initial_response: str) -> aioimaplib.Response:
+        raise aioimaplib.Abort("connection lost")
+
+
+async def test_an_imap_session_closed_after_a_refusal_is_provider_unavailable() -> None:
+    with pytest.raises(RetryableError) as broke:
+        await imap._xoauth2_attempt(ClosedImapClient(), "aW5pdGlhbA==")  # type: ignore[arg-type]
+    assert broke.value.code is ErrorCode.PROVIDER_UNAVAILABLE

@@ -216,7 +216,10 @@ def _password_code(response: aioimaplib.Response) -> ErrorCode:
 
 
 async def _xoauth2_attempt(client: _PinnedImap4Ssl, initial_response: str) -> Refused | None:
-    response = await client.xoauth2_login(initial_response)
+    try:
+        response = await client.xoauth2_login(initial_response)
+    except (aioimaplib.AioImapException, OSError, TimeoutError) as exc:  # closed after a refusal
+        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "The IMAP session broke.") from exc
     if response.result == "OK":
         return None
     challenge = next((line[1:] for line in response.lines if line.startswith(b"+")), None)
