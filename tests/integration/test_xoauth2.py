@@ -155,19 +155,27 @@ class Mailbox:
         )
 
 
+def new_mailbox(
+    stack: MailStack, http: httpx.Client, admin: SandboxAdmin, provider: str
+) -> Mailbox:
+    """A new mailbox whose owner is a new user of a new app at the sandbox's ``provider``."""
+    local = f"{provider[0]}-{secrets.token_hex(4)}"
+    address = stack.create_mailbox(local, secrets.token_urlsafe(12))
+    app = flows.Client(http, admin, provider)
+    app.email = address
+    admin.add_user(provider, address)
+    return Mailbox(stack, provider, address, app)
+
+
 @pytest.fixture(params=PROVIDERS)
 def mailbox(
     request: pytest.FixtureRequest, oauth_stack: MailStack, http: httpx.Client, admin: SandboxAdmin
 ) -> Mailbox:
-    provider: str = request.param
-    local = f"{provider[0]}-{secrets.token_hex(4)}"
-    address = oauth_stack.create_mailbox(local, secrets.token_urlsafe(12))
-    app = flows.Client(http, admin, provider)
-    app.email = address
-    admin.add_user(provider, address)
+    """A new mailbox of three messages, two unread."""
+    found = new_mailbox(oauth_stack, http, admin, request.param)
     for subject, seen in (("one", True), ("two", False), ("three", False)):
-        oauth_stack.seed_message(address, subject=subject, body="hello", seen=seen)
-    return Mailbox(oauth_stack, provider, address, app)
+        oauth_stack.seed_message(found.address, subject=subject, body="hello", seen=seen)
+    return found
 
 
 async def test_imap_login_with_a_mail_token_counts_the_inbox(mailbox: Mailbox) -> None:
@@ -430,11 +438,7 @@ async def test_a_microsoft_grant_without_mail_consent_is_scope_missing_before_an
     broker_deps: Callable[[Mailbox], Awaitable[TokenDeps]],
 ) -> None:
     """Signed in for Graph only: Microsoft refuses the outlook.office.com token (AADSTS65001)."""
-    address = oauth_stack.create_mailbox(f"m-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-    app = flows.Client(http, admin, "microsoft")
-    app.email = address
-    admin.add_user("microsoft", address)
-    mailbox = Mailbox(oauth_stack, "microsoft", address, app)
+    mailbox = new_mailbox(oauth_stack, http, admin, "microsoft")
     deps = await broker_deps(mailbox)
     agent_id = await broker_grant(deps, mailbox, SIGNED_IN_FOR_THE_API["microsoft"])
 
@@ -443,3 +447,37 @@ async def test_a_microsoft_grant_without_mail_consent_is_scope_missing_before_an
     assert mail.error is not None and mail.error.code is ErrorCode.OAUTH_SCOPE_MISSING
     graph = await access_token(GetAccessToken(agent_id=agent_id), deps)
     assert graph.access_token is not None  # the grant still works for Graph
+
+
+async def test_a_google_grant_without_full_mail_access_is_scope_missing_before_any_login(
+    oauth_stack: MailStack,
+    http: httpx.Client,
+    admin: SandboxAdmin,
+    broker_deps: Callable[[Mailbox], Awaitable[TokenDeps]],
+) -> None:
+    """A config switched to IMAP without re-authorizing: the grant has only the Gmail API."""
+    mailbox = new_mailbox(oauth_stack, http, admin, "google")
+    deps = await broker_deps(mailbox)
+    agent_id = await broker_grant(deps, mailbox, SIGNED_IN_FOR_THE_API["google"])
+
+    mail = await access_token(GetAccessToken(agent_id=agent_id, resource=TokenResource.MAIL), deps)
+
+    assert mail.error is not None and mail.error.code is ErrorCode.OAUTH_SCOPE_MISSING
+    assert "https://mail.google.com/" in mail.error.message
+
+
+async def test_a_google_mail_token_is_its_api_token(
+    oauth_stack: MailStack,
+    http: httpx.Client,
+    admin: SandboxAdmin,
+    broker_deps: Callable[[Mailbox], Awaitable[TokenDeps]],
+) -> None:
+    mailbox = new_mailbox(oauth_stack, http, admin, "google")
+    deps = await broker_deps(mailbox)
+    agent_id = await broker_grant(deps, mailbox, SIGNED_IN_FOR_IMAP["google"])
+
+    mail = await access_token(GetAccessToken(agent_id=agent_id, resource=TokenResource.MAIL), deps)
+    api = await access_token(GetAccessToken(agent_id=agent_id), deps)
+
+    assert mail.access_token is not None and api.access_token is not None
+    assert mail.access_token.get_secret_value() == api.access_token.get_secret_value()

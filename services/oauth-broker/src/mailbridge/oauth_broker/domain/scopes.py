@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 OPENID_SCOPES = frozenset({"openid", "email", "profile", "offline_access"})
+GOOGLE_MAIL = "https://mail.google.com/"  # what Gmail's IMAP and SMTP accept a token for
 # A Microsoft code redeems for one resource (Graph, the sign-in's), and its answer echoes only
 # that resource's scopes; the IMAP/SMTP ones are consented all the same, and a refused mail token
 # refresh (AADSTS65001) says so later: oauth_scope_missing, the grant kept for Graph.

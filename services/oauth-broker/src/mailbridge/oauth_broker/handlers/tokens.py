@@ -18,6 +18,7 @@ from datetime import timedelta
 from pydantic import SecretStr
 
 from mailbridge.oauth_broker.adapters.postgres import Grant, LockedGrant
+from mailbridge.oauth_broker.domain import scopes
 from mailbridge.oauth_broker.domain.providers import profile_for
 from mailbridge.oauth_broker.domain.token_errors import Failure, TokenEndpointError
 from mailbridge.oauth_broker.domain.tokens import TokenResponse
@@ -60,11 +61,33 @@ async def access_token(request: GetAccessToken, d: TokenDeps) -> AccessTokenRepl
         return AccessTokenReply(error=ErrorInfo.of(ErrorCode.OAUTH_NOT_AUTHORIZED))
     if grant.dead is not None:
         return AccessTokenReply(error=grant.dead)
+    if _lacks_google_mail(grant, request.resource):
+        return AccessTokenReply(error=_no_google_mail_scope())
+    resource = _token_resource(grant, request.resource)
     refused = request.refused.get_secret_value() if request.refused is not None else None
-    grant = without_refused(grant, request.resource, refused)
-    if (fresh := _fresh(grant, request.resource, d)) is not None:
+    grant = without_refused(grant, resource, refused)
+    if (fresh := _fresh(grant, resource, d)) is not None:
         return fresh
-    return await _single_flight(request.agent_id, request.resource, d, refused)
+    return await _single_flight(request.agent_id, resource, d, refused)
+
+
+def _token_resource(grant: Grant, resource: TokenResource) -> TokenResource:
+    """Google has one token for its API and for IMAP/SMTP: a mail token is the API token."""
+    return TokenResource.API if grant.provider is Provider.GOOGLE else resource
+
+
+def _lacks_google_mail(grant: Grant, resource: TokenResource) -> bool:
+    """A Google grant without ``https://mail.google.com/`` cannot log in to IMAP or SMTP."""
+    if grant.provider is not Provider.GOOGLE or resource is not TokenResource.MAIL:
+        return False
+    return bool(scopes.missing([scopes.GOOGLE_MAIL], grant.scopes))
+
+
+def _no_google_mail_scope() -> ErrorInfo:
+    return ErrorInfo.of(ErrorCode.OAUTH_SCOPE_MISSING).saying(
+        f"The Google grant does not include IMAP and SMTP ({scopes.GOOGLE_MAIL}).",
+        "Re-authorize: the sign-in of a config over IMAP asks for full mail access.",
+    )
 
 
 def without_refused(grant: Grant, resource: TokenResource, refused: str | None) -> Grant:
