@@ -15,6 +15,8 @@ from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStackEndpoints
 from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.shared.crypto import generate_key_spec
+from tests.e2e.databases import operator_client
+from tests.e2e.oauth_browser import Browser
 from tests.support.dns_server import DnsServer, dns_server_thread
 
 TEST_TIMEOUT_SECONDS = 8.0
@@ -70,9 +72,15 @@ def system(
 
 @pytest.fixture
 async def api(system: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {system.operator_key}"}
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=30, headers=headers) as client:
+    async with operator_client(system) as client:
         yield client
+
+
+@pytest.fixture
+def browser(sandbox: SandboxProvider) -> Iterator[Browser]:
+    """A person's browser at the sandbox's consent pages (its own CA trusted)."""
+    with Browser(sandbox.ca_file) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -1,14 +1,20 @@
-"""A NATS server and a database of a test's own, for stacks that must not share the session's."""
+"""A NATS server and a database of a test's own, and the services on them, for stacks that must
+not share the session's."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 
+from mailbridge.devstack.environment import Infrastructure
+from mailbridge.devstack.system import RunningSystem, running_system
+from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
 from tests.conftest import a_nats_server
 
@@ -35,3 +41,37 @@ def own_infrastructure(postgres_dsn: str, directory: Path, name: str) -> Iterato
             asyncio.run, admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         )
         yield nats_url, postgres_dsn.rsplit("/", 1)[0] + "/" + database
+
+
+@contextmanager
+def own_system(
+    postgres_dsn: str,
+    directory: Path,
+    name: str,
+    *,
+    ca_file: Path | None = None,
+    providers: Mapping[str, str] | None = None,
+    keys: str | None = None,
+    **running: Any,
+) -> Iterator[RunningSystem]:
+    """The services (``running``: as ``running_system`` takes them) on a NATS server and a
+    database of their own, logging at WARNING to ``directory/services.log``."""
+    with own_infrastructure(postgres_dsn, directory / "nats", name) as (nats_url, database_url):
+        infra = Infrastructure(
+            nats_url, database_url, keys or generate_key_spec(name), ca_file, "WARNING",
+            providers=dict(providers or {}),
+        )  # fmt: skip
+        with running_system(infra, sink=directory / "services.log", **running) as system:
+            yield system
+
+
+@asynccontextmanager
+async def operator_client(
+    system: RunningSystem, **options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of ``system``'s config-api with its operator key."""
+    headers = {"Authorization": f"Bearer {system.operator_key}"}
+    async with httpx.AsyncClient(
+        base_url=system.base_url, timeout=30, headers=headers, **options
+    ) as client:
+        yield client

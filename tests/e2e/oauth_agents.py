@@ -60,6 +60,17 @@ async def oauth_agent(
     return OAuthAgent(agent_id, provider, email, client_id)
 
 
+async def connected_agent(
+    api: httpx.AsyncClient, base_url: str, sandbox: SandboxProvider, browser: Browser,
+    provider: str,
+) -> OAuthAgent:  # fmt: skip
+    """An agent with its own app, signed in at the sandbox and Connected (7 messages, 2 unread)."""
+    agent = await oauth_agent(api, base_url, sandbox, provider)
+    sign_in(browser, agent, (await authorize(api, agent))["authorization_url"])
+    await connected(api, agent)
+    return agent
+
+
 async def authorize(
     api: httpx.AsyncClient, agent: OAuthAgent, *, origin: str | None = None, **body: Any
 ) -> dict[str, Any]:

@@ -7,7 +7,6 @@ becomes one event each (also across an expired cursor), a lost answer is resolve
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,29 +19,12 @@ from mailbridge.shared.messages import AgentUpdated
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.mailboxes import Inbox, settled
 from tests.e2e.metrics import counted, metrics_of
-from tests.e2e.oauth_agents import OAuthAgent, authorize, connected, oauth_agent, sign_in
+from tests.e2e.oauth_agents import OAuthAgent, connected_agent
 from tests.e2e.oauth_browser import Browser
 from tests.support.waiting import eventually
 
 PROVIDERS = ["google", "microsoft"]
 POLLS_ACKED = 'mailbridge_worker_commands_total{command="poll",result="ack"}'
-
-
-@pytest.fixture
-def browser(sandbox: SandboxProvider) -> Iterator[Browser]:
-    with Browser(sandbox.ca_file) as opened:
-        yield opened
-
-
-async def connected_agent(
-    api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
-    provider: str,
-) -> OAuthAgent:  # fmt: skip
-    """An agent with its own app, signed in at the sandbox and Connected (7 messages, 2 unread)."""
-    agent = await oauth_agent(api, system.base_url, sandbox, provider)
-    sign_in(browser, agent, (await authorize(api, agent))["authorization_url"])
-    await connected(api, agent)
-    return agent
 
 
 def someone(sandbox: SandboxProvider, provider: str) -> str:
@@ -70,7 +52,7 @@ async def test_a_send_arrives_once_with_its_headers_and_a_reply_threads(
     api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
     provider: str,
 ) -> None:  # fmt: skip
-    agent = await connected_agent(api, system, sandbox, browser, provider)
+    agent = await connected_agent(api, system.base_url, sandbox, browser, provider)
     friend = someone(sandbox, provider)
     question = f"<q-{secrets.token_hex(4)}@example.com>"
     original = sandbox.admin.deliver(
@@ -97,7 +79,7 @@ async def test_received_mail_is_one_event_each_also_across_an_expired_cursor(
     api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
     js: JetStreamContext, provider: str,
 ) -> None:  # fmt: skip
-    agent = await connected_agent(api, system, sandbox, browser, provider)
+    agent = await connected_agent(api, system.base_url, sandbox, browser, provider)
     inbox = Inbox()
     await inbox.subscribe(js, agent.agent_id)
     assert len(await inbox.until(7)) == 7  # the first poll's backlog: all 7 (fewer than 10)
@@ -138,7 +120,7 @@ async def test_a_send_whose_answer_was_lost_is_found_sent_and_arrived_once(
     api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
     provider: str,
 ) -> None:  # fmt: skip
-    agent = await connected_agent(api, system, sandbox, browser, provider)
+    agent = await connected_agent(api, system.base_url, sandbox, browser, provider)
     friend = someone(sandbox, provider)
     sandbox.admin.drop_after_send(provider)
 
@@ -153,7 +135,7 @@ async def test_a_throttled_send_is_retried_no_sooner_than_its_retry_after(
     api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
     provider: str,
 ) -> None:  # fmt: skip
-    agent = await connected_agent(api, system, sandbox, browser, provider)
+    agent = await connected_agent(api, system.base_url, sandbox, browser, provider)
     friend = someone(sandbox, provider)
     sandbox.admin.throttle(provider, "send", retry_after=3)
 
@@ -177,7 +159,7 @@ async def test_policy_refuses_an_api_send_before_the_provider_hears_of_it(
     api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
     nc: Client, provider: str,
 ) -> None:  # fmt: skip
-    agent = await connected_agent(api, system, sandbox, browser, provider)
+    agent = await connected_agent(api, system.base_url, sandbox, browser, provider)
     client_org = f"client-{secrets.token_hex(4)}"
     rules = {"name": "Acme", "restrictions": {"allowed_recipients": ["*.allowed.example"]}}
     (
@@ -202,7 +184,7 @@ async def test_a_token_the_provider_refuses_is_refreshed_once_and_the_send_goes(
     api: httpx.AsyncClient, system: RunningSystem, sandbox: SandboxProvider, browser: Browser,
     provider: str,
 ) -> None:  # fmt: skip
-    agent = await connected_agent(api, system, sandbox, browser, provider)
+    agent = await connected_agent(api, system.base_url, sandbox, browser, provider)
     friend = someone(sandbox, provider)
     refreshes = sandbox.admin.counters()[provider]["refresh"]
     sandbox.admin.fail(provider, "send", "invalid_grant", times=1)  # the send's token: 401
@@ -224,7 +206,7 @@ async def test_graph_is_called_at_most_four_at_a_time_per_mailbox(
     """The first poll reads the 7 messages' MIME at once; each read takes 0.3 s at the sandbox."""
     sandbox.admin.fail("microsoft", "sync", "slow", delay_seconds=0.3, times=20)
     try:
-        agent = await connected_agent(api, system, sandbox, browser, "microsoft")
+        agent = await connected_agent(api, system.base_url, sandbox, browser, "microsoft")
         inbox = Inbox()
         await inbox.subscribe(js, agent.agent_id)
         await inbox.until(7)

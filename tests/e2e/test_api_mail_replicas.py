@@ -18,14 +18,12 @@ import httpx
 import pytest
 from nats.aio.client import Client
 
-from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.sandbox import SandboxProvider
-from mailbridge.devstack.system import RunningSystem, running_system
-from mailbridge.shared.crypto import generate_key_spec
-from tests.e2e.databases import own_infrastructure
+from mailbridge.devstack.system import RunningSystem
+from tests.e2e.databases import operator_client, own_system
 from tests.e2e.mailboxes import Inbox, settled
-from tests.e2e.oauth_agents import OAuthAgent, authorize, connected, oauth_agent, sign_in
+from tests.e2e.oauth_agents import OAuthAgent, connected_agent
 from tests.e2e.oauth_browser import Browser
 from tests.e2e.workers import (
     SERVICE,
@@ -48,26 +46,18 @@ def stack(
     postgres_dsn: str, mail_stack: MailStack, sandbox: SandboxProvider,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningSystem]:  # fmt: skip
-    directory = tmp_path_factory.mktemp("api-replicas")
-    with own_infrastructure(postgres_dsn, directory / "nats", "apirdb") as (nats_url, database_url):
-        infra = Infrastructure(
-            nats_url, database_url, generate_key_spec("apir"), mail_stack.endpoints.ca_file,
-            "WARNING", providers=sandbox.settings(),
-        )  # fmt: skip
-        with running_system(
-            infra,
-            only={"config-api", "policy", "oauth-broker", SERVICE},
-            arrange=with_worker_replicas(WORKERS, ack_wait=20.0),
-            poll_interval=POLL_SECONDS,
-            sink=directory / "services.log",
-        ) as system:
-            yield system
+    with own_system(
+        postgres_dsn, tmp_path_factory.mktemp("api-replicas"), "apirdb",
+        ca_file=mail_stack.endpoints.ca_file, providers=sandbox.settings(),
+        only={"config-api", "policy", "oauth-broker", SERVICE},
+        arrange=with_worker_replicas(WORKERS, ack_wait=20.0), poll_interval=POLL_SECONDS,
+    ) as system:  # fmt: skip
+        yield system
 
 
 @pytest.fixture
 async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.operator_key}"}
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30, headers=headers) as client:
+    async with operator_client(stack) as client:
         yield client
 
 
@@ -78,28 +68,12 @@ async def bus(stack: RunningSystem) -> AsyncIterator[Client]:
     await client.close()
 
 
-@pytest.fixture
-def browser(sandbox: SandboxProvider) -> Iterator[Browser]:
-    with Browser(sandbox.ca_file) as opened:
-        yield opened
-
-
-async def connected_agent(
-    api: httpx.AsyncClient, stack: RunningSystem, sandbox: SandboxProvider, browser: Browser,
-    provider: str,
-) -> OAuthAgent:  # fmt: skip
-    agent = await oauth_agent(api, stack.base_url, sandbox, provider)
-    sign_in(browser, agent, (await authorize(api, agent))["authorization_url"])
-    await connected(api, agent)
-    return agent
-
-
 @pytest.mark.parametrize("provider", ["google", "microsoft"])
 async def test_received_mail_is_one_event_each_while_a_replica_is_killed_and_restarted(
     api: httpx.AsyncClient, stack: RunningSystem, sandbox: SandboxProvider, browser: Browser,
     bus: Client, provider: str,
 ) -> None:  # fmt: skip
-    agent = await connected_agent(api, stack, sandbox, browser, provider)
+    agent = await connected_agent(api, stack.base_url, sandbox, browser, provider)
     inbox = Inbox()
     await inbox.subscribe(bus.jetstream(), agent.agent_id)
     await inbox.until(7)
@@ -123,7 +97,7 @@ async def test_a_retry_after_holds_back_every_replica_from_that_mailbox(
     api: httpx.AsyncClient, stack: RunningSystem, sandbox: SandboxProvider, browser: Browser,
     provider: str,
 ) -> None:  # fmt: skip
-    agent = await connected_agent(api, stack, sandbox, browser, provider)
+    agent = await connected_agent(api, stack.base_url, sandbox, browser, provider)
     friend = f"friend-{secrets.token_hex(4)}@{provider}.example"
     sandbox.admin.add_user(provider=provider, email=friend)
     sandbox.admin.throttle(provider, "send", retry_after=RETRY_AFTER)

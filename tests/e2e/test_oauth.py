@@ -5,7 +5,6 @@ person would be told; the grant behind it refreshes, is revoked, re-authorized, 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 
 import asyncpg
 import httpx
@@ -27,12 +26,6 @@ from tests.e2e.oauth_browser import Browser, posted_message, query_of
 
 GMAIL_MODIFY = "https://www.googleapis.com/auth/gmail.modify"
 MAIL_GOOGLE = "https://mail.google.com/"
-
-
-@pytest.fixture
-def browser(sandbox: SandboxProvider) -> Iterator[Browser]:
-    with Browser(sandbox.ca_file) as opened:
-        yield opened
 
 
 @pytest.mark.parametrize("provider", ["google", "microsoft"])

@@ -19,7 +19,7 @@ from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.messages import AccessTokenReply, GetAccessToken
-from tests.e2e.databases import own_infrastructure
+from tests.e2e.databases import operator_client, own_infrastructure
 from tests.e2e.oauth_agents import OAuthAgent, authorize, flow_status, oauth_agent, sign_in
 from tests.e2e.oauth_browser import Browser
 from tests.e2e.workers import connect, kill, replicas, wait_ready
@@ -62,8 +62,7 @@ def stack(
 
 @pytest.fixture
 async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.operator_key}"}
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30, headers=headers) as client:
+    async with operator_client(stack) as client:
         yield client
 
 

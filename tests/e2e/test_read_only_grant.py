@@ -13,13 +13,11 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.devstack.supervisor import ServiceProcess
-from mailbridge.devstack.system import RunningSystem, running_system
-from mailbridge.shared.crypto import generate_key_spec
-from tests.e2e.databases import own_infrastructure
+from mailbridge.devstack.system import RunningSystem
+from tests.e2e.databases import operator_client, own_system
 from tests.e2e.oauth_agents import authorize, oauth_agent, sign_in, status_of
 from tests.e2e.oauth_browser import Browser
 from tests.support.waiting import eventually
@@ -40,23 +38,17 @@ def stack(
     postgres_dsn: str, mail_stack: MailStack, sandbox: SandboxProvider,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningSystem]:  # fmt: skip
-    directory = tmp_path_factory.mktemp("read-only")
-    with own_infrastructure(postgres_dsn, directory / "nats", "rodb") as (nats_url, database_url):
-        infra = Infrastructure(
-            nats_url, database_url, generate_key_spec("ro"), mail_stack.endpoints.ca_file,
-            "WARNING", providers=sandbox.settings(),
-        )  # fmt: skip
-        with running_system(
-            infra, only={"config-api", "policy", "oauth-broker", "mail-worker"},
-            arrange=reading_only, sink=directory / "services.log",
-        ) as system:  # fmt: skip
-            yield system
+    with own_system(
+        postgres_dsn, tmp_path_factory.mktemp("read-only"), "rodb",
+        ca_file=mail_stack.endpoints.ca_file, providers=sandbox.settings(),
+        only={"config-api", "policy", "oauth-broker", "mail-worker"}, arrange=reading_only,
+    ) as system:  # fmt: skip
+        yield system
 
 
 @pytest.fixture
 async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.operator_key}"}
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30, headers=headers) as client:
+    async with operator_client(stack) as client:
         yield client
 
 
