@@ -110,7 +110,16 @@ def parse_one(piece: str) -> Recipient:
         raise AddressError(f"a display name may be at most {MAX_DISPLAY_NAME} characters")
     if len(address.username) > MAX_LOCAL_PART:
         raise AddressError(f"a local part may be at most {MAX_LOCAL_PART} characters: {piece!r}")
+    if _misplaced_dot(address.username):
+        raise AddressError(f"a local part may not start or end with a dot, or hold two: {piece!r}")
     return Recipient(address.display_name, address.username, normalized_domain(address.domain))
+
+
+def _misplaced_dot(local_part: str) -> bool:
+    """``"."@x`` or ``"a..b"@x``: legal quoted, but the standard library writes such a local part
+    back unquoted (its quoting ignores dots), which no longer reads as the same address; no mail
+    provider hands out such an address, so it is refused rather than sent to."""
+    return local_part.startswith(".") or local_part.endswith(".") or ".." in local_part
 
 
 def _check_text(text: str) -> None:
