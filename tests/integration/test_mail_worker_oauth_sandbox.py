@@ -26,7 +26,7 @@ from mailbridge.mail_worker.bootstrap import build_mail_apis
 from mailbridge.mail_worker.ports import InboxCounts, MailApi, ProviderMailbox
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
-from mailbridge.shared.errors import ErrorCode, MailbridgeError
+from mailbridge.shared.errors import ErrorCode, MailbridgeError, RetryableError
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import (
     AccessTokenReply,
@@ -39,6 +39,7 @@ from mailbridge.shared.messages import (
 from tests.conftest import a_nats_server
 from tests.fakes.mail_worker import FakeCredentials, FakeMailbox, FakeSubmission
 from tests.integration import test_sandbox_provider as flows
+from tests.support.waiting import eventually
 
 # The sandbox's own fixtures: a sandbox for this module, its HTTP client and its admin levers.
 sandbox, http, admin = flows.sandbox, flows.http, flows.admin
@@ -79,6 +80,7 @@ class Sandboxed:
     admin: SandboxAdmin
     nc: NatsClient
     apis: dict[Provider, MailApi]
+    bus: NatsBus
 
     def signed_in(self, provider: str, scope: str | None = None) -> tuple[str, Token]:
         """A new user with 7 messages, 2 unread, signed in to a new app: address and token."""
@@ -92,6 +94,7 @@ class Sandboxed:
         out ``token``, or does not answer at all (None)."""
         agent_id = new_id("agent")
         async with oauth_broker(self.nc, agent_id, token):
+            await self._answering(agent_id, token)
             return await handlers.test_connection(
                 TestConnection(agent_id=agent_id),
                 credentials=FakeCredentials(Credentials(provider=provider, email=email)),
@@ -105,14 +108,35 @@ class Sandboxed:
         """The worker's mailbox of a new agent whose oauth-broker hands out ``token``."""
         agent_id = new_id("agent")
         async with oauth_broker(self.nc, agent_id, token):
+            await self._answering(agent_id, token)
             yield self.apis[Provider(provider)].mailbox(agent_id)
+
+    async def _answering(self, agent_id: str, token: Token | None) -> None:
+        """Until the stand-in answers on the worker's own connection: right after a subscription
+        the server has been seen to answer "no responders" to another connection now and then."""
+        if token is None:
+            return
+        source = NatsTokenSource(self.bus, timeout=1)
+
+        async def answers() -> bool:
+            try:
+                await source.grant(agent_id)
+            except RetryableError:
+                return False
+            return True
+
+        await eventually(answers, what=f"the stand-in oauth-broker of {agent_id} answering")
 
 
 @pytest.fixture
 def sandboxed(
-    http: httpx.Client, admin: SandboxAdmin, nc: NatsClient, apis: dict[Provider, MailApi]
+    http: httpx.Client,
+    admin: SandboxAdmin,
+    nc: NatsClient,
+    apis: dict[Provider, MailApi],
+    bus: NatsBus,
 ) -> Sandboxed:
-    return Sandboxed(http, admin, nc, apis)
+    return Sandboxed(http, admin, nc, apis, bus)
 
 
 @dataclass(frozen=True)
