@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
 import urllib.parse
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from mailbridge.mail_worker.adapters.api_calls import MailboxCalls
 from mailbridge.mail_worker.adapters.api_http import ApiHttp
@@ -63,8 +64,18 @@ class GmailList(BaseModel):
 
 class GmailRaw(BaseModel):
     id: str
-    raw: str
-    internalDate: str = "0"
+    raw: bytes  # base64url in the answer, padded or not; the MIME once read
+    internalDate: int = 0  # epoch milliseconds, a string in the answer
+
+    @field_validator("raw", mode="before")
+    @classmethod
+    def _decoded(cls, value: object) -> bytes:
+        if not isinstance(value, str):
+            raise ValueError("raw is not a string")
+        try:
+            return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except binascii.Error as exc:
+            raise ValueError("raw is not base64url") from exc
 
 
 class GmailAdded(BaseModel):
@@ -201,8 +212,7 @@ class GmailMailbox:
 
     async def _raw(self, provider_id: str) -> ApiMessage:
         message = await self._calls.get(f"{self._me}/messages/{provider_id}?format=raw", GmailRaw)
-        raw = base64.urlsafe_b64decode(message.raw + "=" * (-len(message.raw) % 4))
-        return ApiMessage(message.id, raw, int(message.internalDate) / 1000)
+        return ApiMessage(message.id, message.raw, message.internalDate / 1000)
 
 
 def _page(token: str | None) -> dict[str, str]:
