@@ -133,7 +133,7 @@ def test_make_run_lets_a_newcomer_authorize_both_oauth_demo_agents(
     ca_file = tmp_path / "data" / "sandbox" / "tls" / "ca.pem"
     for demo in DEMOS:
         path = f"/bridge/agents/{demo.agent_id}/email-config"
-        saved = _eventually(api, path, lambda answer: answer.status_code == 200)
+        saved = _eventually(api, path, _configured)  # the agent is registered before its config
         assert saved["status"] == "awaiting_authorization"
         begun = api.post(f"{path}/authorize").json()
         with Browser(ca_file) as browser:
@@ -189,6 +189,10 @@ def _read_by_its_worker(
     ):
         assert time.monotonic() < deadline, f"{provider} worker never read {newest}"
         time.sleep(0.2)
+
+
+def _configured(answer: httpx.Response) -> bool:
+    return answer.status_code == 200 and answer.json()["status"] != "not_connected"
 
 
 def _eventually(api: httpx.Client, path: str, done: Callable[[httpx.Response], bool]) -> Any:
