@@ -164,6 +164,28 @@ _CATALOG: dict[ErrorCode, tuple[str, str]] = {
 }
 
 
+CREDENTIAL_ERROR_CODES = frozenset(
+    {
+        ErrorCode.AUTH_FAILED,
+        ErrorCode.SMTP_AUTH_DISABLED,
+        ErrorCode.BASIC_AUTH_DISABLED,
+        ErrorCode.OAUTH_NOT_AUTHORIZED,
+        ErrorCode.OAUTH_TOKEN_REVOKED,
+        ErrorCode.OAUTH_SCOPE_MISSING,
+        ErrorCode.OAUTH_APP_MISCONFIGURED,
+        ErrorCode.MAILBOX_MISMATCH,
+    }
+)
+"""Codes that mean "the mailbox's credentials no longer work": only the user can fix them, so a
+send or poll that meets one turns the badge to error at once instead of being tried again."""
+
+
+def needs_new_credentials(code: ErrorCode) -> bool:
+    """Whether retrying with the same credentials is pointless (and, for a password, risks
+    locking the account): every other failure may pass by itself."""
+    return code in CREDENTIAL_ERROR_CODES
+
+
 class ErrorInfo(BaseModel):
     """The error as it travels in events and API answers: code, message, hint."""
 

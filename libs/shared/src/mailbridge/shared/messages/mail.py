@@ -70,6 +70,38 @@ class SendMessage(Command):
 class PollMailbox(Command):
     subject_template = subjects.CMD_MAILBOX_POLL
 
+    report_success: bool = Field(
+        default=False,
+        description="publish `evt.mail.mailbox.polled` when this poll succeeds: the mailbox's"
+        " polls have been failing (it is in poll backoff), and a success ends that",
+    )
+
+
+class MailboxPollFailed(Event):
+    """A poll could not read the mailbox. ``auth``: its credentials no longer work (the user must
+    fix them; the badge turns error at once); otherwise the failure may pass by itself, and
+    config-api backs the mailbox's polls off. ``poll_issued_at`` lets config-api tell a failure
+    of a poll issued before the credentials were saved or tested, which says nothing of them."""
+
+    subject_template = subjects.EVT_MAILBOX_POLL_FAILED
+
+    agent_id: str
+    command_id: str
+    poll_issued_at: AwareDatetime
+    error: ErrorInfo
+    auth: bool
+
+
+class MailboxPolled(Event):
+    """A poll that the scheduler asked to hear of (``report_success``) read the mailbox: its
+    poll backoff ends. Not published for every poll: only one in backoff asks."""
+
+    subject_template = subjects.EVT_MAILBOX_POLLED
+
+    agent_id: str
+    command_id: str
+    poll_issued_at: AwareDatetime
+
 
 class CheckResult(BaseModel):
     """One check of a connection test (``imap``, ``smtp``, ``api``, ``send``)."""
