@@ -38,12 +38,14 @@ from mailbridge.mail_worker.ports import (
 )
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.content import ContentStore, inflated
-from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError, needs_new_credentials
 from mailbridge.shared.messages import (
     AuthorizeSend,
     ConnectionTested,
     Credentials,
     Event,
+    MailboxPolled,
+    MailboxPollFailed,
     MessageReceived,
     MessageSendFailed,
     MessageSent,
@@ -409,3 +411,22 @@ async def _poll_imap(
     events = [event for event in parsed if event is not None]
     uids = [uid for uid, _ in batch.messages]
     return events, advanced(cursor, batch.uidvalidity, uids, batch.first_uid)
+
+
+def poll_failed(command: PollMailbox, error: MailbridgeError) -> MailboxPollFailed:
+    """What config-api needs to pace the mailbox's polls, or to show that its credentials broke."""
+    return MailboxPollFailed(
+        agent_id=command.agent_id,
+        command_id=command.command_id,
+        poll_issued_at=command.issued_at,
+        error=error.info(),
+        auth=needs_new_credentials(error.code),
+    )
+
+
+def polled(command: PollMailbox) -> list[MailboxPolled]:
+    """The success a poll in backoff was asked to report; nothing for an ordinary poll."""
+    if not command.report_success:
+        return []
+    ids = {"agent_id": command.agent_id, "command_id": command.command_id}
+    return [MailboxPolled(**ids, poll_issued_at=command.issued_at)]

@@ -6,6 +6,8 @@ handler, publish what it returns. Acknowledgement is chosen per outcome, here at
   RetryableError (4xx, timeout, a dependency down) → nack with backoff
   PermanentError, undecodable or unknown command   → term (after a failure event, where one exists)
   the last delivery of a RetryableError            → a failure event, then term
+  a poll that failed with a MailbridgeError        → ``mailbox.poll_failed``, then term: config-api
+    paces the mailbox's next polls (a retry now would be one more bad login)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared import subjects
-from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
+from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
 from mailbridge.shared.messages import Command, Event, PollMailbox, SendMessage, TestConnection
 from mailbridge.shared.streams import MAIL_CMD
 
@@ -94,15 +96,24 @@ async def _settled(c: Container, command: SendMessage, events: list[Event]) -> N
 
 
 async def run_poll(c: Container, body: bytes, last: bool) -> None:
-    """Publish each new message (deduplicated by mailbox and UID), then move the cursor."""
+    """Publish each new message (deduplicated by mailbox and UID), then move the cursor; a
+    failure is reported, not retried: the scheduler polls again when the backoff says."""
     command = PollMailbox.model_validate_json(body)
-    events, cursor = await handlers.poll_mailbox(
-        command, credentials=c.credentials, inbox=c.inbox, cursors=c.cursors, limits=c.limits,
-        apis=c.apis,
-    )  # fmt: skip
+    try:
+        events, cursor = await handlers.poll_mailbox(
+            command, credentials=c.credentials, inbox=c.inbox, cursors=c.cursors, limits=c.limits,
+            apis=c.apis,
+        )  # fmt: skip
+    except MailbridgeError as exc:
+        failure = handlers.poll_failed(command, exc)
+        await c.publisher.publish(failure)
+        c.metrics.poll_failed(failure.auth)
+        raise PermanentError(exc.code, exc.detail) from exc
     for event in events:
         await c.publisher.publish(event)
     await c.cursors.put(command.agent_id, cursor)
+    for success in handlers.polled(command):
+        await c.publisher.publish(success)
 
 
 RUNNERS: dict[type[Command], Runner] = {

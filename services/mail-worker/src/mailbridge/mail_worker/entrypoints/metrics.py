@@ -1,4 +1,5 @@
-"""The mail-worker's Prometheus metrics: commands handled, by kind and by how they were settled."""
+"""The mail-worker's Prometheus metrics: commands handled, by kind and by how they were settled,
+and failed polls by kind (config-api backs those mailboxes off)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ class WorkerMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=registry,
         )
+
+        self.poll_failures = Counter(
+            "mailbridge_poll_backoff_failures",
+            "Polls that failed and were reported for backoff, by kind (auth: the badge turns"
+            " error and polling stops; transient: the mailbox's next polls wait longer)",
+            ["kind"],
+            registry=registry,
+        )
+
+    def poll_failed(self, auth: bool) -> None:
+        self.poll_failures.labels(kind="auth" if auth else "transient").inc()
 
     def settled(self, route: str, result: str, seconds: float) -> None:
         command = kind_of(route)
