@@ -75,6 +75,7 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
     scheduler = PollScheduler(
         r.pool, r.bus, SystemClock(),
         interval=settings.poll_interval_seconds, tick=settings.poll_tick_seconds,
+        registry=r.registry,
     )  # fmt: skip
     return Service(container, streams=STREAMS, parts=(content, live, relay, looping(scheduler)))
 

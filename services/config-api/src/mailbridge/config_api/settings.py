@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mailbridge.config_api.domain.poll_backoff import BackoffPolicy
 from mailbridge.shared.settings import DatabaseSettings, OutboundHosts, PublicAddress
 
 
@@ -69,6 +71,21 @@ class ConfigApiSettings(DatabaseSettings, PublicAddress, OutboundHosts, Detectio
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     poll_interval_seconds: float = Field(default=60.0, gt=0, le=600)
     poll_tick_seconds: float = Field(default=5.0, gt=0)
+    poll_backoff_base_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="the wait after a mailbox's first failed poll, doubled after each further"
+        " failure in a row; the poll interval when unset",
+    )
+    poll_backoff_cap_seconds: float = Field(
+        default=900.0, gt=0, description="the longest wait between a failing mailbox's polls"
+    )
+    poll_error_after_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="how long polls may keep failing (timeouts, refused, throttled) before the"
+        " badge turns error; a credentials failure shows at once",
+    )
     policy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     policy_effective_timeout_seconds: float = Field(
         default=1.0, gt=0, le=10, description="how long a config read waits for its banners"
@@ -94,3 +111,11 @@ class ConfigApiSettings(DatabaseSettings, PublicAddress, OutboundHosts, Detectio
         le=24 * 60,
         description="how long an Email tab link and its session live; the open page renews it",
     )
+
+    def poll_backoff(self) -> BackoffPolicy:
+        """How failing polls are paced and when they show (``domain/poll_backoff.py``)."""
+        return BackoffPolicy(
+            base=timedelta(seconds=self.poll_backoff_base_seconds or self.poll_interval_seconds),
+            cap=timedelta(seconds=self.poll_backoff_cap_seconds),
+            error_after=timedelta(seconds=self.poll_error_after_seconds),
+        )

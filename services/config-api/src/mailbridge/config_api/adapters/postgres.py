@@ -14,6 +14,7 @@ import asyncpg
 
 from mailbridge.config_api.domain import versions
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.config_api.domain.poll_backoff import PollState
 from mailbridge.config_api.ports import StatusDecision
 from mailbridge.shared.crypto import Sealer, SealingError
 from mailbridge.shared.messages import EmailConfigSaved, Event, LastError, Provider
@@ -142,7 +143,7 @@ class PostgresConfigRepository:
 _LOAD = (
     "SELECT a.org_id, a.client_org_id, a.name,"
     " c.provider, c.email, c.settings, c.sealed_secret, c.version,"
-    " s.status, s.last_error, s.last_test"
+    " s.status, s.last_error, s.last_test, s.poll_state"
     " FROM config_api.agents a"
     " LEFT JOIN config_api.email_configs c USING (agent_id)"
     " LEFT JOIN config_api.mailbox_status s USING (agent_id)"
@@ -177,13 +178,16 @@ def _with_version(event: Event, version: int) -> Event:
 async def _write_status(connection: Connection, agent_id: str, status: StatusRecord) -> None:
     last_error = status.last_error.model_dump_json() if status.last_error else None
     await connection.execute(
-        "INSERT INTO config_api.mailbox_status (agent_id, status, last_error, last_test)"
-        " VALUES ($1, $2, $3::jsonb, $4::jsonb) ON CONFLICT (agent_id) DO UPDATE SET"
-        " status = $2, last_error = $3::jsonb, last_test = $4::jsonb, updated_at = now()",
+        "INSERT INTO config_api.mailbox_status"
+        " (agent_id, status, last_error, last_test, poll_state)"
+        " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb) ON CONFLICT (agent_id) DO UPDATE SET"
+        " status = $2, last_error = $3::jsonb, last_test = $4::jsonb, poll_state = $5::jsonb,"
+        " updated_at = now()",
         agent_id,
         status.status.value,
         last_error,
         json.dumps(status.last_test) if status.last_test is not None else None,
+        status.poll.model_dump_json(exclude_none=True),  # no backoff: no key (the scheduler's SQL)
     )
 
 
@@ -207,6 +211,7 @@ def _status_of(row: asyncpg.Record) -> StatusRecord:
         status=row["status"],
         last_error=LastError.model_validate_json(row["last_error"]) if row["last_error"] else None,
         last_test=_json_or_none(row["last_test"]),
+        poll=PollState.model_validate_json(row["poll_state"]),
     )
 
 

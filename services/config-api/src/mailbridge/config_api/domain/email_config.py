@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from mailbridge.config_api.domain.poll_backoff import PollState
 from mailbridge.shared.messages import (
     ClientOrgBanner,
     EffectivePolicy,
@@ -258,6 +259,7 @@ class StatusRecord(BaseModel):
     status: MailboxStatus = MailboxStatus.NOT_CONNECTED
     last_error: LastError | None = None
     last_test: dict[str, Any] | None = None
+    poll: PollState = PollState()
 
 
 class EmailConfigView(BaseModel):

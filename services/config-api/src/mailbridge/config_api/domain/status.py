@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mailbridge.shared.errors import ErrorCode, ErrorInfo
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, needs_new_credentials
 from mailbridge.shared.messages import (
     ConnectionTested,
     GrantRefreshFailed,
@@ -41,20 +41,6 @@ def last_error_after_test(result: ConnectionTested, at: datetime) -> LastError |
     return LastError.from_info(result.error, at=at, source=TEST_SOURCE)
 
 
-# Codes that mean "the mailbox's credentials no longer work": they turn the badge to error.
-AUTH_ERROR_CODES = frozenset(
-    {
-        ErrorCode.AUTH_FAILED,
-        ErrorCode.SMTP_AUTH_DISABLED,
-        ErrorCode.BASIC_AUTH_DISABLED,
-        ErrorCode.OAUTH_NOT_AUTHORIZED,
-        ErrorCode.OAUTH_TOKEN_REVOKED,
-        ErrorCode.OAUTH_SCOPE_MISSING,
-        ErrorCode.OAUTH_APP_MISCONFIGURED,
-        ErrorCode.MAILBOX_MISMATCH,
-    }
-)
-
 MailboxEvent = GrantRefreshFailed | GrantRevoked | MessageSendFailed
 
 
@@ -65,6 +51,6 @@ def error_after_event(event: MailboxEvent, at: datetime) -> LastError | None:
     if isinstance(event, GrantRevoked):
         revoked = ErrorInfo.of(ErrorCode.OAUTH_TOKEN_REVOKED)
         return LastError.from_info(revoked, at=at, source="oauth")
-    if event.error.code in AUTH_ERROR_CODES:
+    if needs_new_credentials(event.error.code):
         return LastError.from_info(event.error, at=at, source="send")
     return None

@@ -28,6 +28,8 @@ from mailbridge.shared.messages import (
     GrantAuthorized,
     GrantRefreshFailed,
     GrantRevoked,
+    MailboxPolled,
+    MailboxPollFailed,
     Message,
     MessageSendFailed,
     MessageSent,
@@ -78,6 +80,16 @@ def register(broker: NatsBroker, c: Container) -> None:
     @_durable(broker, MessageSendFailed, MAIL_EVT, "send-failed")
     async def message_send_failed(event: MessageSendFailed) -> None:
         await sends.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
+
+    @_durable(broker, MailboxPollFailed, MAIL_EVT, "poll-failed")
+    async def poll_failed(event: MailboxPollFailed) -> None:
+        await mailbox_status.record_poll_failure(
+            event, repo=c.repo, clock=c.clock, policy=c.settings.poll_backoff()
+        )
+
+    @_durable(broker, MailboxPolled, MAIL_EVT, "polled")
+    async def polled(event: MailboxPolled) -> None:
+        await mailbox_status.record_poll_success(event, repo=c.repo)
 
     @_durable(broker, GrantAuthorized, OAUTH_EVT, "grant-authorized")
     async def grant_authorized(event: GrantAuthorized) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
+from mailbridge.config_api.domain import poll_backoff as polls
 from mailbridge.config_api.domain import status as transitions
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import (
@@ -23,6 +24,7 @@ from mailbridge.config_api.handlers import orgs as handlers_org
 from mailbridge.config_api.handlers.agents import load_agent
 from mailbridge.config_api.handlers.mailbox_status import status_events
 from mailbridge.config_api.ports import (
+    CommandPublisher,
     ConfigRepository,
     GrantRevoker,
     PolicyService,
@@ -37,6 +39,7 @@ from mailbridge.shared.messages import (
     Event,
     Provider,
     ServerEndpoint,
+    TestConnection,
 )
 
 
@@ -66,8 +69,11 @@ async def save_email_config(
     principal: Principal,
     policy: PolicyService,
     expected_version: int | None = None,
+    commands: CommandPublisher | None = None,
 ) -> EmailConfigView:
-    """Save; an OAuth config without an app of its own is refused unless its org shares one."""
+    """Save; an OAuth config without an app of its own is refused unless its org shares one.
+    A password saved for a mailbox whose polls had stopped is tested at once (its result makes
+    it connected again), so receiving resumes without waiting for someone to press Test."""
     agent, previous, status = await load_agent(agent_id, repo, principal)
     if inherits_org_app(body):
         provider = Provider(body.provider)
@@ -79,8 +85,16 @@ async def save_email_config(
     )
     events: list[Event] = [saved_event, *status_events(agent_id, status, new_status)]
     stored = await repo.save(config, new_status, events, expected_version)
+    if commands is not None and _resumes_receiving(stored, status):
+        await commands.publish(TestConnection(agent_id=agent_id))
     view = EmailConfigView.of(agent_id, stored, new_status)
     return await handlers_org.with_banners(view, agent, stored, policy=policy)  # as a GET shows it
+
+
+def _resumes_receiving(saved: StoredConfig, before: StatusRecord) -> bool:
+    """New IMAP credentials for a mailbox the poll failures stopped: test them now. (OAuth
+    configs are tested when authorized.)"""
+    return saved.provider is Provider.IMAP and polls.stopped_receiving(before.last_error)
 
 
 def _next_config(

@@ -17,6 +17,7 @@ from mailbridge.config_api.entrypoints.auth import CallerOrSession
 from mailbridge.config_api.entrypoints.examples import json_answer
 from mailbridge.config_api.entrypoints.http.deps import (
     AgentId,
+    CommandsDep,
     IfMatch,
     PolicyDep,
     RepoDep,
@@ -85,6 +86,7 @@ async def put_email_config(
     repo: RepoDep,
     sealer: SealerDep,
     policy: PolicyDep,
+    commands: CommandsDep,
     caller: CallerOrSession,
     response: Response,
     if_match: IfMatch = None,
@@ -100,6 +102,7 @@ async def put_email_config(
         principal=caller,
         policy=policy,
         expected_version=versions.parse_if_match(if_match),
+        commands=commands,
     )
     response.headers["ETag"] = versions.etag(view.version)
     return view
