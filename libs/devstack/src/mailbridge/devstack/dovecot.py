@@ -14,6 +14,7 @@ token is active and whose ``email`` it is.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import math
@@ -267,6 +268,12 @@ def doveadm(config_file: Path, *args: str, stdin: bytes | None = None) -> str:
             f"{result.stderr.decode(errors='replace').strip()}"
         )
     return result.stdout.decode(errors="replace")
+
+
+def kick(config_file: Path, address: str) -> None:
+    """Disconnect every session of ``address`` (none logged in is fine)."""
+    with contextlib.suppress(DoveadmError):  # doveadm answers "no users" with a failure code
+        doveadm(config_file, "kick", address)
 
 
 def ensure_folder(config_file: Path, address: str, folder: str) -> None:

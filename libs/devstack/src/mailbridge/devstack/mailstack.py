@@ -179,6 +179,15 @@ class MailStack:
             dovecot.add_user(self._dovecot.users_dir, address, password)
         return address
 
+    def change_password(self, address: str, password: str) -> None:
+        """Give an existing mailbox a new password, as its provider would: the old one no longer
+        logs in, and the sessions logged in with it are cut (Gmail and Microsoft 365 end them on
+        a password change; Dovecot alone would keep them)."""
+        self._require_running()
+        with self._lock:
+            dovecot.add_user(self._dovecot.users_dir, address, password)
+        dovecot.kick(self._dovecot.config_file, address)
+
     def seed_message(
         self,
         address: str,
