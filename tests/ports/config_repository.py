@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
+from mailbridge.config_api.domain.poll_backoff import PollBackoff, PollState
 from mailbridge.config_api.domain.versions import ANY_VERSION
 from mailbridge.config_api.ports import ConfigRepository, StatusDecision
 from mailbridge.shared.errors import ErrorCode, MailbridgeError
@@ -32,6 +33,15 @@ FAILING = StatusRecord(
     ),
     last_test={"command_id": "cmd_1", "imap": {"ok": False}, "smtp": None},
 )  # fmt: skip
+
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+BACKING_OFF = StatusRecord(
+    status=MailboxStatus.CONNECTED,
+    poll=PollState(
+        restarted_at=AT,
+        backoff=PollBackoff(failures=2, failing_since=AT, retry_at=AT, last_failed_poll=AT),
+    ),
+)
 
 
 def config_of(agent_id: str, *, email: str = "ada@example.com", version: int = 1) -> StoredConfig:
@@ -287,6 +297,14 @@ class ConfigRepositoryContract:
         await repo.update_status(agent_id, lambda config, status: (FAILING, [event]))
         assert (await repo.load(agent_id))[1] == FAILING
         assert await self.written(agent_id) == [as_written(event)]
+
+    async def test_the_poll_backoff_is_kept_with_the_status_and_a_save_ends_it(self) -> None:
+        repo, agent_id = await self.registered()
+        await repo.save(config_of(agent_id), CONFIGURED, [])
+        await repo.update_status(agent_id, lambda config, status: (BACKING_OFF, []))
+        assert (await repo.load(agent_id))[1] == BACKING_OFF
+        await repo.save(config_of(agent_id), CONFIGURED, [])
+        assert (await repo.load(agent_id))[1].poll == PollState()
 
     async def test_concurrent_decisions_take_turns_so_none_acts_on_a_stale_status(self) -> None:
         repo, agent_id = await self.registered()

@@ -24,7 +24,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry, Gauge
 
 from mailbridge.shared.background import BackgroundLoop
-from mailbridge.shared.bus import NatsBus
+from mailbridge.shared.bus import Publisher
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.messages import PollMailbox
 
@@ -56,7 +56,7 @@ class PollScheduler(BackgroundLoop):
     def __init__(
         self,
         pool: asyncpg.Pool,
-        bus: NatsBus,
+        bus: Publisher,
         clock: Clock,
         *,
         interval: float,
