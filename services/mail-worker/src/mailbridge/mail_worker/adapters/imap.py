@@ -85,16 +85,13 @@ class AioimaplibMailboxReader:
     ) -> FetchedBatch:
         """Messages of INBOX from the UID that ``first_uid`` picks, at most ``limit`` of them;
         larger than ``max_bytes``: headers only. Read with PEEK, so nothing is marked seen."""
-        key = account_key(credentials, _endpoint(credentials))
+        endpoint = _endpoint(credentials)
+        key = account_key(credentials, endpoint)
         async with self._pool.lease(key, lambda: self._login(credentials)) as client:
-            uidvalidity, uidnext = _mailbox_state(await client.select("INBOX"))
-            first = first_uid(uidvalidity, uidnext)
-            uids = [u for u in await _uids_from(client, first) if u >= first][:limit]
-            sizes = await _sizes(client, uids)
-            messages = [
-                (uid, await _fetch(client, uid, sizes.get(uid, 0) > max_bytes)) for uid in uids
-            ]
-            return FetchedBatch(uidvalidity, first, messages)
+            try:
+                return await _new_messages(client, first_uid, limit, max_bytes)
+            except (OSError, TimeoutError) as exc:  # a pooled session the server cut, raised bare
+                raise connection_error(exc, endpoint.host, endpoint.port) from exc
 
     @asynccontextmanager
     async def _fresh(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
@@ -258,6 +255,17 @@ async def _sent_folder(client: aioimaplib.IMAP4) -> str:
 def _quoted(text: str) -> str:
     """An IMAP quoted string (RFC 3501): backslash and double quote escaped."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def _new_messages(
+    client: aioimaplib.IMAP4, first_uid: FirstUid, limit: int, max_bytes: int
+) -> FetchedBatch:
+    uidvalidity, uidnext = _mailbox_state(await client.select("INBOX"))
+    first = first_uid(uidvalidity, uidnext)
+    uids = [u for u in await _uids_from(client, first) if u >= first][:limit]
+    sizes = await _sizes(client, uids)
+    messages = [(uid, await _fetch(client, uid, sizes.get(uid, 0) > max_bytes)) for uid in uids]
+    return FetchedBatch(uidvalidity, first, messages)
 
 
 def _mailbox_state(selected: aioimaplib.Response) -> tuple[int, int]:
