@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.shared.messages import PollMailbox
+from tests.e2e.conftest import RunningSystem
 from tests.e2e.mailboxes import (
     Agent,
     Inbox,
@@ -22,7 +23,10 @@ from tests.e2e.mailboxes import (
     run_test,
     shown_config,
 )
+from tests.e2e.metrics import counted, metrics_of
 from tests.support.waiting import eventually
+
+AUTH_FAILURES = 'mailbridge_poll_backoff_failures_total{kind="auth"}'
 
 
 class Polls:
@@ -63,7 +67,11 @@ async def status_of(api: httpx.AsyncClient, agent: Agent, wanted: str) -> dict[s
 
 
 async def test_a_password_changed_at_the_server_stops_polling_until_the_right_one_is_saved(
-    api: httpx.AsyncClient, nc: Client, js: JetStreamContext, mail_stack: MailStack
+    api: httpx.AsyncClient,
+    nc: Client,
+    js: JetStreamContext,
+    mail_stack: MailStack,
+    system: RunningSystem,
 ) -> None:
     agent, witness = await connected(api, mail_stack), await connected(api, mail_stack)
     polls, witness_polls = await Polls().watch(nc, agent), await Polls().watch(nc, witness)
@@ -71,6 +79,7 @@ async def test_a_password_changed_at_the_server_stops_polling_until_the_right_on
     await inbox.subscribe(js, agent.agent_id)
     await polls.until(1)  # receiving works before the change
 
+    auth_failures = counted(await metrics_of(system, "mail-worker"), AUTH_FAILURES)
     new_password = agent.password + "-new"
     await asyncio.to_thread(mail_stack.change_password, agent.address, new_password)
 
@@ -78,6 +87,7 @@ async def test_a_password_changed_at_the_server_stops_polling_until_the_right_on
     error = broken["last_error"]
     assert (error["code"], error["source"]) == ("auth_failed", "poll")
     assert error["hint"].startswith("Regenerate the app password")
+    assert counted(await metrics_of(system, "mail-worker"), AUTH_FAILURES) >= auth_failures + 1
     # Polling stopped: over the witness's next two slots, not one more poll for the agent.
     stopped_at = polls.count
     await witness_polls.until(witness_polls.count + 1)

@@ -106,8 +106,8 @@ async def run_poll(c: Container, body: bytes, last: bool) -> None:
         )  # fmt: skip
     except MailbridgeError as exc:
         failure = handlers.poll_failed(command, exc)
+        c.metrics.poll_failed(failure.auth)  # counted before config-api can act on it
         await c.publisher.publish(failure)
-        c.metrics.poll_failed(failure.auth)
         raise PermanentError(exc.code, exc.detail) from exc
     for event in events:
         await c.publisher.publish(event)
