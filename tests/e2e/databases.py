@@ -11,12 +11,15 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
+from nats.aio.client import Client
 
 from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
 from tests.conftest import a_nats_server
+from tests.e2e.workers import connect
 
 
 async def admin(dsn: str, statement: str) -> None:
@@ -75,3 +78,18 @@ async def operator_client(
         base_url=system.base_url, timeout=30, headers=headers, **options
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def stack_api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
+    """The ``api`` of a module whose ``stack`` is its own: ``api = stack_api`` there."""
+    async with operator_client(stack) as client:
+        yield client
+
+
+@pytest.fixture
+async def stack_bus(stack: RunningSystem) -> AsyncIterator[Client]:
+    """A NATS client of a module's own ``stack``: ``bus = stack_bus`` there."""
+    client = await connect(stack.nats_url)
+    yield client
+    await client.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,19 +21,20 @@ from nats.aio.client import Client
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.devstack.system import RunningSystem
-from tests.e2e.databases import operator_client, own_system
+from tests.e2e.databases import own_system, stack_api, stack_bus
 from tests.e2e.mailboxes import Inbox, settled
 from tests.e2e.oauth_agents import OAuthAgent, connected_agent
 from tests.e2e.oauth_browser import Browser
 from tests.e2e.workers import (
     SERVICE,
-    connect,
     ensure_running,
     kill,
     replica_names,
     with_worker_replicas,
 )
 from tests.support.waiting import eventually
+
+api, bus = stack_api, stack_bus  # this module's stack's client fixtures
 
 WORKERS = 2
 WORKER_NAMES = replica_names(SERVICE, WORKERS)
@@ -53,19 +54,6 @@ def stack(
         arrange=with_worker_replicas(WORKERS, ack_wait=20.0), poll_interval=POLL_SECONDS,
     ) as system:  # fmt: skip
         yield system
-
-
-@pytest.fixture
-async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with operator_client(stack) as client:
-        yield client
-
-
-@pytest.fixture
-async def bus(stack: RunningSystem) -> AsyncIterator[Client]:
-    client = await connect(stack.nats_url)
-    yield client
-    await client.close()
 
 
 @pytest.mark.parametrize("provider", ["google", "microsoft"])

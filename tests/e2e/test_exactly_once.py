@@ -40,14 +40,13 @@ from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
-from tests.e2e.databases import own_infrastructure
+from tests.e2e.databases import own_infrastructure, stack_bus
 from tests.e2e.mailboxes import Agent as Mailbox
 from tests.e2e.mailboxes import imap_config
 from tests.e2e.workers import (
     SERVICE,
     AckTap,
     Proxy,
-    connect,
     consumer_ack_wait,
     ensure_running,
     kill,
@@ -59,6 +58,8 @@ from tests.e2e.workers import (
     with_worker_replicas,
 )
 from tests.support.waiting import eventually
+
+bus = stack_bus  # this module's stack's client fixtures
 
 WORKERS = 3
 # The workers' MAILBRIDGE_ACK_WAIT_SECONDS (60 by default): a killed worker's commands come back
@@ -102,13 +103,6 @@ async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
         base_url=stack.base_url, timeout=30, headers=headers, limits=limits
     ) as client:
         yield client
-
-
-@pytest.fixture
-async def bus(stack: RunningSystem) -> AsyncIterator[Client]:
-    client = await connect(stack.nats_url)
-    yield client
-    await client.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import asyncpg
 import httpx
@@ -19,11 +19,13 @@ from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.messages import AccessTokenReply, GetAccessToken
-from tests.e2e.databases import operator_client, own_infrastructure
+from tests.e2e.databases import own_infrastructure, stack_api, stack_bus
 from tests.e2e.oauth_agents import OAuthAgent, authorize, flow_status, oauth_agent, sign_in
 from tests.e2e.oauth_browser import Browser
-from tests.e2e.workers import connect, kill, replicas, wait_ready
+from tests.e2e.workers import kill, replicas, wait_ready
 from tests.support.waiting import eventually
+
+api, bus = stack_api, stack_bus  # this module's stack's client fixtures
 
 BROKER = "oauth-broker"
 REPLICAS = [f"{BROKER}-1", f"{BROKER}-2"]
@@ -58,19 +60,6 @@ def stack(
             sink=directory / "services.log",
         ) as system:
             yield system
-
-
-@pytest.fixture
-async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with operator_client(stack) as client:
-        yield client
-
-
-@pytest.fixture
-async def bus(stack: RunningSystem) -> AsyncIterator[Client]:
-    client = await connect(stack.nats_url)
-    yield client
-    await client.close()
 
 
 @pytest.fixture(autouse=True)

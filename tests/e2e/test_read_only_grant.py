@@ -7,7 +7,7 @@ The stack is this module's own: its oauth-broker asks for other scopes than the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
@@ -17,10 +17,12 @@ from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.devstack.supervisor import ServiceProcess
 from mailbridge.devstack.system import RunningSystem
-from tests.e2e.databases import operator_client, own_system
+from tests.e2e.databases import own_system, stack_api
 from tests.e2e.oauth_agents import authorize, oauth_agent, sign_in, status_of
 from tests.e2e.oauth_browser import Browser
 from tests.support.waiting import eventually
+
+api = stack_api  # this module's stack's client fixtures
 
 READ_ONLY = "openid email https://www.googleapis.com/auth/gmail.readonly"
 
@@ -44,12 +46,6 @@ def stack(
         only={"config-api", "policy", "oauth-broker", "mail-worker"}, arrange=reading_only,
     ) as system:  # fmt: skip
         yield system
-
-
-@pytest.fixture
-async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with operator_client(stack) as client:
-        yield client
 
 
 async def test_a_grant_without_a_send_scope_fails_the_test_naming_the_scope(

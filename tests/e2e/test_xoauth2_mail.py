@@ -9,40 +9,30 @@ The stack is this module's own: its mail servers check tokens at the session's s
 from __future__ import annotations
 
 import secrets
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from nats.aio.client import Client
 
-from mailbridge.devstack.dovecot import OAuth2Introspection
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.sandbox import SandboxProvider
 from mailbridge.devstack.system import RunningSystem
-from tests.e2e.databases import operator_client, own_system
+from tests.e2e.databases import own_system, stack_api, stack_bus
 from tests.e2e.mailboxes import Inbox, delivered, settled
 from tests.e2e.oauth_browser import Browser
-from tests.e2e.workers import connect
+from tests.support.token_checking_mail import mail_stack_checking_tokens
 from tests.support.waiting import eventually
+
+api, bus = stack_api, stack_bus  # this module's stack's client fixtures
 
 PROVIDERS = ["google", "microsoft"]
 
 
 @pytest.fixture(scope="module")
 def oauth_mail(sandbox: SandboxProvider) -> Iterator[MailStack]:
-    # Not pytest's tmp_path: its parents are mode 0700 and the servers' users must traverse.
-    data_dir = Path(tempfile.mkdtemp(prefix="mailbridge-e2e-xoauth2-"))
-    introspect = OAuth2Introspection(f"{sandbox.base_url}/_sandbox/introspect", sandbox.ca_file)
-    stack = MailStack(data_dir, oauth2=introspect)
-    stack.start()
-    try:
+    with mail_stack_checking_tokens(sandbox) as stack:
         yield stack
-    finally:
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +45,6 @@ def stack(
         ca_file=oauth_mail.endpoints.ca_file, providers=sandbox.settings(), poll_interval=1.0,
     ) as system:  # fmt: skip
         yield system
-
-
-@pytest.fixture
-async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with operator_client(stack) as client:
-        yield client
-
-
-@pytest.fixture
-async def bus(stack: RunningSystem) -> AsyncIterator[Client]:
-    client = await connect(stack.nats_url)
-    yield client
-    await client.close()
 
 
 async def xoauth2_agent(

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import shutil
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +22,6 @@ import pytest
 from pydantic import SecretStr
 
 from mailbridge.config_api.domain.email_config import MAIL_SCOPES as MAIL_SCOPES_OF
-from mailbridge.devstack.dovecot import OAuth2Introspection
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.devstack.sandbox import SandboxAdmin, SandboxProvider
 from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
@@ -60,6 +57,7 @@ from mailbridge.shared.messages import (
 from mailbridge.shared.outbound import tls_context
 from tests.integration import test_sandbox_provider as flows
 from tests.integration.conftest import outbox_pool
+from tests.support.token_checking_mail import mail_stack_checking_tokens
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -80,16 +78,8 @@ BROKER_MIGRATIONS = Path(__file__).resolve().parents[2] / "services/oauth-broker
 @pytest.fixture(scope="module")
 def oauth_stack(sandbox: SandboxProvider) -> Iterator[MailStack]:
     """A mail stack of its own whose Dovecot checks XOAUTH2 tokens at this module's sandbox."""
-    # Not pytest's tmp_path: its parents are mode 0700 and the servers' users must traverse.
-    data_dir = Path(tempfile.mkdtemp(prefix="mailbridge-xoauth2-"))
-    introspection = OAuth2Introspection(f"{sandbox.base_url}/_sandbox/introspect", sandbox.ca_file)
-    stack = MailStack(data_dir, oauth2=introspection)
-    stack.start()
-    try:
+    with mail_stack_checking_tokens(sandbox) as stack:
         yield stack
-    finally:
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @dataclass
