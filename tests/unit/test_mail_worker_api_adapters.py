@@ -4,6 +4,7 @@ request that never left, and links followed only on the API's own host."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from mailbridge.mail_worker.adapters.api_http import ApiHttp
 from mailbridge.mail_worker.adapters.gmail import GmailApi, GmailMailbox
@@ -21,6 +23,7 @@ from mailbridge.mail_worker.ports import (
     CursorExpiredError,
     OutcomeUnknownError,
     PollLimits,
+    TokenGrant,
 )
 from mailbridge.sandbox import apis as wire
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
@@ -323,3 +326,25 @@ async def test_sent_mail_is_searched_by_message_id(world: Callable[[Answer], Wor
     gmail_q, graph_q = w.requests[0].url.params, w.requests[1].url.params
     assert (gmail_q["q"], gmail_q["labelIds"]) == ("rfc822msgid:cmd_1@example.com", "SENT")
     assert graph_q["$filter"] == "internetMessageId eq '<it''s@example.com>'"
+
+
+async def test_a_probe_asks_the_broker_for_one_token_for_its_concurrent_calls(
+    world: Callable[[Answer], World],
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/profile"):
+            return json_answer({"emailAddress": "agent@example.com", "messagesTotal": 1})
+        return json_answer({"messagesTotal": 1, "messagesUnread": 0})
+
+    w = world(answer)
+    w.tokens = SlowTokens()
+    await w.gmail().probe()
+    assert len(w.requests) == 2 and w.tokens.asked == ["a1"]
+
+
+class SlowTokens(FakeTokens):
+    """A broker rpc takes a moment: concurrent callers would each ask if nothing joined them."""
+
+    async def grant(self, agent_id: str, *, refused: SecretStr | None = None) -> TokenGrant:
+        await asyncio.sleep(0.01)
+        return await super().grant(agent_id, refused=refused)

@@ -10,6 +10,7 @@ concurrent slots, its rate budget), and:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TypeVar
@@ -51,14 +52,16 @@ class MailboxCalls:
         self._http, self._tokens, self._pacing, self._classify = http, tokens, pacing, classify
         self.agent_id, self._provider = agent_id, provider
         self._grant: TokenGrant | None = None
+        self._asking = asyncio.Lock()  # a probe's concurrent calls share one broker rpc
         self._refreshed = False
 
     async def access(self) -> TokenGrant:
         """The agent's token and its scopes, asked once; the broker's refusal (not authorized,
         revoked) is raised here."""
-        if self._grant is None:
-            self._grant = await self._tokens.grant(self.agent_id)
-        return self._grant
+        async with self._asking:
+            if self._grant is None:
+                self._grant = await self._tokens.grant(self.agent_id)
+            return self._grant
 
     async def get(
         self,

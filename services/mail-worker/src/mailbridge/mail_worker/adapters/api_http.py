@@ -157,7 +157,7 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return _seconds_until(when)
 
 
 _RETRY_AFTER_TEXT = re.compile(r"Retry after (\d{4}-\d\d-\d\dT[0-9:.]+Z)")
@@ -174,6 +174,10 @@ def _retry_after_told(body: object) -> float | None:
         when = datetime.fromisoformat(found.group(1).replace("Z", "+00:00"))
     except ValueError:
         return None
+    return _seconds_until(when)
+
+
+def _seconds_until(when: datetime) -> float:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
