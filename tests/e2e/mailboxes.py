@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 
+import aiosmtplib
 import httpx
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from mailbridge.devstack.certs import client_ssl_context
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import Message, MessageReceived
@@ -78,6 +82,21 @@ async def new_recipient(mail_stack: MailStack) -> tuple[str, str]:
     return address, password
 
 
+async def mail_through_postfix(mail_stack: MailStack, to: str, subject: str) -> float:
+    """Mail to ``to`` as it comes from outside: submitted to Postfix (a sender's login, TLS),
+    queued, delivered to Dovecot over LMTP. Answers when Postfix accepted it (monotonic)."""
+    sender, password = await new_recipient(mail_stack)
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, to, subject
+    message.set_content(f"{subject}, through Postfix")
+    endpoints = mail_stack.endpoints
+    await aiosmtplib.send(
+        message, hostname=endpoints.host, port=endpoints.smtp_tls_port, use_tls=True,
+        tls_context=client_ssl_context(endpoints.ca_file), username=sender, password=password,
+    )  # fmt: skip
+    return time.monotonic()
+
+
 async def delivered(
     mail_stack: MailStack, address: str, folder: str = "INBOX", count: int = 1
 ) -> int:
@@ -112,10 +131,12 @@ class Inbox:
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.arrived_at: list[float] = []  # time.monotonic() of each event's arrival
         self._arrived = asyncio.Event()
 
     async def deliver(self, msg: Msg) -> None:
         self.events.append(json.loads(msg.data))
+        self.arrived_at.append(time.monotonic())
         self._arrived.set()
 
     async def until(self, count: int) -> list[dict[str, Any]]:

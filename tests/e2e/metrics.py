@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import RunningSystem
+from mailbridge.devstack.system import RunningSystem
 
 
 async def metrics_of(system: RunningSystem, service: str) -> str:

@@ -1,6 +1,7 @@
-"""Receiving when the password stops working: a poll refused by the real Dovecot turns the badge to
-``error`` with the auth hint and polling stops (no more bad logins); the right password saved
-makes it ``connected`` again and new mail arrives."""
+"""Receiving when the password stops working: the watching session is cut and its new login refused
+by the real Dovecot; that turns the badge to ``error`` with the auth hint, the watch ends and
+polling stops (no more bad logins); the right password saved makes it ``connected`` again, watched
+again, and new mail arrives."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ from tests.e2e.mailboxes import (
     shown_config,
 )
 from tests.e2e.metrics import counted, metrics_of
+from tests.e2e.watches import watcher_of
 from tests.support.waiting import eventually
 
 AUTH_FAILURES = 'mailbridge_poll_backoff_failures_total{kind="auth"}'
+WATCHES_FAILED = 'mailbridge_watch_ended_total{reason="failed"}'
 
 
 class Polls:
@@ -78,8 +81,10 @@ async def test_a_password_changed_at_the_server_stops_polling_until_the_right_on
     inbox = Inbox()
     await inbox.subscribe(js, agent.agent_id)
     await polls.until(1)  # receiving works before the change
+    await watcher_of(nc, agent)
 
-    auth_failures = counted(await metrics_of(system, "mail-worker"), AUTH_FAILURES)
+    before = await metrics_of(system, "mail-worker")
+    auth_failures, watches_failed = counted(before, AUTH_FAILURES), counted(before, WATCHES_FAILED)
     new_password = agent.password + "-new"
     await asyncio.to_thread(mail_stack.change_password, agent.address, new_password)
 
@@ -87,7 +92,9 @@ async def test_a_password_changed_at_the_server_stops_polling_until_the_right_on
     error = broken["last_error"]
     assert (error["code"], error["source"]) == ("auth_failed", "poll")
     assert error["hint"].startswith("Regenerate the app password")
-    assert counted(await metrics_of(system, "mail-worker"), AUTH_FAILURES) >= auth_failures + 1
+    after = await metrics_of(system, "mail-worker")
+    assert counted(after, AUTH_FAILURES) >= auth_failures + 1
+    assert counted(after, WATCHES_FAILED) == watches_failed + 1  # the watch ended, reported once
     # Polling stopped: over the witness's next two slots, not one more poll for the agent.
     stopped_at = polls.count
     await witness_polls.until(witness_polls.count + 1)
@@ -99,6 +106,7 @@ async def test_a_password_changed_at_the_server_stops_polling_until_the_right_on
     saved = await api.put(f"/bridge/agents/{agent.agent_id}/email-config", json=config)
     saved.raise_for_status()
     assert (await status_of(api, agent, "connected"))["last_error"] is None  # tested at once
+    await watcher_of(nc, agent)
 
     await asyncio.to_thread(
         mail_stack.seed_message, agent.address, subject="After the fix", body="hello"

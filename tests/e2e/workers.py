@@ -17,6 +17,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from email.parser import BytesHeaderParser
 from typing import Any
@@ -61,21 +62,23 @@ def replicas(
 
 
 def worker_replicas(
-    template: ServiceProcess, count: int, *, ack_wait: float
+    template: ServiceProcess, count: int, *, ack_wait: float, env: Mapping[str, str] = {}
 ) -> list[ServiceProcess]:
     """``count`` mail-workers like ``template``, all with the ack wait
-    ``MAILBRIDGE_ACK_WAIT_SECONDS``."""
-    return replicas(template, count, {ACK_WAIT_VARIABLE: str(ack_wait)})
+    ``MAILBRIDGE_ACK_WAIT_SECONDS`` and ``env``."""
+    return replicas(template, count, {ACK_WAIT_VARIABLE: str(ack_wait), **env})
 
 
-def with_worker_replicas(count: int, *, ack_wait: float) -> Arrange:
+def with_worker_replicas(count: int, *, ack_wait: float, env: Mapping[str, str] = {}) -> Arrange:
     """For ``running_system(arrange=...)``: ``count`` replicas in place of the one mail-worker."""
 
     def arrange(processes: list[ServiceProcess]) -> list[ServiceProcess]:
         arranged: list[ServiceProcess] = []
         for spec in processes:
-            is_worker = spec.name == SERVICE
-            arranged += worker_replicas(spec, count, ack_wait=ack_wait) if is_worker else [spec]
+            if spec.name == SERVICE:
+                arranged += worker_replicas(spec, count, ack_wait=ack_wait, env=env)
+            else:
+                arranged.append(spec)
         return arranged
 
     return arrange

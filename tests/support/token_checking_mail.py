@@ -4,26 +4,17 @@ through it."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from mailbridge.devstack.dovecot import OAuth2Introspection
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.sandbox import SandboxProvider
+from tests.support.own_mail_stack import own_mail_stack
 
 
 @contextmanager
 def mail_stack_checking_tokens(sandbox: SandboxProvider) -> Iterator[MailStack]:
-    # Not pytest's tmp_path: its parents are mode 0700 and the servers' users must traverse.
-    data_dir = Path(tempfile.mkdtemp(prefix="mailbridge-xoauth2-"))
     introspection = OAuth2Introspection(f"{sandbox.base_url}/_sandbox/introspect", sandbox.ca_file)
-    stack = MailStack(data_dir, oauth2=introspection)
-    stack.start()
-    try:
+    with own_mail_stack("xoauth2", oauth2=introspection) as stack:
         yield stack
-    finally:
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)

@@ -148,9 +148,10 @@ def render_config(
     user: MailUser,
     domain: str,
     oauth2: bool = False,
+    imap_idle: bool = True,
 ) -> str:
     """The complete dovecot.conf of one stack, from ``templates/dovecot.conf``; with ``oauth2``,
-    the passdb ``write_oauth2_config`` configures."""
+    the passdb ``write_oauth2_config`` configures; without ``imap_idle``, IDLE is not offered."""
     return templates.render(
         "dovecot.conf",
         instance_name=layout.instance_name,
@@ -175,7 +176,18 @@ def render_config(
         oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
         passwd_file_mechanisms=_PASSWD_FILE_MECHANISMS if oauth2 else "",
         oauth2_passdb=_OAUTH2_PASSDB % layout.oauth2_config_file if oauth2 else "",
+        imap_capability="" if imap_idle else _CAPABILITY_WITHOUT_IDLE,
     )
+
+
+# Dovecot 2.3's own post-login list, less IDLE (``imap_capability`` replaces the whole list).
+_CAPABILITY_WITHOUT_IDLE = (
+    "  imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT SORT=DISPLAY"
+    " THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE"
+    " UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH"
+    " ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY"
+    " PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE\n"
+)
 
 
 def write_oauth2_config(layout: DovecotLayout, introspection: OAuth2Introspection) -> None:

@@ -46,7 +46,12 @@ def services(
         "MAILBRIDGE_DATABASE_URL": infra.database_url,
         "MAILBRIDGE_SEALING_KEYS": infra.sealing_keys,
     }
-    worker = {**common, "MAILBRIDGE_ALLOW_PRIVATE_HOSTS": "true", **infra.providers}
+    worker = {
+        **common,
+        "MAILBRIDGE_ALLOW_PRIVATE_HOSTS": "true",
+        "MAILBRIDGE_WATCH_QUIET_SECONDS": str(poll_interval),  # a watched mailbox's safety net
+        **infra.providers,
+    }
     if infra.ca_file is not None:
         worker["MAILBRIDGE_TLS_CA_FILE"] = str(infra.ca_file)
     api = {

@@ -78,13 +78,16 @@ class MailStack:
         data_dir: Path,
         domain: str = "mailbridge.example",
         oauth2: dovecot.OAuth2Introspection | None = None,
+        imap_idle: bool = True,
     ) -> None:
-        """``oauth2``: log in XOAUTH2/OAUTHBEARER too, tokens checked at that introspection."""
+        """``oauth2``: log in XOAUTH2/OAUTHBEARER too, tokens checked at that introspection.
+        ``imap_idle``: False makes a server that does not offer IDLE (RFC 2177), as some do."""
         if not _DOMAIN.fullmatch(domain):
             raise ValueError(f"not a lower-case mail domain: {domain!r}")
         self.data_dir = data_dir.absolute()
         self.domain = domain
         self._oauth2 = oauth2
+        self._imap_idle = imap_idle
         self._logs = self.data_dir / "logs"
         self._run = _runtime_dir(self.data_dir)
         self._dovecot = dovecot.DovecotLayout(
@@ -186,6 +189,11 @@ class MailStack:
         self._require_running()
         with self._lock:
             dovecot.add_user(self._dovecot.users_dir, address, password)
+        self.kick(address)
+
+    def kick(self, address: str) -> None:
+        """Cut every IMAP session of the mailbox, as a server restart or a network drop would."""
+        self._require_running()
         dovecot.kick(self._dovecot.config_file, address)
 
     def seed_message(
@@ -254,8 +262,9 @@ class MailStack:
         if self._oauth2 is not None:
             dovecot.write_oauth2_config(self._dovecot, self._oauth2)
         config = dovecot.render_config(
-            self._dovecot, dovecot_ports, certs, user, self.domain, oauth2=oauth2
-        )
+            self._dovecot, dovecot_ports, certs, user, self.domain,
+            oauth2=oauth2, imap_idle=self._imap_idle,
+        )  # fmt: skip
         self._dovecot.config_file.write_text(config)
         postfix.write_config(self._postfix, postfix_ports, certs, self.domain)
         return certs, dovecot_ports, postfix_ports

@@ -3,12 +3,14 @@
 ``build`` makes the adapters on the service's resources, registers the subscribers and answers the
 ``Service``: its container of ports, its streams, and the parts that open once connected (the KV
 buckets of the ledger, the cursors and the API pacing, the content bucket, the consumer's
-settings, the mail sessions that log out on stop, and the providers' API client that closes on
-stop).
+settings, the mail sessions that log out on stop, the providers' API client that closes on
+stop, and the watches of mailboxes with IDLE with their leases).
 ``python -m mailbridge.mail_worker`` runs it with ``mailbridge.shared.service.run``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from faststream.nats import NatsBroker
 
@@ -29,16 +31,18 @@ from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.adapters.tokens import NatsTokenSource
+from mailbridge.mail_worker.adapters.watch_leases import NatsKvWatchLeases
 from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.entrypoints import commands, config_events
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
-from mailbridge.mail_worker.ports import MailApi, Pacing, PollLimits
+from mailbridge.mail_worker.entrypoints.watchers import WatchSupervisor
+from mailbridge.mail_worker.ports import MailApi, Pacing, PollLimits, PushInbox
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.content import NatsObjectContentStore
 from mailbridge.shared.messages import Provider
 from mailbridge.shared.outbound import tls_context
-from mailbridge.shared.service import NatsService, Resources, Service, closing
+from mailbridge.shared.service import NatsService, Part, Resources, Service, closing
 from mailbridge.shared.streams import MAIL_CMD, MAIL_EVT
 
 
@@ -71,10 +75,24 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
         metrics=WorkerMetrics(r.registry),
         apis=apis,
     )
+    container, watching = _with_watches(container, mailbox, settings)
     _register(r.broker, settings, container)
-    parts = (ledger_bucket, cursor_bucket, pacing, content, commands.ConsumerSettings(settings))
+    parts: tuple[Part, ...] = (ledger_bucket, cursor_bucket, pacing, content, *watching)
+    parts = (*parts, commands.ConsumerSettings(settings))
     closed = (closing(smtp), closing(mailbox), closing(api_http))
     return Service(container, streams=(MAIL_CMD, MAIL_EVT), parts=(*parts, *closed))
+
+
+def _with_watches(
+    container: Container, push: PushInbox, settings: MailWorkerSettings
+) -> tuple[Container, tuple[Part, ...]]:
+    """The container whose commands and config events know the watched mailboxes, and the
+    parts that watch them (none when IDLE is switched off: polls read every mailbox)."""
+    if not settings.imap_idle:
+        return container, ()
+    leases = NatsKvWatchLeases(settings.watch_lease_seconds)
+    supervisor = WatchSupervisor(container, push, leases, settings)
+    return dataclasses.replace(container, watches=supervisor), (leases, supervisor)
 
 
 def _mail_sessions(

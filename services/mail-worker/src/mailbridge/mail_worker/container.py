@@ -13,6 +13,7 @@ from mailbridge.mail_worker.ports import (
     InboxFetcher,
     MailApi,
     MailboxReader,
+    NoWatches,
     PollLimits,
     SendLedger,
     SendPolicy,
@@ -20,6 +21,7 @@ from mailbridge.mail_worker.ports import (
     SentSearch,
     SubmissionChecker,
     Submitter,
+    Watches,
 )
 from mailbridge.shared.bus import Publisher
 from mailbridge.shared.clock import Clock, SystemClock
@@ -47,3 +49,4 @@ class Container:
     metrics: WorkerMetrics
     apis: Mapping[Provider, MailApi] = field(default_factory=dict)  # others: IMAP and SMTP
     clock: Clock = field(default_factory=SystemClock)
+    watches: Watches = field(default_factory=NoWatches)  # IMAP mailboxes watched with IDLE

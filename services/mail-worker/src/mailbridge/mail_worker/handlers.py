@@ -7,6 +7,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from pydantic import BaseModel, ValidationError
@@ -388,29 +389,39 @@ async def poll_mailbox(
         return await poll_api_mailbox(
             command.agent_id, api.mailbox(command.agent_id), cursor, limits
         )
-    return await _poll_imap(command, account, inbox, cursors, limits)
+    read = await read_imap_inbox(command.agent_id, account, inbox, cursors, limits)
+    return read.events, read.cursor
 
 
-async def _poll_imap(
-    command: PollMailbox,
+@dataclass(frozen=True)
+class InboxRead:
+    events: list[MessageReceived]
+    cursor: Cursor  # to store once the events are published
+    more_waiting: bool  # read again at once: a batch limit, or mail that came meanwhile
+
+
+async def read_imap_inbox(
+    agent_id: str,
     account: Credentials,
     inbox: InboxFetcher,
     cursors: CursorStore,
     limits: PollLimits,
-) -> tuple[list[MessageReceived], Cursor]:
-    cursor = await cursors.get(command.agent_id)
+) -> InboxRead:
+    """The messages of INBOX past the mailbox's cursor, by a poll or by a session in IDLE."""
+    cursor = await cursors.get(agent_id)
 
     def first_uid(uidvalidity: int, uidnext: int) -> int:
         return first_uid_to_fetch(cursor, uidvalidity, uidnext, limits.backlog)
 
     batch = await inbox.fetch_new(account, first_uid, limits.batch, limits.max_message_bytes)
     parsed = (
-        parse_or_none(raw, agent_id=command.agent_id, uid=uid, uidvalidity=batch.uidvalidity)
+        parse_or_none(raw, agent_id=agent_id, uid=uid, uidvalidity=batch.uidvalidity)
         for uid, raw in batch.messages
     )  # a message that cannot be read is logged and passed by, never retried forever
     events = [event for event in parsed if event is not None]
     uids = [uid for uid, _ in batch.messages]
-    return events, advanced(cursor, batch.uidvalidity, uids, batch.first_uid)
+    moved = advanced(cursor, batch.uidvalidity, uids, batch.first_uid)
+    return InboxRead(events, moved, batch.more_waiting or bool(uids))
 
 
 def poll_failed(command: PollMailbox, error: MailbridgeError) -> MailboxPollFailed:

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
+from mailbridge.mail_worker.domain.watch_share import WatchShare
 from mailbridge.shared.errors import PermanentError
 from mailbridge.shared.messages import (
     AuthorizeSend,
@@ -115,6 +116,7 @@ class FetchedBatch:
     uidvalidity: int
     first_uid: int
     messages: list[tuple[int, bytes]]
+    more_waiting: bool = False  # more mail is there than was fetched (a batch limit, a new arrival)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,81 @@ class InboxFetcher(Protocol):
     async def fetch_new(
         self, credentials: Credentials, first_uid: FirstUid, limit: int, max_bytes: int
     ) -> FetchedBatch: ...
+
+
+class PushSession(InboxFetcher, Protocol):
+    """A session that stays on INBOX and hears of new mail (IMAP IDLE)."""
+
+    async def wait_for_mail(self, quiet_seconds: float) -> None:
+        """Return when the server announces new mail, or after ``quiet_seconds`` without any;
+        raise RetryableError when the session is lost or stops answering."""
+
+    async def close(self) -> None: ...
+
+
+class PushInbox(Protocol):
+    async def watch(self, credentials: Credentials) -> PushSession | None:
+        """A logged-in session for waiting on INBOX, or None when the server cannot push."""
+
+
+class WatchLeases(Protocol):
+    """Which mail-worker watches which mailbox, shared by every replica (NATS KV)."""
+
+    worker_id: str
+
+    def share(self) -> WatchShare:
+        """What the replicas hold, as this worker last heard it."""
+
+    async def heartbeat(self) -> None:
+        """Say this worker is alive; one not heard of for a lease time is gone."""
+
+    async def offer(self, agent_id: str) -> None:
+        """A mailbox to watch (connected, on IMAP): free for a worker with room to claim."""
+
+    async def claim(self, agent_id: str) -> bool:
+        """Take a free mailbox, or one whose worker is gone; False when another was first."""
+
+    async def release(self, agent_id: str) -> None:
+        """Give a mailbox back, free again (to even out the share when workers join)."""
+
+    async def unpushable(self, agent_id: str) -> None:
+        """Its server cannot push: kept so that no one claims it; polls read it."""
+
+    async def forget(self, agent_id: str) -> None:
+        """Not to be watched (disconnected, failing): polls take it from here."""
+
+
+class Watches(Protocol):
+    """The mailboxes this worker's replicas watch with IDLE, as commands and config events see
+    them (``entrypoints/watchers.py``)."""
+
+    def is_watched(self, agent_id: str) -> bool:
+        """A live worker watches it: its reads are that worker's, not a poll's."""
+
+    async def offer(self, agent_id: str) -> None:
+        """A mailbox connected on IMAP: to be watched by a worker with room."""
+
+    async def restart(self, agent_id: str) -> None:
+        """Its config or its org link changed: watched again with what is saved now."""
+
+    async def stop_watching(self, agent_id: str) -> None:
+        """No longer connected: not watched, polls (if any) read it."""
+
+
+class NoWatches:
+    """IDLE switched off: every mailbox is read by polls."""
+
+    def is_watched(self, agent_id: str) -> bool:
+        return False
+
+    async def offer(self, agent_id: str) -> None:
+        return None
+
+    async def restart(self, agent_id: str) -> None:
+        return None
+
+    async def stop_watching(self, agent_id: str) -> None:
+        return None
 
 
 class CursorStore(Protocol):

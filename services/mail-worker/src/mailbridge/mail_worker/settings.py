@@ -38,6 +38,40 @@ class MailWorkerSettings(ServiceSettings, ProviderEndpoints, OutboundHosts):
     poll_batch: int = Field(default=50, ge=1, description="messages fetched per poll at most")
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
 
+    # Receiving as mail arrives: IMAP IDLE (RFC 2177), one watching worker per mailbox
+    # (entrypoints/watchers.py). Polls read every mailbox no worker watches.
+    imap_idle: bool = Field(
+        default=True, description="watch connected IMAP mailboxes with IDLE; False: polls only"
+    )
+    watch_max_mailboxes: int = Field(
+        default=1000,
+        ge=0,
+        description="mailboxes this worker watches at most, each on a connection of its own;"
+        " the replicas share the mailboxes evenly within it, and the rest are polled",
+    )
+    watch_lease_seconds: float = Field(
+        default=15.0,
+        ge=1.0,
+        description="a worker not heard of for this long is gone: its mailboxes are watched by"
+        " the others",
+    )
+    watch_quiet_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=25 * 60,
+        description="a watched mailbox is read again after this long without news (the safety"
+        " net), and its IDLE re-issued (servers end one after 29 minutes)",
+    )
+    watch_reconnects: int = Field(
+        default=3,
+        ge=0,
+        description="times a lost session is replaced in a row (1, 2, 4 s apart) before the"
+        " mailbox is reported as failing and left to polls and their backoff",
+    )
+    watch_concurrent_logins: int = Field(
+        default=32, ge=1, description="watch sessions this worker opens at once"
+    )
+
     # Pacing of the Gmail and Graph APIs per mailbox, shared by every replica (adapters/pacing.py).
     # Gmail: "Usage limits", developers.google.com/gmail/api/reference/quota (per minute per user
     # per project: 6,000 quota units; earlier 15,000, or 250 a second); messages.send = 100 units,

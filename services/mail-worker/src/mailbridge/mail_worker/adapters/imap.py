@@ -13,6 +13,13 @@ from functools import partial
 
 import aioimaplib
 
+from mailbridge.mail_worker.adapters.imap_commands import (
+    announced_since,
+    mailbox_state,
+    new_messages,
+    parse_counts,
+)
+from mailbridge.mail_worker.adapters.imap_push import ImapPushSession
 from mailbridge.mail_worker.adapters.network import Network, connection_error
 from mailbridge.mail_worker.adapters.sessions import (
     SessionKey,
@@ -27,11 +34,8 @@ from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 DEFAULT_SENT = "Sent"
-_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
-_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
-_UID_SIZE = re.compile(rb"UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+) UID (\d+)")
+_EXISTS = re.compile(rb"\* \d+ EXISTS")
 _LIST_LINE = re.compile(rb'^\(([^)]*)\) (?:"[^"]*"|NIL) (.+)$')
-_STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAGES (\d+)")
 
 
 class AioimaplibMailboxReader:
@@ -52,7 +56,7 @@ class AioimaplibMailboxReader:
         """Always a fresh connection and login: that is what a test is for."""
         async with self._fresh(credentials) as client:
             response = await client.status("INBOX", "(MESSAGES UNSEEN)")
-            return _parse_counts(response.result, response.lines)
+            return parse_counts(response.result, response.lines)
 
     async def append(self, credentials: Credentials, message: bytes) -> None:
         """A copy in the folder flagged ``\\Sent`` (RFC 6154), created as "Sent" if missing."""
@@ -89,9 +93,24 @@ class AioimaplibMailboxReader:
         key = account_key(credentials, endpoint)
         async with self._pool.lease(key, lambda: self._login(credentials)) as client:
             try:
-                return await _new_messages(client, first_uid, limit, max_bytes)
+                return await new_messages(client, first_uid, limit, max_bytes)
             except (OSError, TimeoutError) as exc:  # a pooled session the server cut, raised bare
                 raise connection_error(exc, endpoint.host, endpoint.port) from exc
+
+    async def watch(self, credentials: Credentials) -> ImapPushSession | None:
+        """A session of its own for waiting on INBOX, or None when the server has no IDLE."""
+        client = await self._login(credentials)
+        try:
+            await asyncio.wait_for(client.protocol.capability(), self._network.timeout)
+            mailbox_state(await client.select("INBOX"))  # IDLE waits on a selected mailbox
+            announced_since(client)  # SELECT's EXISTS is the count, not news
+        except BaseException:
+            await _logout(client)
+            raise
+        if not client.has_capability("IDLE"):
+            await _logout(client)
+            return None
+        return ImapPushSession(client, _endpoint(credentials), self._network.timeout)
 
     @asynccontextmanager
     async def _fresh(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
@@ -196,6 +215,24 @@ class _PinnedImap4Ssl(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has
 
 
 class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimaplib has no types
+    """aioimaplib's protocol, which also notes new mail the server announces (``* n EXISTS``:
+    aioimaplib drops those that come with an answer to SEARCH or FETCH) and when the connection
+    is lost (aioimaplib leaves a running IDLE waiting forever)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, conn_lost_cb: object = None) -> None:
+        super().__init__(loop, conn_lost_cb)
+        self.mail_announced = False
+        self.lost = asyncio.Event()
+
+    def _untagged_response(self, line: bytes) -> object:
+        if _EXISTS.match(line):
+            self.mail_announced = True
+        return super()._untagged_response(line)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
+        super().connection_lost(exc)
+
     def _continuation(self, line: bytes) -> None:
         """A challenge to AUTHENTICATE is a refusal (XOAUTH2's error JSON): kept with the
         response, and answered with the empty line after which the server says NO."""
@@ -255,61 +292,3 @@ async def _sent_folder(client: aioimaplib.IMAP4) -> str:
 def _quoted(text: str) -> str:
     """An IMAP quoted string (RFC 3501): backslash and double quote escaped."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-async def _new_messages(
-    client: aioimaplib.IMAP4, first_uid: FirstUid, limit: int, max_bytes: int
-) -> FetchedBatch:
-    uidvalidity, uidnext = _mailbox_state(await client.select("INBOX"))
-    first = first_uid(uidvalidity, uidnext)
-    uids = [u for u in await _uids_from(client, first) if u >= first][:limit]
-    sizes = await _sizes(client, uids)
-    messages = [(uid, await _fetch(client, uid, sizes.get(uid, 0) > max_bytes)) for uid in uids]
-    return FetchedBatch(uidvalidity, first, messages)
-
-
-def _mailbox_state(selected: aioimaplib.Response) -> tuple[int, int]:
-    text = b" ".join(line for line in selected.lines if isinstance(line, bytes))
-    validity, following = _UIDVALIDITY.search(text), _UIDNEXT.search(text)
-    if selected.result != "OK" or validity is None:
-        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "INBOX could not be selected.")
-    return int(validity.group(1)), int(following.group(1)) if following else 1
-
-
-async def _uids_from(client: aioimaplib.IMAP4, first: int) -> list[int]:
-    found = await client.uid_search(f"UID {first}:*")
-    numbers = found.lines[0].split() if found.result == "OK" and found.lines else []
-    return sorted(int(n) for n in numbers if n.isdigit())
-
-
-async def _sizes(client: aioimaplib.IMAP4, uids: list[int]) -> dict[int, int]:
-    if not uids:
-        return {}
-    answer = await client.uid("fetch", ",".join(map(str, uids)), "(RFC822.SIZE)")
-    found = (_UID_SIZE.search(line) for line in answer.lines if isinstance(line, bytes))
-    return {int(m[1] or m[4]): int(m[2] or m[3]) for m in found if m}
-
-
-async def _fetch(client: aioimaplib.IMAP4, uid: int, headers_only: bool) -> bytes:
-    part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
-    answer = await client.uid("fetch", str(uid), f"({part})")
-    literal = next((line for line in answer.lines if isinstance(line, bytearray)), None)
-    if answer.result != "OK" or literal is None:
-        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, f"UID {uid} could not be fetched.")
-    return bytes(literal)
-
-
-def _parse_counts(result: str, lines: list[bytes]) -> InboxCounts:
-    for line in lines:
-        match = _STATUS_COUNTS.search(line)
-        if match:
-            messages, unseen = (
-                (match.group(1), match.group(2))
-                if match.group(1)
-                else (
-                    match.group(4),
-                    match.group(3),
-                )
-            )
-            return InboxCounts(total=int(messages), unread=int(unseen))
-    raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, f"STATUS INBOX answered {result}.")

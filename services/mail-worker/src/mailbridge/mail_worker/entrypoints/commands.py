@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, JStream, NatsBroker, PullSub
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.container import Container
+from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
@@ -97,8 +98,12 @@ async def _settled(c: Container, command: SendMessage, events: list[Event]) -> N
 
 async def run_poll(c: Container, body: bytes, last: bool) -> None:
     """Publish each new message (deduplicated by mailbox and UID), then move the cursor; a
-    failure is reported, not retried: the scheduler polls again when the backoff says."""
+    failure is reported, not retried: the scheduler polls again when the backoff says. A mailbox
+    a worker watches with IDLE is that worker's to read (it reads on its own at the poll pace)."""
     command = PollMailbox.model_validate_json(body)
+    if c.watches.is_watched(command.agent_id):
+        await _publish_all(c, handlers.polled(command))
+        return
     try:
         events, cursor = await handlers.poll_mailbox(
             command, credentials=c.credentials, inbox=c.inbox, cursors=c.cursors, limits=c.limits,
@@ -109,11 +114,24 @@ async def run_poll(c: Container, body: bytes, last: bool) -> None:
         c.metrics.poll_failed(failure.auth)  # counted before config-api can act on it
         await c.publisher.publish(failure)
         raise PermanentError(exc.code, exc.detail) from exc
+    await publish_received(c, command.agent_id, events, cursor)
+    await _publish_all(c, handlers.polled(command))
+    if isinstance(cursor, Cursor):  # read over IMAP: watched from now on, where it can be
+        await c.watches.offer(command.agent_id)
+
+
+async def publish_received(
+    c: Container, agent_id: str, events: Sequence[Event], cursor: Cursor | ApiCursor
+) -> None:
+    """The received messages, then the cursor past them: a crash in between republishes, and
+    JetStream's dedupe (the event's id names mailbox and UID) drops the repeat."""
+    await _publish_all(c, events)
+    await c.cursors.put(agent_id, cursor)
+
+
+async def _publish_all(c: Container, events: Sequence[Event]) -> None:
     for event in events:
         await c.publisher.publish(event)
-    await c.cursors.put(command.agent_id, cursor)
-    for success in handlers.polled(command):
-        await c.publisher.publish(success)
 
 
 RUNNERS: dict[type[Command], Runner] = {

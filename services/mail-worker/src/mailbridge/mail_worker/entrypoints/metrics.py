@@ -3,7 +3,7 @@ and failed polls by kind (config-api backs those mailboxes off)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class WorkerMetrics:
@@ -28,6 +28,29 @@ class WorkerMetrics:
             "Polls that failed and were reported for backoff, by kind (auth: the badge turns"
             " error and polling stops; transient: the mailbox's next polls wait longer)",
             ["kind"],
+            registry=registry,
+        )
+
+        self.watched = Gauge(
+            "mailbridge_watch_mailboxes",
+            "Mailboxes this worker watches with IMAP IDLE now",
+            registry=registry,
+        )
+        self.watch_reconnects = Counter(
+            "mailbridge_watch_reconnects",
+            "Watch sessions replaced after they were lost or stopped answering",
+            registry=registry,
+        )
+        self.watch_ends = Counter(
+            "mailbridge_watch_ended",
+            "Watches that ended, by reason (no_push: the server has no IDLE; failed: reported"
+            " and left to polls; stopped: disconnected, re-saved or handed to another worker)",
+            ["reason"],
+            registry=registry,
+        )
+        self.pushed = Counter(
+            "mailbridge_watch_received_messages",
+            "Messages read by watch sessions (pushed, or found by their quiet-spell read)",
             registry=registry,
         )
 

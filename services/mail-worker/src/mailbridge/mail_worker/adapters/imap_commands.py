@@ -1,0 +1,93 @@
+"""The IMAP commands of reading INBOX (RFC 3501/9051), on a logged-in aioimaplib client: shared
+by the pooled sessions of polls and tests and by the long-lived sessions that watch with IDLE."""
+
+from __future__ import annotations
+
+import re
+
+import aioimaplib
+
+from mailbridge.mail_worker.ports import FetchedBatch, FirstUid, InboxCounts
+from mailbridge.shared.errors import ErrorCode, RetryableError
+
+_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
+_UID_SIZE = re.compile(rb"UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+) UID (\d+)")
+_STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAGES (\d+)")
+
+
+async def new_messages(
+    client: aioimaplib.IMAP4, first_uid: FirstUid, limit: int, max_bytes: int
+) -> FetchedBatch:
+    """INBOX's messages from the UID ``first_uid`` picks, at most ``limit``; ``more_waiting`` when
+    some were left for later or the server said meanwhile that mail arrived."""
+    uidvalidity, uidnext = mailbox_state(await client.select("INBOX"))
+    announced_since(client)  # SELECT's own EXISTS is the count just read
+    first = first_uid(uidvalidity, uidnext)
+    found = [u for u in await uids_from(client, first) if u >= first]
+    uids = found[:limit]
+    sizes = await message_sizes(client, uids)
+    messages = [(uid, await fetch_message(client, uid, sizes, max_bytes)) for uid in uids]
+    more = announced_since(client) or len(found) > limit
+    return FetchedBatch(uidvalidity, first, messages, more)
+
+
+def announced_since(client: aioimaplib.IMAP4) -> bool:
+    """Whether the server said ``* n EXISTS`` (new mail) since the last time this was asked.
+
+    aioimaplib drops untagged lines that come with an answer to SEARCH or FETCH; the protocol
+    mailbridge runs (``imap._Protocol``) notes the EXISTS among them first."""
+    protocol = client.protocol
+    announced = bool(getattr(protocol, "mail_announced", False))
+    protocol.mail_announced = False
+    return announced
+
+
+def mailbox_state(selected: aioimaplib.Response) -> tuple[int, int]:
+    text = b" ".join(line for line in selected.lines if isinstance(line, bytes))
+    validity, following = _UIDVALIDITY.search(text), _UIDNEXT.search(text)
+    if selected.result != "OK" or validity is None:
+        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "INBOX could not be selected.")
+    return int(validity.group(1)), int(following.group(1)) if following else 1
+
+
+async def uids_from(client: aioimaplib.IMAP4, first: int) -> list[int]:
+    found = await client.uid_search(f"UID {first}:*")
+    numbers = found.lines[0].split() if found.result == "OK" and found.lines else []
+    return sorted(int(n) for n in numbers if n.isdigit())
+
+
+async def message_sizes(client: aioimaplib.IMAP4, uids: list[int]) -> dict[int, int]:
+    if not uids:
+        return {}
+    answer = await client.uid("fetch", ",".join(map(str, uids)), "(RFC822.SIZE)")
+    found = (_UID_SIZE.search(line) for line in answer.lines if isinstance(line, bytes))
+    return {int(m[1] or m[4]): int(m[2] or m[3]) for m in found if m}
+
+
+async def fetch_message(
+    client: aioimaplib.IMAP4, uid: int, sizes: dict[int, int], max_bytes: int
+) -> bytes:
+    """The whole message, or its header only when it is larger than ``max_bytes``."""
+    part = "BODY.PEEK[HEADER]" if sizes.get(uid, 0) > max_bytes else "BODY.PEEK[]"
+    answer = await client.uid("fetch", str(uid), f"({part})")
+    literal = next((line for line in answer.lines if isinstance(line, bytearray)), None)
+    if answer.result != "OK" or literal is None:
+        raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, f"UID {uid} could not be fetched.")
+    return bytes(literal)
+
+
+def parse_counts(result: str, lines: list[bytes]) -> InboxCounts:
+    for line in lines:
+        match = _STATUS_COUNTS.search(line)
+        if match:
+            messages, unseen = (
+                (match.group(1), match.group(2))
+                if match.group(1)
+                else (
+                    match.group(4),
+                    match.group(3),
+                )
+            )
+            return InboxCounts(total=int(messages), unread=int(unseen))
+    raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, f"STATUS INBOX answered {result}.")

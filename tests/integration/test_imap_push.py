@@ -1,0 +1,101 @@
+"""A watch session against the local Dovecot: IDLE ends when mail arrives, a quiet spell ends on
+its own, a session the server cuts is reported lost, and a read picks up exactly what is new."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import SecretStr
+
+from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
+from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
+from mailbridge.mail_worker.adapters.network import AddressGuard, Network
+from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
+from mailbridge.mail_worker.ports import PushSession
+from mailbridge.shared.errors import RetryableError
+from mailbridge.shared.ids import new_id
+from mailbridge.shared.messages import Credentials, ServerEndpoint
+from mailbridge.shared.outbound import tls_context
+
+pytestmark = pytest.mark.integration
+
+
+class Watched:
+    def __init__(self, mail_stack: MailStack, endpoints: MailStackEndpoints) -> None:
+        self.password = new_id()
+        self.address = mail_stack.create_mailbox(new_id("idle").replace("_", "-"), self.password)
+        self.account = Credentials(
+            provider="imap", email=self.address, password=SecretStr(self.password),
+            imap=ServerEndpoint(host="127.0.0.1", port=endpoints.imap_port, security="ssl"),
+        )  # fmt: skip
+        network = Network(
+            AddressGuard(allow_internal=True, timeout=10), tls_context(endpoints.ca_file), 5
+        )
+        self.reader = AioimaplibMailboxReader(network, SessionLimits(HostBudget(limit=4)))
+
+    async def session(self) -> PushSession:
+        session = await self.reader.watch(self.account)
+        assert session is not None, "the local Dovecot offers IDLE"
+        return session
+
+    async def uids_from(self, session: PushSession, first: int) -> list[int]:
+        batch = await session.fetch_new(self.account, lambda validity, following: first, 50, 10**6)
+        return [uid for uid, _ in batch.messages]
+
+
+@pytest.fixture
+async def watched(
+    mail_stack: MailStack, mail_endpoints: MailStackEndpoints
+) -> AsyncIterator[Watched]:
+    made = Watched(mail_stack, mail_endpoints)
+    yield made
+    await made.reader.close()
+
+
+async def test_idle_ends_when_mail_arrives_and_the_read_finds_only_it(
+    watched: Watched, mail_stack: MailStack
+) -> None:
+    mail_stack.seed_message(watched.address, subject="before", body="x")
+    session = await watched.session()
+    try:
+        assert await watched.uids_from(session, 1) == [1]
+        waiting = asyncio.create_task(session.wait_for_mail(30))
+        await asyncio.sleep(0.3)  # in IDLE by now; a message stored before it would also end it
+        began = time.monotonic()
+        await asyncio.to_thread(mail_stack.seed_message, watched.address, subject="new", body="y")
+        await asyncio.wait_for(waiting, 5)
+        assert time.monotonic() - began < 2
+        assert await watched.uids_from(session, 2) == [2]
+    finally:
+        await session.close()
+
+
+async def test_a_quiet_spell_ends_the_wait_and_the_session_stays_usable(watched: Watched) -> None:
+    session = await watched.session()
+    try:
+        began = time.monotonic()
+        await session.wait_for_mail(1.0)
+        assert 0.9 <= time.monotonic() - began < 5
+        assert await watched.uids_from(session, 1) == []
+        await session.wait_for_mail(0.5)  # IDLE issued again on the same session
+    finally:
+        await session.close()
+
+
+async def test_a_session_the_server_cuts_is_reported_lost(
+    watched: Watched, mail_stack: MailStack
+) -> None:
+    session = await watched.session()
+    try:
+        waiting = asyncio.create_task(session.wait_for_mail(30))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(mail_stack.change_password, watched.address, new_id())  # kicks
+        with pytest.raises(RetryableError):
+            await asyncio.wait_for(waiting, 10)
+        with pytest.raises(RetryableError):
+            await watched.uids_from(session, 1)
+    finally:
+        await session.close()
