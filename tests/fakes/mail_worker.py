@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+from typing import Any
+
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor
 from mailbridge.mail_worker.domain.mime import Outgoing
+from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.ports import (
     ApiMessage,
     CursorExpiredError,
     DataStarting,
+    FetchedBatch,
+    FirstUid,
     InboxCounts,
     LedgerEntry,
     OutcomeUnknownError,
@@ -25,13 +35,20 @@ from mailbridge.shared.messages import (
     ContentRef,
     Credentials,
     SendAuthorization,
+    ServerEndpoint,
     TokenResource,
 )
+from tests.fakes.clock import FixedClock
+from tests.fakes.config_api import RecordingPublisher
 
 
 class FakeCredentials:
     def __init__(self, credentials: Credentials | MailbridgeError) -> None:
         self.credentials = credentials
+        self.forgotten: list[str] = []
+
+    def forget(self, agent_id: str) -> None:
+        self.forgotten.append(agent_id)
 
     async def get(self, agent_id: str) -> Credentials:
         if isinstance(self.credentials, MailbridgeError):
@@ -271,3 +288,101 @@ class FakeMailApi:
     def mailbox(self, agent_id: str) -> FakeProviderMailbox:
         self.opened.append(agent_id)
         return self.box
+
+
+class FakePushInbox:
+    """A server's INBOX that pushes: messages by UID, sessions that hear of each new one at once,
+    and what each login does (``logins``: an error to raise, or None to log in; then the rest
+    log in). ``push=False``: a server without IDLE."""
+
+    def __init__(
+        self, push: bool = True, logins: list[MailbridgeError | None] | None = None
+    ) -> None:
+        self.push, self.logins = push, list(logins or [])
+        self.messages: dict[int, bytes] = {}
+        self.attempts = 0
+        self.sessions: list[FakePushSession] = []
+
+    def deliver(self, raw: bytes) -> None:
+        self.messages[max(self.messages, default=0) + 1] = raw
+        for session in self.sessions:
+            session.news.set()
+
+    def cut(self, error: MailbridgeError) -> None:
+        """The server drops every session: the next wait (or the current one) raises ``error``."""
+        for session in self.sessions:
+            session.cut = error
+            session.news.set()
+
+    async def watch(self, credentials: Credentials) -> FakePushSession | None:
+        self.attempts += 1
+        failure = self.logins.pop(0) if self.logins else None
+        if failure is not None:
+            raise failure
+        if not self.push:
+            return None
+        session = FakePushSession(self)
+        self.sessions.append(session)
+        return session
+
+
+class FakePushSession:
+    def __init__(self, inbox: FakePushInbox) -> None:
+        self._inbox = inbox
+        self.news = asyncio.Event()
+        self.cut: MailbridgeError | None = None
+        self.closed = False
+
+    async def fetch_new(
+        self, credentials: Credentials, first_uid: FirstUid, limit: int, max_bytes: int
+    ) -> FetchedBatch:
+        uids = sorted(self._inbox.messages)
+        first = first_uid(UIDVALIDITY, max(uids, default=0) + 1)
+        wanted = [u for u in uids if u >= first][:limit]
+        return FetchedBatch(UIDVALIDITY, first, [(u, self._inbox.messages[u]) for u in wanted])
+
+    async def wait_for_mail(self, quiet_seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.news.wait(), quiet_seconds)
+        self.news.clear()
+        if self.cut is not None:
+            raise self.cut
+
+    async def close(self) -> None:
+        self.closed = True
+        if self in self._inbox.sessions:
+            self._inbox.sessions.remove(self)
+
+
+UIDVALIDITY = 7
+
+
+IMAP_ACCOUNT = Credentials(
+    provider="imap", email="agent@example.com", password=SecretStr("pw"),
+    imap=ServerEndpoint(host="imap.example.com", port=993, security="ssl"),
+)  # fmt: skip
+
+
+def container_of_fakes(**changes: Any) -> Container:
+    """A mail-worker container of fakes for one IMAP account; ``changes`` replace its ports."""
+    credentials, mailbox = FakeCredentials(IMAP_ACCOUNT), FakeMailbox(InboxCounts(1, 0))
+    made = Container(
+        publisher=RecordingPublisher(),
+        credentials=credentials,
+        fresh_credentials=credentials,
+        credential_cache=credentials,
+        mailbox=mailbox,
+        inbox=mailbox,  # type: ignore[arg-type]  # replaced where it is used
+        sent_folder=FakeSentFolder(),
+        sent_search=FakeSentFolder(),
+        submission=FakeSubmission(),
+        submitter=FakeSubmitter(),
+        ledger=MemoryLedger(),
+        cursors=MemoryCursorStore(),
+        content=MemoryContentStore(),
+        policy=FakePolicy(),
+        limits=PollLimits(10, 10, 1_000_000),
+        metrics=WorkerMetrics(CollectorRegistry()),
+        clock=FixedClock(),
+    )
+    return dataclasses.replace(made, **changes)
