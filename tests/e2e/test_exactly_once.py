@@ -46,7 +46,6 @@ from tests.e2e.mailboxes import imap_config
 from tests.e2e.workers import (
     SERVICE,
     AckTap,
-    Proxy,
     consumer_ack_wait,
     ensure_running,
     kill,
@@ -57,6 +56,7 @@ from tests.e2e.workers import (
     restart_with_ack_wait,
     with_worker_replicas,
 )
+from tests.support.proxy import Proxy
 from tests.support.waiting import eventually
 
 bus = stack_bus  # this module's stack's client fixtures

@@ -3,8 +3,9 @@
 Mail submitted to Postfix is one ``message.received`` within 2 s (the poll interval is 15 s, so
 only a push can be that quick). The worker that watches a mailbox is SIGKILLed: the other takes
 the mailbox over one lease later, and the mail that came meanwhile arrives once each. A session
-the server cuts is replaced. Disconnecting stops the watch within a second; connecting again
-starts it within a second.
+the server cuts is replaced. A worker stopped (SIGTERM) hands its mailboxes over at once; one
+that joins takes its share.
+Disconnecting stops the watch within a second; connecting again starts it within a second.
 
 The stack is this module's own (NATS server, database), its workers with a 2 s lease.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
@@ -31,7 +33,14 @@ from tests.e2e.mailboxes import (
     run_test,
 )
 from tests.e2e.metrics import counted, metrics_of
-from tests.e2e.watches import replica_named_by, watch_entry, watcher_of
+from tests.e2e.watches import (
+    live_workers,
+    owners,
+    replica_named_by,
+    watch_entry,
+    watcher_of,
+    worker_id_of,
+)
 from tests.e2e.workers import SERVICE, ensure_running, kill, replica_names, with_worker_replicas
 from tests.support.waiting import eventually
 
@@ -145,3 +154,26 @@ async def test_disconnecting_stops_the_watch_and_connecting_starts_it_within_a_s
     connected_at = time.monotonic()
     await watcher_of(bus, agent)
     assert time.monotonic() - connected_at <= 1.0
+
+
+async def test_a_worker_stopping_hands_over_one_joining_takes_its_share_and_mail_keeps_coming(
+    api: httpx.AsyncClient, bus: Client, mail_stack: MailStack, stack: RunningSystem
+) -> None:
+    leaving = worker_id_of(stack, WORKERS[1], await live_workers(bus))
+    await asyncio.to_thread(stack.supervisor.stop_service, WORKERS[1])  # SIGTERM
+    assert leaving not in await live_workers(bus)  # handed over: no one waits out its lease
+    assert leaving not in await owners(bus)
+    agents = [await watched_agent(api, bus, mail_stack) for _ in range(4)]  # all on the other
+    await asyncio.to_thread(ensure_running, stack.supervisor, WORKERS)
+
+    async def evened() -> Counter[str] | None:
+        held = await owners(bus)
+        even = len(held) == 2 and "" not in held and max(held.values()) - min(held.values()) <= 1
+        return held if even else None
+
+    await eventually(evened, what="the watched mailboxes shared by both workers")
+    inboxes = [await subscribed(bus, agent) for agent in agents]
+    for agent in agents:
+        await mail_through_postfix(mail_stack, agent.address, f"to {agent.agent_id}")
+    for agent, inbox in zip(agents, inboxes, strict=True):
+        assert [e["subject"] for e in await inbox.until(1)] == [f"to {agent.agent_id}"]

@@ -1,15 +1,13 @@
 """A stack with several mail-worker replicas, and the tools to watch and break them.
 
-Used by ``test_exactly_once``: config-api plus N mail-worker processes on a NATS server and a
-database of their own; a loopback TCP proxy that can hold, throttle or cut a connection (so a kill
-lands before the SMTP session, or in the middle of DATA, without any hook in service code); the
-acknowledgements of the shared consumer, as seen on the wire; and what each mailbox holds, per
-Message-ID, read over IMAP.
+Used by ``test_exactly_once`` and the receiving tests: config-api plus N mail-worker processes on
+a NATS server and a database of their own; the acknowledgements of the shared consumer, as seen
+on the wire; and what each mailbox holds, per Message-ID, read over IMAP. (The loopback proxy
+that holds, throttles or cuts connections is ``tests/support/proxy.py``.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import imaplib
 import json
@@ -209,103 +207,6 @@ async def pending_seq(nc: Client, subject: str) -> int | None:
 
 async def connect(url: str) -> Client:
     return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)
-
-
-# ---------------------------------------------------------------------------------------------
-# a proxy in front of Postfix or Dovecot
-
-
-class Proxy:
-    """A loopback TCP relay to ``target`` (TLS passes through untouched: the certificate is
-    issued for 127.0.0.1, so clients verify it as if they spoke to the server).
-
-    ``hold``: accept and say nothing (a client waits for the greeting) until ``release()``,
-    which relays the held connections and every later one; ``throttle``: bytes from the client
-    reach the server at that many bytes per second at most. ``cut()`` aborts every connection
-    at once, without relaying what is still buffered.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.mode = "forward"
-        self.throttle: float | None = None
-        self.accepted = 0
-        self.bytes_up = 0  # client → server, relayed
-        self.connected = asyncio.Event()
-        self._released = asyncio.Event()
-        self._closed = False
-        self._server: asyncio.Server | None = None
-        self._transports: list[asyncio.WriteTransport] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, HOST, 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        self._closed = True
-        self._released.set()
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-        for task in list(self._tasks):
-            task.cancel()
-
-    def release(self) -> None:
-        self.mode = "forward"
-        self._released.set()
-
-    def cut(self) -> None:
-        for transport in self._transports:
-            transport.abort()
-        self._transports.clear()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        self._transports.append(writer.transport)
-        self.connected.set()
-        if self.mode == "hold":
-            await self._released.wait()  # an SMTP or IMAP client says nothing before the greeting
-            if self._closed or writer.transport.is_closing():
-                writer.transport.abort()
-                return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._transports.append(up_writer.transport)
-        tasks = [
-            asyncio.create_task(self._pump(reader, up_writer, upstream=True)),
-            asyncio.create_task(self._pump(up_reader, writer, upstream=False)),
-        ]
-        self._tasks.update(tasks)
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for transport in (writer.transport, up_writer.transport):
-            transport.abort()
-        for task in tasks:
-            task.cancel()
-            self._tasks.discard(task)
-
-    async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool
-    ) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                size = 4096 if upstream and self.throttle else 65536
-                chunk = await reader.read(size)
-                if not chunk or writer.transport.is_closing():
-                    return
-                if upstream and self.throttle:
-                    await asyncio.sleep(len(chunk) / self.throttle)
-                    if writer.transport.is_closing():
-                        return
-                writer.write(chunk)
-                await writer.drain()
-                if upstream:
-                    self.bytes_up += len(chunk)
 
 
 # ---------------------------------------------------------------------------------------------

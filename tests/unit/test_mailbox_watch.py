@@ -1,7 +1,8 @@
 """One mailbox's watch on fakes of its server: what is there and what arrives is published once
 each with the cursor moved past it; a refused login ends the watch at once (no second bad login);
 a lost session is replaced, and replaced sessions that keep failing end it; a server without
-IDLE ends it as one that cannot push. And the config events that start and stop watches."""
+IDLE ends it as one that cannot push. And the config events that start, restart and stop
+watches."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from mailbridge.mail_worker.entrypoints.watchers import Failed, MailboxWatch, No
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import (
+    AgentUpdated,
     EmailConfigDeleted,
+    EmailConfigSaved,
     MailboxStatus,
     MessageReceived,
     StatusChanged,
@@ -145,8 +148,12 @@ async def test_watched_while_connected_stopped_otherwise_and_when_disconnected()
         ),
         StatusChanged(agent_id="a1", status=MailboxStatus.ERROR, previous=MailboxStatus.CONNECTED),
         EmailConfigDeleted(agent_id="a2"),
+        EmailConfigSaved(agent_id="a3", provider="imap", version=2),
+        AgentUpdated(agent_id="a4", org_id="o2"),  # re-linked: its policy and banners changed
     ]
     async with TestNatsBroker(broker) as test_broker:
         for event in events:
             await test_broker.publish(event.model_dump(mode="json"), event.nats_subject())
-    assert watches.calls == [("offer", "a1"), ("stop", "a1"), ("stop", "a2")]
+    assert watches.calls == [
+        ("offer", "a1"), ("stop", "a1"), ("stop", "a2"), ("restart", "a3"), ("restart", "a4"),
+    ]  # fmt: skip

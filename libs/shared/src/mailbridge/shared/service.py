@@ -13,8 +13,9 @@ and its ``__main__`` is ``run(SERVICE, load_settings(PolicySettings, SERVICE.nam
 opens the resources (a broker not yet connected; for a database service also the migrated pool and
 the sealer), builds, connects, ensures the streams, starts the parts that need the live connection
 (``Part.start(js)``: KV buckets, the outbox relay), starts the subscribers and the health port,
-and on SIGTERM or SIGINT stops in reverse: health, subscribers (draining what is in flight), parts,
-the pool. ``build`` connects nothing, so the contract generator calls it on unconnected resources.
+and on SIGTERM or SIGINT stops in reverse: health, the parts' hand-over of work others should
+take at once (``HandsOver``), subscribers (draining what is in flight), parts, the pool. ``build``
+connects nothing, so the contract generator calls it on unconnected resources.
 config-api, which uvicorn serves, uses the same ``start`` and ``Running.stop`` in its lifespan.
 """
 
@@ -27,7 +28,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import asyncpg
 from faststream.nats import NatsBroker
@@ -63,6 +64,15 @@ class Part(Protocol):
     async def start(self, js: JetStreamContext) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class HandsOver(Protocol):
+    """A part holding work that other replicas should take over the moment this one stops (the
+    mail-worker's watched mailboxes): ``hand_over`` gives it back while the connection still
+    works, before the subscribers drain and the connection closes."""
+
+    async def hand_over(self) -> None: ...
 
 
 class Closable(Protocol):
@@ -229,6 +239,9 @@ class Running(Generic[ContainerT]):
 
     async def stop(self) -> None:
         await self.health.stop()
+        for part in reversed(self.started_parts):
+            if isinstance(part, HandsOver):
+                await part.hand_over()
         await self.resources.broker.stop()
         for part in reversed(self.started_parts):
             await part.stop()

@@ -68,18 +68,20 @@ class ImapPushSession:
     async def _until_news(self, limit_seconds: float) -> None:
         """Pushes other than new mail (``* OK Still here``, flag changes) keep it waiting."""
         lost = asyncio.ensure_future(self._client.protocol.lost.wait())
+        push: asyncio.Future[Any] | None = None
         try:
             while True:
                 push = asyncio.ensure_future(self._client.wait_server_push(limit_seconds))
                 done, _ = await asyncio.wait({push, lost}, return_when=asyncio.FIRST_COMPLETED)
-                if lost in done:
-                    push.cancel()
+                if push not in done:
                     raise ConnectionResetError("the IMAP connection was lost")
                 lines = push.result()
                 if lines == aioimaplib.STOP_WAIT_SERVER_PUSH or _announces_mail(lines):
                     return
         finally:
-            lost.cancel()
+            for waiting in (lost, push):
+                if waiting is not None and not waiting.done():
+                    waiting.cancel()
 
     def _check_alive(self) -> None:
         if self._lost():

@@ -59,13 +59,16 @@ class NatsKvWatchLeases:
             self._followers.append(asyncio.create_task(_follow(bucket, apply, up_to_date)))
             await asyncio.wait_for(up_to_date.wait(), 10)
 
+    async def hand_over(self) -> None:
+        """Stopping: the heartbeat goes, so the others need not wait a lease for this worker."""
+        with contextlib.suppress(Exception):
+            await self._workers.delete(self.worker_id)
+
     async def stop(self) -> None:
         for follower in self._followers:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-        with contextlib.suppress(Exception):  # the others need not wait a lease for this one
-            await self._workers.delete(self.worker_id)
 
     def share(self) -> WatchShare:
         now = datetime.now(UTC)

@@ -15,8 +15,9 @@ and polled.
 
 Where a mailbox comes from: a ``status.changed`` to connected offers it (every replica hears
 config events), as does every IMAP poll that read it; a config saved or a re-linked agent
-restarts its watch, a disconnection stops it. A stopping worker releases its mailboxes, so the
-others take them at once; a killed one's are taken one lease later.
+restarts its watch, a disconnection stops it. A stopping worker hands its mailboxes over while
+its connection still works (``hand_over``), so the others take them at once; a killed one's wait
+a lease.
 """
 
 from __future__ import annotations
@@ -142,15 +143,20 @@ class WatchSupervisor:
     async def start(self, js: JetStreamContext) -> None:
         self._loop = asyncio.create_task(self._rounds(), name="watch-supervisor")
 
-    async def stop(self) -> None:
+    async def hand_over(self) -> None:
+        """Stopping: no more rounds, every watch ended and its mailbox given back, so the other
+        replicas take it at their next round instead of a lease later."""
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
         for agent_id in list(self._running):
             await self._end(agent_id)
-            with contextlib.suppress(Exception):  # the others take it now, not a lease later
+            with contextlib.suppress(Exception):
                 await self._leases.release(agent_id)
+
+    async def stop(self) -> None:
+        await self.hand_over()  # done already, unless the connection was lost first
 
     def is_watched(self, agent_id: str) -> bool:
         return self._leases.share().is_watched(agent_id)
@@ -230,9 +236,11 @@ class WatchSupervisor:
 
     async def _settle(self, agent_id: str, ended: WatchEnd) -> None:
         if isinstance(ended, NoPush):
+            log.info("%s cannot be watched (no IDLE, or read through an API): polled", agent_id)
             self._c.metrics.watch_ends.labels(reason="no_push").inc()
             await self._leases.unpushable(agent_id)
             return
+        log.warning("watch of %s ended: %s; polls read it now", agent_id, ended.error.code)
         self._c.metrics.watch_ends.labels(reason="failed").inc()
         failure = _reported(agent_id, ended, self._c)
         self._c.metrics.poll_failed(failure.auth)
