@@ -54,7 +54,10 @@ def system(
     mail_endpoints: MailStackEndpoints,
     sandbox: SandboxProvider,
     loopback_dns: DnsServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningSystem]:
+    """The session's services; their log lines go to ``system*/services.log`` under pytest's
+    base temporary directory (pytest's capture would swallow them), kept after the run."""
     infra = Infrastructure(
         nats_url,
         postgres_dsn,
@@ -65,8 +68,9 @@ def system(
         dns_resolver=f"127.0.0.1:{loopback_dns.port}",
     )
     with devstack.running_system(
-        infra, test_timeout=TEST_TIMEOUT_SECONDS, poll_interval=POLL_SECONDS
-    ) as running:
+        infra, test_timeout=TEST_TIMEOUT_SECONDS, poll_interval=POLL_SECONDS,
+        sink=tmp_path_factory.mktemp("system") / "services.log",
+    ) as running:  # fmt: skip
         yield RunningSystem(**vars(running))
 
 

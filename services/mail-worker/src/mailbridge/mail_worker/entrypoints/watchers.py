@@ -83,15 +83,16 @@ class MailboxWatch:
                     return NoPush()
                 await self._read_until_lost(agent_id, *opened, streak)
             except MailbridgeError as exc:
-                streak.failures += 1
-                if (
-                    credentials_broken(exc.code)
-                    or streak.failures > self._settings.watch_reconnects
-                ):
+                if credentials_broken(exc.code) or streak.failures >= self._reconnects:
                     return Failed(exc, read_at)
                 log.info("watch of %s lost (%s); reconnecting", agent_id, exc.code)
-                self._c.metrics.watch_reconnects.inc()
-                await asyncio.sleep(2.0 ** (streak.failures - 1))
+            except Exception as exc:  # NATS or the KV answered late: the session is fine
+                if streak.failures >= self._reconnects:
+                    return Failed(RetryableError(ErrorCode.INTERNAL, "The watch broke."), read_at)
+                log.warning("watch of %s broke (%r); reconnecting", agent_id, exc)
+            streak.failures += 1
+            self._c.metrics.watch_reconnects.inc()
+            await asyncio.sleep(2.0 ** (streak.failures - 1))
 
     async def _open(self, agent_id: str) -> tuple[PushSession, Credentials] | None:
         account = await self._c.fresh_credentials.get(agent_id)
