@@ -75,4 +75,17 @@ async def test_a_forgotten_mailbox_is_gone_for_every_worker(leases: Leases) -> N
     await a.offer("agent:3@x")  # characters a KV key cannot hold
     await until(lambda: "agent:3@x" in b.share().entries)
     await b.forget("agent:3@x")
+    assert "agent:3@x" not in b.share().entries  # at once where it was said, not at the echo
     await until(lambda: "agent:3@x" not in a.share().entries)
+    await a.offer("agent:3@x")  # offered again: known again everywhere
+    await until(lambda: "agent:3@x" in b.share().entries)
+
+
+async def test_a_mailbox_marked_as_one_that_cannot_push_is_so_at_once(leases: Leases) -> None:
+    a = await leases()
+    await a.offer("agent-4")
+    await until(lambda: "agent-4" in a.share().entries)
+    assert await a.claim("agent-4")
+    await a.unpushable("agent-4")
+    assert not a.share().is_watched("agent-4")  # the same round must not start it again
+    assert a.share().owned_by(a.worker_id) == set()

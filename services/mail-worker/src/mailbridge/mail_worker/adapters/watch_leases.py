@@ -47,6 +47,7 @@ class NatsKvWatchLeases:
         self._lease = timedelta(seconds=lease_seconds)
         self._entries: dict[str, tuple[WatchEntry, int]] = {}  # agent id → entry, revision
         self._agents: dict[str, str] = {}  # KV key → agent id (a deletion names only the key)
+        self._gone: set[str] = set()  # forgotten here; their deletion not yet back from the watch
         self._beats: dict[str, datetime] = {}  # worker id → its last heartbeat
         self._followers: list[asyncio.Task[None]] = []
 
@@ -92,10 +93,14 @@ class NatsKvWatchLeases:
         await self._swap(agent_id, owner="")
 
     async def unpushable(self, agent_id: str) -> None:
-        await self._mailboxes.put(kv_key(agent_id), _encoded(WatchEntry(agent_id, push=False)))
+        marked = WatchEntry(agent_id, push=False)
+        revision = await self._mailboxes.put(kv_key(agent_id), _encoded(marked))
+        self._entries[agent_id] = (marked, revision)  # this round already must not start it
 
     async def forget(self, agent_id: str) -> None:
         await self._mailboxes.delete(kv_key(agent_id))
+        if self._entries.pop(agent_id, None) is not None:  # older changes may still come back:
+            self._gone.add(agent_id)  # they are ignored until the deletion does
 
     async def _swap(self, agent_id: str, *, owner: str) -> bool:
         """Set the owner, if the entry is still the revision this worker last saw."""
@@ -116,6 +121,7 @@ class NatsKvWatchLeases:
             agent_id = self._agents.pop(entry.key, None)
             if agent_id is not None:
                 self._entries.pop(agent_id, None)
+                self._gone.discard(agent_id)
             return
         try:
             raw = json.loads(entry.value or b"")
@@ -124,7 +130,9 @@ class NatsKvWatchLeases:
             log.warning("ignoring an unreadable %s entry %s", MAILBOXES, entry.key)
             return
         known = self._entries.get(decoded.agent_id)
-        if entry.revision is not None and (known is None or known[1] <= entry.revision):
+        if decoded.agent_id in self._gone or entry.revision is None:
+            return
+        if known is None or known[1] <= entry.revision:
             self._agents[entry.key] = decoded.agent_id
             self._entries[decoded.agent_id] = (decoded, entry.revision)
 
