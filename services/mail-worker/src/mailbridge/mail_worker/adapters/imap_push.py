@@ -58,12 +58,12 @@ class ImapPushSession:
             raise self._dropped(exc) from exc
 
     async def close(self) -> None:
-        if self._lost():
-            self._client.abandon()
-            return
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._client.logout(), 5)
+        if not self._lost():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.logout(), 5)
         self._client.abandon()
+        for task in list(getattr(self._client, "tasks", ())):  # an IDLE the server never ended
+            task.cancel()
 
     async def _until_news(self, limit_seconds: float) -> None:
         """Pushes other than new mail (``* OK Still here``, flag changes) keep it waiting."""
