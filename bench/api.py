@@ -19,21 +19,26 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
 import loadgen  # bench/loadgen.py, beside this script
+from harness import (
+    code_under_test,
+    ignore_signals,
+    machine_busy_s,
+    say,
+    scratch_dir,
+    services_log,
+    stoppable,
+)
 
 from mailbridge.devstack.environment import Infrastructure
 from mailbridge.devstack.nats import EmbeddedNats
@@ -93,13 +98,6 @@ def postgres_cpu_s(postmaster: int) -> float:
             if int(fields[1]) == postmaster:
                 total += (int(fields[11]) + int(fields[12])) / _TICK
     return total
-
-
-def machine_busy_s() -> float:
-    """Non-idle CPU seconds of the whole machine, all cores together."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return (sum(values[:8]) - idle) / _TICK
 
 
 @dataclass
@@ -163,12 +161,8 @@ class Stack:
 
 def start_stack(stack: contextlib.ExitStack, agents: int, *, verbose: bool) -> Stack:
     """PostgreSQL, NATS, config-api (seeded) and the bare app; each one's stop is on ``stack``."""
-    root = Path(tempfile.mkdtemp(prefix="mailbridge-bench-"))
-    stack.callback(shutil.rmtree, root, ignore_errors=True)
-    log = sys.stderr if verbose else open(root / "services.log", "w")  # noqa: SIM115
-    if log is not sys.stderr:
-        stack.callback(log.close)
-        stack.push(_show_log_on_failure(root / "services.log"))
+    root = scratch_dir(stack, "mailbridge-bench-")
+    log = services_log(stack, root, verbose=verbose)
 
     say("starting PostgreSQL and nats-server")
     postgres = EmbeddedPostgres(root / "postgres")
@@ -199,29 +193,6 @@ def start_stack(stack: contextlib.ExitStack, agents: int, *, verbose: bool) -> S
     stack_info = Stack(config_api, bare_target, api_key, agent_ids, postmaster)
     check_targets(stack_info)
     return stack_info
-
-
-def _show_log_on_failure(path: Path) -> Callable[..., None]:
-    """An exit callback: when the run fails (not on Ctrl-C), the services' last log lines."""
-
-    def show(kind: type[BaseException] | None, *_: object) -> None:
-        if kind is not None and not issubclass(kind, KeyboardInterrupt) and path.exists():
-            tail = path.read_text(errors="replace").splitlines()[-40:]
-            say("the services' last log lines:\n" + "\n".join(tail))
-
-    return show
-
-
-def code_under_test() -> dict[str, Any]:
-    """The commit measured, and whether the services' code differed from it."""
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    changed = git("status", "--porcelain", "--", "services", "libs")
-    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown", "dirty": bool(changed)}
 
 
 def seed(base_url: str, api_key: str, agent_ids: list[str]) -> None:
@@ -391,10 +362,6 @@ def doubts(rounds: list[dict[str, dict[str, Any]]]) -> list[str]:
 # --- output ----------------------------------------------------------------------------------
 
 
-def say(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
 def render(report: dict[str, Any]) -> Iterator[str]:
     s = report["settings"]
     yield f"mailbridge {report['benchmark']}"
@@ -444,16 +411,6 @@ def render(report: dict[str, Any]) -> Iterator[str]:
         yield f"  warning: {warning}"
 
 
-def ignore_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _as_ctrl_c(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM takes Ctrl-C's path (asyncio cancels the load, then everything is stopped)."""
-    signal.raise_signal(signal.SIGINT)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per target")
@@ -475,9 +432,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Stoppable even when started where SIGINT is ignored (a background job of a script).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _as_ctrl_c)
+    stoppable()
     try:
         report = run(args)
     except KeyboardInterrupt:

@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
@@ -34,27 +32,22 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
-import httpx
 import nats
+from harness import (  # bench/harness.py, beside this script
+    PASSWORD,
+    Mailbox,
+    cpu_seconds,
+    create_mailboxes,
+    scratch_dir,
+    start_mail_system,
+)
 from nats.aio.msg import Msg
 
 from mailbridge.devstack.certs import client_ssl_context
-from mailbridge.devstack.environment import Infrastructure
-from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
-from mailbridge.devstack.nats import EmbeddedNats
-from mailbridge.devstack.postgres import EmbeddedPostgres
-from mailbridge.devstack.system import RunningSystem, running_system
-from mailbridge.shared.crypto import generate_key_spec
+from mailbridge.devstack.mailstack import MailStackEndpoints
 from mailbridge.shared.messages import MessageSent, SendMessage
 
 TARGET = 0.8
-PASSWORD = "bench-password"
-
-
-@dataclass(frozen=True)
-class Mailbox:
-    agent_id: str
-    address: str
 
 
 @dataclass(frozen=True)
@@ -65,40 +58,13 @@ class Stack:
     recipient: str
     worker_pid: int
 
-    def worker_cpu_seconds(self) -> float:
-        """User + system time of the mail-worker process so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.worker_pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def start(exits: ExitStack, data: Path, mailboxes: int) -> Stack:
-    nats_url = exits.enter_context(EmbeddedNats(data / "nats")).url
-    postgres = exits.enter_context(EmbeddedPostgres(data / "postgres"))
-    mail_stack = exits.enter_context(MailStack(data / "mail"))
-    infra = Infrastructure(
-        nats_url, postgres.dsn, generate_key_spec("bench"), mail_stack.endpoints.ca_file, "WARNING"
-    )
     wanted = {"config-api", "policy", "mail-worker"}
-    system = exits.enter_context(running_system(infra, only=wanted, sink=sys.stderr))
-    boxes = [_mailbox(mail_stack, system, n) for n in range(mailboxes)]
-    recipient = mail_stack.create_mailbox("sink", PASSWORD)
-    worker = system.supervisor.pids()["mail-worker"]
-    return Stack(nats_url, mail_stack.endpoints, boxes, recipient, worker)
-
-
-def _mailbox(mail_stack: MailStack, system: RunningSystem, n: int) -> Mailbox:
-    address = mail_stack.create_mailbox(f"bench{n}", PASSWORD)
-    mail = mail_stack.endpoints
-    config = {
-        "provider": "imap", "email": address, "password": PASSWORD,
-        "imap": {"host": mail.host, "port": mail.imap_port, "security": "ssl"},
-        "smtp": {"host": mail.host, "port": mail.smtp_starttls_port, "security": "starttls"},
-    }  # fmt: skip
-    headers = {"Authorization": f"Bearer {system.operator_key}"}
-    with httpx.Client(base_url=system.base_url, headers=headers) as api:
-        api.put(f"/bridge/agents/bench-{n}", json={"org_id": "bench"}).raise_for_status()
-        api.put(f"/bridge/agents/bench-{n}/email-config", json=config).raise_for_status()
-    return Mailbox(f"bench-{n}", address)
+    mail = start_mail_system(exits, data, services=wanted, sink=sys.stderr)
+    boxes = asyncio.run(create_mailboxes(mail, mailboxes))
+    recipient = mail.mail_stack.create_mailbox("sink", PASSWORD)
+    return Stack(mail.nats_url, mail.mail_stack.endpoints, boxes, recipient, mail.worker_pid)
 
 
 async def through_worker(stack: Stack, boxes: list[Mailbox], per_box: int) -> float:
@@ -163,9 +129,9 @@ async def compare(
     ceiling: Callable[[], Awaitable[float]],
 ) -> dict[str, float | str]:
     raw_rate = await ceiling()
-    cpu_before = stack.worker_cpu_seconds()
+    cpu_before = cpu_seconds(stack.worker_pid)
     worker_rate = await worker()
-    cpu_ms = (stack.worker_cpu_seconds() - cpu_before) * 1000 / sends
+    cpu_ms = (cpu_seconds(stack.worker_pid) - cpu_before) * 1000 / sends
     ratio = worker_rate / raw_rate
     return {"case": name, "raw_per_s": round(raw_rate, 1), "worker_per_s": round(worker_rate, 1),
             "ratio": round(ratio, 2), "verdict": "PASS" if ratio >= TARGET else "MISS",
@@ -205,9 +171,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with ExitStack() as exits:
-        data = Path(
-            exits.enter_context(tempfile.TemporaryDirectory(prefix="mailbridge-send-", dir="/tmp"))
-        )
+        data = scratch_dir(exits, "mailbridge-send-")
         stack = start(exits, data, args.mailboxes)
         rows = asyncio.run(measure(stack, args.messages))
     if args.json:

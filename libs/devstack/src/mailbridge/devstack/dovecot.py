@@ -149,9 +149,14 @@ def render_config(
     domain: str,
     oauth2: bool = False,
     imap_idle: bool = True,
+    process_limit: int = PROCESS_LIMIT,
+    verbose_proctitle: bool = False,
 ) -> str:
     """The complete dovecot.conf of one stack, from ``templates/dovecot.conf``; with ``oauth2``,
-    the passdb ``write_oauth2_config`` configures; without ``imap_idle``, IDLE is not offered."""
+    the passdb ``write_oauth2_config`` configures; without ``imap_idle``, IDLE is not offered.
+    ``process_limit``: processes per service (each TLS session holds two, see PROCESS_LIMIT);
+    ``verbose_proctitle``: each imap process's title names its user and current command (a
+    session in IDLE shows ``IDLE``), so ``ps`` tells which mailboxes are being watched."""
     return templates.render(
         "dovecot.conf",
         instance_name=layout.instance_name,
@@ -162,8 +167,9 @@ def render_config(
         login_user=LOGIN_USER,
         cert_file=certs.cert_file,
         key_file=certs.key_file,
-        process_limit=PROCESS_LIMIT,
-        client_limit=4 * PROCESS_LIMIT,
+        process_limit=process_limit,
+        client_limit=4 * process_limit,
+        verbose_proctitle="verbose_proctitle = yes\n" if verbose_proctitle else "",
         domain=domain,
         uid=user.uid,
         gid=user.gid,
@@ -328,6 +334,23 @@ def count_messages(config_file: Path, address: str, folder: str) -> int:
     if match is None:
         raise DoveadmError(f"unexpected doveadm mailbox status output: {output!r}")
     return int(match.group(1))
+
+
+def idle_users(instance_name: str) -> set[str]:
+    """Users with an IMAP session in IDLE now, read from the imap processes' titles, which
+    ``verbose_proctitle`` makes ``dovecot-<instance>/imap [user ip IDLE]``: Dovecot's own view of
+    who is waiting for mail, without a connection of its own to ask."""
+    prefix = f"dovecot-{instance_name}/imap ["
+    users: set[str] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            title = Path(entry.path, "cmdline").read_bytes().decode(errors="replace")
+            words = title[len(prefix) :].strip("\0 ]").split()  # user, address, command
+            if title.startswith(prefix) and "IDLE" in words[2:]:
+                users.add(words[0])
+    return users
 
 
 def probe(host: str, ports: DovecotPorts, context: ssl.SSLContext, timeout: float) -> None:

@@ -79,15 +79,22 @@ class MailStack:
         domain: str = "mailbridge.example",
         oauth2: dovecot.OAuth2Introspection | None = None,
         imap_idle: bool = True,
+        process_limit: int = dovecot.PROCESS_LIMIT,
+        verbose_proctitle: bool = False,
     ) -> None:
         """``oauth2``: log in XOAUTH2/OAUTHBEARER too, tokens checked at that introspection.
-        ``imap_idle``: False makes a server that does not offer IDLE (RFC 2177), as some do."""
+        ``imap_idle``: False makes a server that does not offer IDLE (RFC 2177), as some do.
+        ``process_limit``: Dovecot's processes per service, raised for more sessions than the
+        tests open (a benchmark's thousand watched mailboxes); ``verbose_proctitle``: each imap
+        process's title shows its user and command (``idle_users`` reads them)."""
         if not _DOMAIN.fullmatch(domain):
             raise ValueError(f"not a lower-case mail domain: {domain!r}")
         self.data_dir = data_dir.absolute()
         self.domain = domain
         self._oauth2 = oauth2
         self._imap_idle = imap_idle
+        self._process_limit = process_limit
+        self._verbose_proctitle = verbose_proctitle
         self._logs = self.data_dir / "logs"
         self._run = _runtime_dir(self.data_dir)
         self._dovecot = dovecot.DovecotLayout(
@@ -229,6 +236,11 @@ class MailStack:
         self._require_running()
         return dovecot.count_messages(self._dovecot.config_file, address, folder)
 
+    def idle_users(self) -> set[str]:
+        """The addresses with an IMAP session in IDLE now (needs ``verbose_proctitle``)."""
+        self._require_running()
+        return dovecot.idle_users(self._dovecot.instance_name)
+
     def process_ids(self) -> set[int]:
         """Every live process of this stack: supervisors, server masters and their workers."""
         return {pid for server in self._servers.values() for pid in server.process_ids()}
@@ -263,7 +275,8 @@ class MailStack:
             dovecot.write_oauth2_config(self._dovecot, self._oauth2)
         config = dovecot.render_config(
             self._dovecot, dovecot_ports, certs, user, self.domain,
-            oauth2=oauth2, imap_idle=self._imap_idle,
+            oauth2=oauth2, imap_idle=self._imap_idle, process_limit=self._process_limit,
+            verbose_proctitle=self._verbose_proctitle,
         )  # fmt: skip
         self._dovecot.config_file.write_text(config)
         postfix.write_config(self._postfix, postfix_ports, certs, self.domain)

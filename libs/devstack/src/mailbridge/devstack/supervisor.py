@@ -11,7 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 import httpx
@@ -54,6 +55,14 @@ class Supervisor:
         child = self._children.pop(name, None)
         if child is not None:
             stop_process(child, timeout=timeout)
+
+    def restart_service(self, name: str, env: Mapping[str, str]) -> None:
+        """Stop the service and start it again with ``env`` over its settings (kept for later
+        restarts): one run of a benchmark with a setting changed, the rest of the system up."""
+        spec = self._spec(name)
+        self.stop_service(name)
+        self.services[self.services.index(spec)] = replace(spec, env={**spec.env, **env})
+        self.start_service(name)
 
     def stop(self) -> None:
         for service in reversed(self.services):
