@@ -47,7 +47,6 @@ class Watching:
     inbox: FakePushInbox
     c: Container
     watch: MailboxWatch
-    reconnects: int = 2
 
     @property
     def subjects(self) -> list[str]:
