@@ -385,11 +385,12 @@ async def poll_mailbox(
     account = await credentials.get(command.agent_id)
     api = api_of(account, apis)
     if api is not None:
-        cursor = await cursors.get_api(command.agent_id)
+        api_cursor = await cursors.get_api(command.agent_id)
         return await poll_api_mailbox(
-            command.agent_id, api.mailbox(command.agent_id), cursor, limits
+            command.agent_id, api.mailbox(command.agent_id), api_cursor, limits
         )
-    read = await read_imap_inbox(command.agent_id, account, inbox, cursors, limits)
+    cursor = await cursors.get(command.agent_id)
+    read = await read_imap_inbox(command.agent_id, account, inbox, cursor, limits)
     return read.events, read.cursor
 
 
@@ -404,11 +405,10 @@ async def read_imap_inbox(
     agent_id: str,
     account: Credentials,
     inbox: InboxFetcher,
-    cursors: CursorStore,
+    cursor: Cursor | None,
     limits: PollLimits,
 ) -> InboxRead:
-    """The messages of INBOX past the mailbox's cursor, by a poll or by a session in IDLE."""
-    cursor = await cursors.get(agent_id)
+    """The messages of INBOX past the mailbox's ``cursor``, by a poll or by a session in IDLE."""
 
     def first_uid(uidvalidity: int, uidnext: int) -> int:
         return first_uid_to_fetch(cursor, uidvalidity, uidnext, limits.backlog)
@@ -421,7 +421,7 @@ async def read_imap_inbox(
     events = [event for event in parsed if event is not None]
     uids = [uid for uid, _ in batch.messages]
     moved = advanced(cursor, batch.uidvalidity, uids, batch.first_uid)
-    return InboxRead(events, moved, batch.more_waiting or bool(uids))
+    return InboxRead(events, moved, batch.more_waiting)
 
 
 def poll_failed(command: PollMailbox, error: MailbridgeError) -> MailboxPollFailed:

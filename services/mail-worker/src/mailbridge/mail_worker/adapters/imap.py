@@ -14,10 +14,9 @@ from functools import partial
 import aioimaplib
 
 from mailbridge.mail_worker.adapters.imap_commands import (
-    announced_since,
-    mailbox_state,
     new_messages,
     parse_counts,
+    select_inbox,
 )
 from mailbridge.mail_worker.adapters.imap_push import ImapPushSession
 from mailbridge.mail_worker.adapters.network import Network, connection_error
@@ -102,15 +101,14 @@ class AioimaplibMailboxReader:
         client = await self._login(credentials)
         try:
             await asyncio.wait_for(client.protocol.capability(), self._network.timeout)
-            mailbox_state(await client.select("INBOX"))  # IDLE waits on a selected mailbox
-            announced_since(client)  # SELECT's EXISTS is the count, not news
+            inbox = await select_inbox(client)  # IDLE waits on a selected mailbox
         except BaseException:
             await _logout(client)
             raise
         if not client.has_capability("IDLE"):
             await _logout(client)
             return None
-        return ImapPushSession(client, _endpoint(credentials), self._network.timeout)
+        return ImapPushSession(client, _endpoint(credentials), self._network.timeout, inbox)
 
     @asynccontextmanager
     async def _fresh(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
@@ -216,17 +214,21 @@ class _PinnedImap4Ssl(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has
 
 class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimaplib has no types
     """aioimaplib's protocol, which also notes new mail the server announces (``* n EXISTS``:
-    aioimaplib drops those that come with an answer to SEARCH or FETCH) and when the connection
-    is lost (aioimaplib leaves a running IDLE waiting forever)."""
+    aioimaplib drops those that come with an answer to SEARCH or FETCH), a UIDVALIDITY said
+    while selected (the mailbox renumbered), and when the connection is lost (aioimaplib leaves
+    a running IDLE waiting forever)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, conn_lost_cb: object = None) -> None:
         super().__init__(loop, conn_lost_cb)
         self.mail_announced = False
+        self.renumbered = False
         self.lost = asyncio.Event()
 
     def _untagged_response(self, line: bytes) -> object:
         if _EXISTS.match(line):
             self.mail_announced = True
+        elif b"[UIDVALIDITY " in line:
+            self.renumbered = True
         return super()._untagged_response(line)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -4,6 +4,7 @@ by the pooled sessions of polls and tests and by the long-lived sessions that wa
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import aioimaplib
 
@@ -16,20 +17,38 @@ _UID_SIZE = re.compile(rb"UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+) UID (\
 _STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAGES (\d+)")
 
 
+@dataclass(frozen=True)
+class Selected:
+    """INBOX as its SELECT described it."""
+
+    uidvalidity: int
+    uidnext: int
+
+
+async def select_inbox(client: aioimaplib.IMAP4) -> Selected:
+    selected = await client.select("INBOX")
+    announced_since(client)  # SELECT's own EXISTS is the count it reads, not news
+    renumbered_since(client)  # and its UIDVALIDITY the numbering it reads
+    return Selected(*mailbox_state(selected))
+
+
 async def new_messages(
-    client: aioimaplib.IMAP4, first_uid: FirstUid, limit: int, max_bytes: int
+    client: aioimaplib.IMAP4,
+    first_uid: FirstUid,
+    limit: int,
+    max_bytes: int,
+    selected: Selected | None = None,
 ) -> FetchedBatch:
     """INBOX's messages from the UID ``first_uid`` picks, at most ``limit``; ``more_waiting`` when
-    some were left for later or the server said meanwhile that mail arrived."""
-    uidvalidity, uidnext = mailbox_state(await client.select("INBOX"))
-    announced_since(client)  # SELECT's own EXISTS is the count just read
-    first = first_uid(uidvalidity, uidnext)
-    found = [u for u in await uids_from(client, first) if u >= first]
-    uids = found[:limit]
-    sizes = await message_sizes(client, uids)
+    some were left for later or the server said meanwhile that mail arrived. INBOX is selected
+    first unless ``selected`` says it still is (a session in IDLE woken by news)."""
+    inbox = selected or await select_inbox(client)
+    first = first_uid(inbox.uidvalidity, inbox.uidnext)
+    sizes = await sizes_from(client, first)
+    uids = sorted(sizes)[:limit]
     messages = [(uid, await fetch_message(client, uid, sizes, max_bytes)) for uid in uids]
-    more = announced_since(client) or len(found) > limit
-    return FetchedBatch(uidvalidity, first, messages, more)
+    more = announced_since(client) or len(sizes) > limit
+    return FetchedBatch(inbox.uidvalidity, first, messages, more)
 
 
 def announced_since(client: aioimaplib.IMAP4) -> bool:
@@ -43,6 +62,15 @@ def announced_since(client: aioimaplib.IMAP4) -> bool:
     return announced
 
 
+def renumbered_since(client: aioimaplib.IMAP4) -> bool:
+    """Whether the server sent a UIDVALIDITY (RFC 3501 §2.3.1.1: the mailbox renumbered while
+    selected) since the last time this was asked; noted by ``imap._Protocol`` as EXISTS is."""
+    protocol = client.protocol
+    renumbered = bool(getattr(protocol, "renumbered", False))
+    protocol.renumbered = False
+    return renumbered
+
+
 def mailbox_state(selected: aioimaplib.Response) -> tuple[int, int]:
     text = b" ".join(line for line in selected.lines if isinstance(line, bytes))
     validity, following = _UIDVALIDITY.search(text), _UIDNEXT.search(text)
@@ -51,18 +79,15 @@ def mailbox_state(selected: aioimaplib.Response) -> tuple[int, int]:
     return int(validity.group(1)), int(following.group(1)) if following else 1
 
 
-async def uids_from(client: aioimaplib.IMAP4, first: int) -> list[int]:
-    found = await client.uid_search(f"UID {first}:*")
-    numbers = found.lines[0].split() if found.result == "OK" and found.lines else []
-    return sorted(int(n) for n in numbers if n.isdigit())
-
-
-async def message_sizes(client: aioimaplib.IMAP4, uids: list[int]) -> dict[int, int]:
-    if not uids:
+async def sizes_from(client: aioimaplib.IMAP4, first: int) -> dict[int, int]:
+    """The size of every message from the UID ``first`` on, by UID: one FETCH, no SEARCH."""
+    answer = await client.uid("fetch", f"{first}:*", "(RFC822.SIZE)")
+    if answer.result != "OK":  # some servers refuse ``n:*`` on an empty mailbox
         return {}
-    answer = await client.uid("fetch", ",".join(map(str, uids)), "(RFC822.SIZE)")
     found = (_UID_SIZE.search(line) for line in answer.lines if isinstance(line, bytes))
-    return {int(m[1] or m[4]): int(m[2] or m[3]) for m in found if m}
+    sizes = {int(m[1] or m[4]): int(m[2] or m[3]) for m in found if m}
+    # ``n:*`` past the newest UID still names the newest message (RFC 3501 §6.4.8)
+    return {uid: size for uid, size in sizes.items() if uid >= first}
 
 
 async def fetch_message(

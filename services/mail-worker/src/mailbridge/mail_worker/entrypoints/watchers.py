@@ -112,14 +112,18 @@ class MailboxWatch:
     async def _read_until_lost(
         self, agent_id: str, session: PushSession, account: Credentials, streak: _Streak
     ) -> None:
-        """Read, wait for news, read again; raises when the session is lost."""
+        """Read, wait for news, read again; raises when the session is lost. The cursor is read
+        once a session: while this worker holds the mailbox, no other reads it."""
         try:
+            cursor = await self._c.cursors.get(agent_id)
             while True:
                 read = await handlers.read_imap_inbox(
-                    agent_id, account, session, self._c.cursors, self._c.limits
+                    agent_id, account, session, cursor, self._c.limits
                 )
-                await publish_received(self._c, agent_id, read.events, read.cursor)
-                self._c.metrics.pushed.inc(len(read.events))
+                if read.cursor != cursor:
+                    await publish_received(self._c, agent_id, read.events, read.cursor)
+                    self._c.metrics.pushed.inc(len(read.events))
+                    cursor = read.cursor
                 streak.failures = 0
                 if not read.more_waiting:
                     await session.wait_for_mail(self._settings.watch_quiet_seconds)
