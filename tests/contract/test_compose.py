@@ -3,7 +3,6 @@ services really read: their pydantic settings classes and their ``python -m`` mo
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 import re
@@ -14,13 +13,15 @@ from typing import Any
 import pytest
 import yaml
 from jsonschema import Draft7Validator
-from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
-from mailbridge.config_api.settings import ConfigApiSettings
-from mailbridge.mail_worker.settings import MailWorkerSettings
-from mailbridge.oauth_broker.settings import OAuthBrokerSettings
-from mailbridge.policy.settings import PolicySettings
+from tests.contract.service_settings import (
+    SETTINGS_BY_MODULE,
+    misspelt_variables,
+    required_variables,
+    secret_variables,
+    unread_variables,
+)
 
 pytestmark = pytest.mark.contract
 
@@ -30,15 +31,6 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 # Vendored verbatim from github.com/compose-spec/compose-spec, schema/compose-spec.json
 # (commit 00655e2222608fa6eaecdf12ac5195889ca2244a).
 COMPOSE_SCHEMA = Path(__file__).with_name("compose-spec.json")
-
-SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
-    ConfigApiSettings,
-    OAuthBrokerSettings,
-    MailWorkerSettings,
-    PolicySettings,
-)
-# mailbridge.config_api.settings -> mailbridge.config_api, the module `python -m` runs.
-SETTINGS_BY_MODULE = {cls.__module__.rpartition(".")[0]: cls for cls in SETTINGS_CLASSES}
 
 
 def _load_compose() -> dict[str, Any]:
@@ -99,12 +91,6 @@ def _settings_of(name: str, service: dict[str, Any]) -> type[BaseSettings]:
     return SETTINGS_BY_MODULE[module]
 
 
-def _env_names(settings: type[BaseSettings]) -> dict[str, str]:
-    """Field name -> the environment variable that sets it."""
-    prefix = settings.model_config.get("env_prefix", "")
-    return {field: f"{prefix}{field}".upper() for field in settings.model_fields}
-
-
 SERVICE_NAMES = sorted(_mailbridge_services())
 
 
@@ -128,17 +114,10 @@ def test_compose_runs_every_service_from_the_one_image() -> None:
 @pytest.mark.parametrize("name", SERVICE_NAMES)
 def test_every_mailbridge_variable_is_read_by_the_service(name: str) -> None:
     service = _mailbridge_services()[name]
-    allowed = set(_env_names(_settings_of(name, service)).values())
-    prefix = "MAILBRIDGE_"
+    settings = _settings_of(name, service)
 
-    unknown = [
-        var for var in _environment(service) if var.startswith(prefix) and var not in allowed
-    ]
-    near_misses = [
-        var
-        for var in _environment(service)
-        if not var.startswith(prefix) and difflib.get_close_matches(var, allowed, n=1, cutoff=0.8)
-    ]
+    unknown = unread_variables(_environment(service), settings)
+    near_misses = misspelt_variables(_environment(service), settings)
 
     assert not unknown, f"{name} sets variables its settings never read: {unknown}"
     assert not near_misses, f"{name} sets misspelt variables: {near_misses}"
@@ -147,14 +126,11 @@ def test_every_mailbridge_variable_is_read_by_the_service(name: str) -> None:
 @pytest.mark.parametrize("name", SERVICE_NAMES)
 def test_every_required_setting_is_set(name: str) -> None:
     service = _mailbridge_services()[name]
-    settings = _settings_of(name, service)
-    env_names = _env_names(settings)
     environment = _environment(service)
 
-    required = [
-        env_names[field] for field, info in settings.model_fields.items() if info.is_required()
+    missing = [
+        var for var in required_variables(_settings_of(name, service)) if not environment.get(var)
     ]
-    missing = [var for var in required if not environment.get(var)]
 
     assert not missing, f"{name} starts without required settings: {missing}"
 
@@ -162,15 +138,9 @@ def test_every_required_setting_is_set(name: str) -> None:
 @pytest.mark.parametrize("name", SERVICE_NAMES)
 def test_secret_settings_come_from_the_environment_not_the_file(name: str) -> None:
     service = _mailbridge_services()[name]
-    settings = _settings_of(name, service)
-    env_names = _env_names(settings)
     environment = _environment(service)
 
-    secrets = [
-        env_names[field]
-        for field, info in settings.model_fields.items()
-        if info.annotation is SecretStr
-    ]
+    secrets = secret_variables(_settings_of(name, service))
     values = {var: environment.get(var) or "" for var in secrets}
     committed = [var for var, value in values.items() if value and "${" not in value]
 
