@@ -27,11 +27,18 @@ def setup_telemetry(service: str, settings: ServiceSettings) -> TracerProvider:
 
 
 def build_broker(settings: ServiceSettings, provider: TracerProvider) -> NatsBroker:
+    """A broker on every server ``MAILBRIDGE_NATS_URL`` lists (tried in random order, so replicas
+    spread over a cluster). A lost connection moves to another server, trying them forever one
+    second apart: a service never gives up on NATS. A server that stops answering without
+    closing (a host gone) is found dead after two unanswered pings, within ~30 s, not nats-py's
+    default four minutes."""
     return NatsBroker(
-        settings.nats_url,
+        settings.nats_servers,
         middlewares=(nats_middleware(provider),),
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
+        ping_interval=10,
+        max_outstanding_pings=2,
         logger=logging.getLogger("mailbridge.broker"),
         log_level=logging.DEBUG,  # one line per message is too much at INFO
     )

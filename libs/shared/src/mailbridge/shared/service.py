@@ -12,7 +12,8 @@ Each service declares a blueprint in its ``bootstrap.py``::
 and its ``__main__`` is ``run(SERVICE, load_settings(PolicySettings, SERVICE.name))``. ``run``
 opens the resources (a broker not yet connected; for a database service also the migrated pool and
 the sealer), builds, connects, ensures the streams, starts the parts that need the live connection
-(``Part.start(js)``: KV buckets, the outbox relay), starts the subscribers and the health port,
+(``Part.start(js)``: KV buckets, the outbox relay; every stream and bucket made through that
+``js`` gets ``MAILBRIDGE_STREAM_REPLICAS`` copies), starts the subscribers and the health port,
 and on SIGTERM or SIGINT stops in reverse: health, the parts' hand-over of work others should
 take at once (``HandsOver``), subscribers (draining what is in flight), parts, the pool. ``build``
 connects nothing, so the contract generator calls it on unconnected resources.
@@ -44,7 +45,7 @@ from mailbridge.shared.health import HealthServer
 from mailbridge.shared.postgres import database_ready, open_database
 from mailbridge.shared.runtime import build_broker, nats_ready, serve_health_rpc, setup_telemetry
 from mailbridge.shared.settings import DatabaseSettings, ServiceSettings
-from mailbridge.shared.streams import StreamDefinition, ensure_streams
+from mailbridge.shared.streams import ReplicatedJetStream, StreamDefinition, ensure_streams
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ async def start(
     )
     running = Running(resources, service, health)
     await resources.broker.connect()
-    js = resources.broker.connection.jetstream()
+    js = ReplicatedJetStream(resources.broker.connection, settings.stream_replicas)
     await ensure_streams(js, service.streams)
     for part in service.parts:
         await part.start(js)

@@ -17,11 +17,27 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MAILBRIDGE_", extra="ignore")
 
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="one NATS server, or a comma-separated list of a cluster's servers: the "
+        "connection picks one and moves to another whenever it is lost",
+    )
+    stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,  # JetStream's own limit on a stream's replicas
+        description="copies of every JetStream stream and KV/object bucket a service creates "
+        "(3 on a three-node cluster); an existing one with another count is changed to it",
+    )
     log_level: str = "INFO"
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=0, description="0 disables the health port")
     otel_console: bool = Field(default=False, description="print spans to stderr (debugging)")
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """The servers ``nats_url`` lists, in order (blanks around commas ignored)."""
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
 
 
 class DatabaseSettings(ServiceSettings):

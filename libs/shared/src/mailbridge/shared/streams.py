@@ -1,17 +1,31 @@
-"""JetStream streams of the contract, and their idempotent creation by the owning service."""
+"""JetStream streams of the contract, their idempotent creation by the owning service, and how
+many copies of each the cluster keeps.
+
+A service creates its streams, KV buckets and object buckets through one ``ReplicatedJetStream``
+(``shared.service.start`` builds it from ``MAILBRIDGE_STREAM_REPLICAS``). nats-py creates a KV or
+object bucket as a stream through ``add_stream``, so overriding ``add_stream`` and
+``update_stream`` there gives every one of them the same replica count, and no creation site has
+to remember it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
 
 _DAY = 24 * 3600.0
+# JSStreamNameExistErr: "stream name already in use with a different configuration"
+_NAME_IN_USE = 10058
+RESCALE_SECONDS = 30.0  # a rescaled stream's new copies catch up within this, or start fails
 
 
 @dataclass(frozen=True)
@@ -70,3 +84,67 @@ def stream_for(subject: str) -> StreamDefinition:
 def _matches(pattern: str, subject: str) -> bool:
     prefix = pattern.removesuffix(">")
     return subject.startswith(prefix) if pattern.endswith(">") else pattern == subject
+
+
+class ReplicatedJetStream(JetStreamContext):
+    """A JetStream context whose every created or updated stream has ``replicas`` copies.
+
+    A bucket that exists with another count (made before the setting changed) cannot be created
+    again as it is now, so its count is changed first: JetStream moves a stream to more or fewer
+    replicas on update, while the service keeps running. Any other difference still fails as
+    before, so a bucket is never opened silently with a configuration other than the one asked."""
+
+    def __init__(self, connection: Client, replicas: int) -> None:
+        super().__init__(connection)
+        self.replicas = replicas
+
+    async def add_stream(self, config: StreamConfig | None = None, **params: Any) -> StreamInfo:
+        wanted = self._replicated(config, params)
+        try:
+            return await super().add_stream(wanted)
+        except BadRequestError as exc:
+            if exc.err_code != _NAME_IN_USE or not await self._rescaled(wanted):
+                raise
+        return await super().add_stream(wanted)
+
+    async def update_stream(self, config: StreamConfig | None = None, **params: Any) -> StreamInfo:
+        wanted = self._replicated(config, params)
+        assert wanted.name is not None
+        had = (await self.stream_info(wanted.name)).config.num_replicas or 1
+        info = await super().update_stream(wanted)
+        if had != self.replicas:  # only then: an unchanged stream may have a copy down
+            log.info("stream %s: %s replicas -> %s", wanted.name, had, self.replicas)
+            await self._until_replicated(wanted.name)
+        return info
+
+    def _replicated(self, config: StreamConfig | None, params: dict[str, Any]) -> StreamConfig:
+        return (config or StreamConfig()).evolve(**{**params, "num_replicas": self.replicas})
+
+    async def _rescaled(self, wanted: StreamConfig) -> bool:
+        """Whether the existing stream had another replica count, now changed to ours."""
+        assert wanted.name is not None
+        existing = (await self.stream_info(wanted.name)).config
+        if (existing.num_replicas or 1) == self.replicas:
+            return False
+        await self.update_stream(existing)
+        return True
+
+    async def _until_replicated(self, name: str, timeout: float = RESCALE_SECONDS) -> None:
+        """Until the stream has a leader and every copy is current: a stream whose count just
+        changed takes writes only then (a KV put in between times out), and the service starts
+        using it right away."""
+        async with asyncio.timeout(timeout):
+            while True:  # JetStream announces no such moment: its stream info is asked again
+                if _replicated(await self.stream_info(name), self.replicas):
+                    return
+                await asyncio.sleep(0.1)
+
+
+def _replicated(info: StreamInfo, replicas: int) -> bool:
+    cluster = info.cluster
+    if cluster is None:  # a server not in a cluster: one copy is all there can be
+        return replicas == 1
+    if cluster.leader is None:
+        return False
+    followers = cluster.replicas or []
+    return len(followers) == replicas - 1 and all(f.current for f in followers)
