@@ -22,13 +22,14 @@ POLL_INTERVAL_SECONDS = 15.0  # how often config-api schedules a poll of a conne
 
 @dataclass(frozen=True)
 class Infrastructure:
-    nats_url: str
+    nats_url: str  # one server, or a cluster's comma-separated (``NatsCluster.urls``)
     database_url: str
     sealing_keys: str
     ca_file: Path | None = None
     log_level: str = "INFO"
     providers: Mapping[str, str] = field(default_factory=dict)  # MAILBRIDGE_* of a sandbox
     dns_resolver: str | None = None  # "host:port" for config-api's settings detection
+    stream_replicas: int = 1  # copies of each stream and bucket: 3 on a ``NatsCluster``
 
 
 def services(
@@ -39,7 +40,11 @@ def services(
     poll_interval: float = POLL_INTERVAL_SECONDS,
 ) -> list[ServiceProcess]:
     """The four services on loopback, each with a readiness URL to wait on."""
-    common = {"MAILBRIDGE_NATS_URL": infra.nats_url, "MAILBRIDGE_LOG_LEVEL": infra.log_level}
+    common = {
+        "MAILBRIDGE_NATS_URL": infra.nats_url,
+        "MAILBRIDGE_STREAM_REPLICAS": str(infra.stream_replicas),
+        "MAILBRIDGE_LOG_LEVEL": infra.log_level,
+    }
     public = {"MAILBRIDGE_PUBLIC_BASE_URL": f"http://{HOST}:{http_port}"}
     oauth = {**public, **infra.providers}  # where Microsoft and Google are: a sandbox, or the real
     database = {
