@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 _DAY = 24 * 3600.0
 # JSStreamNameExistErr: "stream name already in use with a different configuration"
 _NAME_IN_USE = 10058
-RESCALE_SECONDS = 30.0  # a rescaled stream's new copies catch up within this, or start fails
+RESCALE_SECONDS = 30.0  # a new or rescaled stream is ready within this, or start fails
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,14 @@ class ReplicatedJetStream(JetStreamContext):
     async def add_stream(self, config: StreamConfig | None = None, **params: Any) -> StreamInfo:
         wanted = self._replicated(config, params)
         try:
-            return await super().add_stream(wanted)
+            info = await super().add_stream(wanted)
         except BadRequestError as exc:
             if exc.err_code != _NAME_IN_USE or not await self._rescaled(wanted):
                 raise
-        return await super().add_stream(wanted)
+            info = await super().add_stream(wanted)
+        if not _led(info):  # a new replicated stream answers its creation before electing
+            await self._until(info, _led)
+        return info
 
     async def update_stream(self, config: StreamConfig | None = None, **params: Any) -> StreamInfo:
         wanted = self._replicated(config, params)
@@ -114,7 +118,7 @@ class ReplicatedJetStream(JetStreamContext):
         info = await super().update_stream(wanted)
         if had != self.replicas:  # only then: an unchanged stream may have a copy down
             log.info("stream %s: %s replicas -> %s", wanted.name, had, self.replicas)
-            await self._until_replicated(wanted.name)
+            await self._until(info, self._all_current)
         return info
 
     def _replicated(self, config: StreamConfig | None, params: dict[str, Any]) -> StreamConfig:
@@ -129,22 +133,27 @@ class ReplicatedJetStream(JetStreamContext):
         await self.update_stream(existing)
         return True
 
-    async def _until_replicated(self, name: str, timeout: float = RESCALE_SECONDS) -> None:
-        """Until the stream has a leader and every copy is current: a stream whose count just
-        changed takes writes only then (a KV put in between times out), and the service starts
-        using it right away."""
+    def _all_current(self, info: StreamInfo) -> bool:
+        """A leader, and every other copy current: a stream whose count just changed takes
+        writes only then (a KV put in between times out)."""
+        if info.cluster is None:  # a server not in a cluster: one copy is all there can be
+            return self.replicas == 1
+        followers = info.cluster.replicas or []
+        return (
+            _led(info) and len(followers) == self.replicas - 1 and all(f.current for f in followers)
+        )
+
+    async def _until(self, info: StreamInfo, ready: Callable[[StreamInfo], bool]) -> None:
+        """Until the stream is ``ready`` for its service, which uses it right after; JetStream
+        announces no such moment, so its stream info is asked again."""
+        name, timeout = info.config.name, RESCALE_SECONDS
+        assert name is not None
         async with asyncio.timeout(timeout):
-            while True:  # JetStream announces no such moment: its stream info is asked again
-                if _replicated(await self.stream_info(name), self.replicas):
-                    return
+            while not ready(info):
                 await asyncio.sleep(0.1)
+                info = await self.stream_info(name)
 
 
-def _replicated(info: StreamInfo, replicas: int) -> bool:
-    cluster = info.cluster
-    if cluster is None:  # a server not in a cluster: one copy is all there can be
-        return replicas == 1
-    if cluster.leader is None:
-        return False
-    followers = cluster.replicas or []
-    return len(followers) == replicas - 1 and all(f.current for f in followers)
+def _led(info: StreamInfo) -> bool:
+    """Whether the stream has a leader to take writes (a lone server always leads its own)."""
+    return info.cluster is None or info.cluster.leader is not None
