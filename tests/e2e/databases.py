@@ -38,12 +38,18 @@ def own_infrastructure(postgres_dsn: str, directory: Path, name: str) -> Iterato
     database on the session's PostgreSQL server, both gone afterwards."""
     with ExitStack() as teardown:
         nats_url = a_nats_server(directory, teardown.callback)
-        database = new_id(name).lower()
-        asyncio.run(admin(postgres_dsn, f'CREATE DATABASE "{database}"'))
-        teardown.callback(
-            asyncio.run, admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        )
-        yield nats_url, postgres_dsn.rsplit("/", 1)[0] + "/" + database
+        yield nats_url, teardown.enter_context(own_database(postgres_dsn, name))
+
+
+@contextmanager
+def own_database(postgres_dsn: str, name: str) -> Iterator[str]:
+    """The URL of a new database on the session's PostgreSQL server, dropped afterwards."""
+    database = new_id(name).lower()
+    asyncio.run(admin(postgres_dsn, f'CREATE DATABASE "{database}"'))
+    try:
+        yield postgres_dsn.rsplit("/", 1)[0] + "/" + database
+    finally:
+        asyncio.run(admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 @contextmanager
