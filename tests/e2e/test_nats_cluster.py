@@ -217,9 +217,7 @@ async def copies(mail_stack: MailStack, recipients: list[Agent]) -> Counter[str]
     total: Counter[str] = Counter()
     for box in recipients:
         total.update(
-            await asyncio.to_thread(
-                message_ids_in, mail_stack.endpoints, box.address, box.password
-            )
+            await asyncio.to_thread(message_ids_in, mail_stack.endpoints, box.address, box.password)
         )
     return total
 
