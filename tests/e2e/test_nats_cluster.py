@@ -36,7 +36,7 @@ from mailbridge.mail_worker.domain.mime import message_id_for
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.streams import MAIL_CMD
-from tests.e2e.databases import operator_client, own_database
+from tests.e2e.databases import own_database, stack_api
 from tests.e2e.mailboxes import Agent, agent_with_mailbox, new_recipient
 from tests.e2e.workers import message_ids_in, with_worker_replicas
 from tests.support.waiting import eventually
@@ -48,6 +48,8 @@ WAVE = 16  # sends per wave; three waves make the burst
 PARALLEL = 4
 SETTLED_WITHIN = 90.0
 FINAL = frozenset({"sent", "unknown"})
+
+api = stack_api  # this module's stack's client fixture
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +74,6 @@ def stack(
             poll_interval=600.0, sink=directory / "services.log",
         ) as system:  # fmt: skip
             yield system
-
-
-@pytest.fixture
-async def api(stack: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with operator_client(stack) as client:
-        yield client
 
 
 @pytest.fixture
