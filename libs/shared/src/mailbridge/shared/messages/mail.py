@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorInfo
 from mailbridge.shared.messages.base import Command, Event
+from mailbridge.shared.messages.screening import Screening
 
 
 class TestConnection(Command):
@@ -183,6 +184,11 @@ class MessageReceived(Event):
         default=None,
         description="the message's id in the Gmail API or Graph, for a mailbox read through"
         " one; its uid is then derived from it and its uidvalidity is 0",
+    )
+    screening: Screening | None = Field(
+        default=None,
+        description="sender authentication and look-alike checks, for a runtime to weigh before"
+        " it acts; null only in events published before screening existed",
     )
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)

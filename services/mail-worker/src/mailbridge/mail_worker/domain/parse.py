@@ -1,7 +1,8 @@
 """Turning a fetched RFC 5322 message into the ``message.received`` event, with caps.
 
 The HTML body is capped (``html_truncated`` says so), the text body too; attachments are described
-(file name, type, size), never carried.
+(file name, type, size), never carried. ``screening`` comes from the raw Authentication-Results
+headers and the From mailboxes (``screening.py``, which parses the former itself).
 
 Whatever the bytes, the answer is an event or :class:`UnparseableMessage`, in time linear in their
 size. The standard library's parser is meant to be tolerant, but on this Python its header parser
@@ -32,6 +33,8 @@ from email.message import EmailMessage, MIMEPart
 from email.policy import Policy
 from typing import Any, ClassVar, Self
 
+from mailbridge.mail_worker.domain.lookalike import Sender
+from mailbridge.mail_worker.domain.screening import NOT_SCREENED, ScreeningContext, screen
 from mailbridge.shared.messages import AttachmentInfo, MessageReceived
 
 MAX_TEXT_CHARS = 200_000
@@ -60,10 +63,17 @@ class UnparseableMessage(ValueError):
 
 
 def parse(
-    raw: bytes, *, agent_id: str, uid: int, uidvalidity: int, provider_id: str | None = None
+    raw: bytes,
+    *,
+    agent_id: str,
+    uid: int,
+    uidvalidity: int,
+    provider_id: str | None = None,
+    screening_context: ScreeningContext = NOT_SCREENED,
 ) -> MessageReceived:
     """The event of one fetched message, or UnparseableMessage; no other exception."""
     message = _message(raw)
+    authentication_results = _raw_fields(message, "Authentication-Results")
     text, html = _body(message, "plain"), _body(message, "html")
     return MessageReceived(
         agent_id=agent_id,
@@ -82,18 +92,26 @@ def parse(
         html_truncated=bool(html and len(html) > MAX_HTML_CHARS),
         attachments=_attachments(message),
         provider_message_id=provider_id,
+        screening=screen(authentication_results, _senders(message), screening_context),
     )
 
 
 def parse_or_none(
-    raw: bytes, *, agent_id: str, uid: int, uidvalidity: int, provider_id: str | None = None
+    raw: bytes,
+    *,
+    agent_id: str,
+    uid: int,
+    uidvalidity: int,
+    provider_id: str | None = None,
+    screening_context: ScreeningContext = NOT_SCREENED,
 ) -> MessageReceived | None:
     """:func:`parse`, or None (logged) for a message it refuses, so that a poll skips that one
     message rather than failing on it at every poll, the cursor stuck before it."""
     try:
         return parse(
-            raw, agent_id=agent_id, uid=uid, uidvalidity=uidvalidity, provider_id=provider_id
-        )
+            raw, agent_id=agent_id, uid=uid, uidvalidity=uidvalidity, provider_id=provider_id,
+            screening_context=screening_context,
+        )  # fmt: skip
     except UnparseableMessage as refused:
         _LOG.warning("message %s of agent %s not delivered: %s", uid, agent_id, refused)
         return None
@@ -187,15 +205,31 @@ def _header(message: EmailMessage, name: str) -> str | None:
     return _readable(str(value).strip()) if value is not None else None
 
 
-def _addresses(message: EmailMessage, name: str) -> list[str]:
-    """Every address of the first MAX_ADDRESS_HEADERS ``name`` fields, as the library reads them."""
-    fields = [value for key, value in message.raw_items() if key.lower() == name.lower()]
+def _raw_fields(message: EmailMessage, name: str) -> list[str]:
+    """The text of every ``name`` field, top down, as the message has it (folded, undecoded)."""
+    return [value for key, value in message.raw_items() if key.lower() == name.lower()]
+
+
+def _mailboxes(message: EmailMessage, name: str) -> list[tuple[str, str]]:
+    """(display name, address) of the first MAX_ADDRESS_HEADERS ``name`` fields, as the library
+    reads them."""
+    fields = _raw_fields(message, name)[:MAX_ADDRESS_HEADERS]
     values = [str(message.policy.header_fetch_parse(name, v)) for v in fields]
     try:
-        pairs = email.utils.getaddresses(values[:MAX_ADDRESS_HEADERS])
+        pairs = email.utils.getaddresses(values)
     except RecursionError:  # comments nested hundreds deep
         return []
-    return [_readable(address) for _, address in pairs if address]
+    return [(_readable(display), _readable(address)) for display, address in pairs]
+
+
+def _addresses(message: EmailMessage, name: str) -> list[str]:
+    return [address for _, address in _mailboxes(message, name) if address]
+
+
+def _senders(message: EmailMessage) -> list[Sender]:
+    mailboxes = _mailboxes(message, "From")
+    return [Sender(display, address.rpartition("@")[2] if "@" in address else "")
+            for display, address in mailboxes]  # fmt: skip
 
 
 def _date(message: EmailMessage) -> datetime | None:
