@@ -12,6 +12,7 @@ import pytest
 
 from mailbridge.mail_worker.domain import mime
 from mailbridge.mail_worker.domain.cursor import ApiCursor
+from mailbridge.mail_worker.domain.screening import NOT_SCREENED
 from mailbridge.mail_worker.handlers_api import poll_api_mailbox
 from mailbridge.mail_worker.ports import OutcomeUnknownError, PollLimits, ProviderMailbox
 from mailbridge.shared.errors import ErrorCode, RetryableError
@@ -91,7 +92,7 @@ async def test_a_large_gmail_message_is_uploaded_past_the_json_limit(sandboxed: 
 
 
 async def poll(mailbox: ProviderMailbox, cursor: ApiCursor | None) -> tuple[list[str], ApiCursor]:
-    events, after = await poll_api_mailbox("a1", mailbox, cursor, LIMITS)
+    events, after = await poll_api_mailbox("a1", mailbox, cursor, LIMITS, NOT_SCREENED)
     return [event.subject or "" for event in events], after
 
 

@@ -3,12 +3,26 @@ that imitates the agent's own domain is flagged, with the reason."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
+from pydantic import SecretStr
 
 from mailbridge.mail_worker.domain import auth_results
 from mailbridge.mail_worker.domain.lookalike import Sender, edits_within, lookalike
 from mailbridge.mail_worker.domain.parse import parse
 from mailbridge.mail_worker.domain.screening import ScreeningContext, screen
+from mailbridge.mail_worker.handlers import read_imap_inbox
+from mailbridge.mail_worker.handlers_api import poll_api_mailbox
+from mailbridge.mail_worker.ports import (
+    ApiMessage,
+    FetchedBatch,
+    FirstUid,
+    PollLimits,
+    ProviderMailbox,
+    SyncedBatch,
+)
+from mailbridge.shared.messages import Credentials, MessageReceived, Provider
 from mailbridge.shared.messages.screening import AuthVerdict, LookalikeReason, Screening
 
 TRUSTED = "mx.acme.example"
@@ -228,3 +242,47 @@ def test_a_second_from_mailbox_is_screened_too() -> None:
     event = parse(raw, agent_id="a1", uid=1, uidvalidity=1, screening_context=CONTEXT)
     assert event.screening is not None and event.screening.lookalike_sender is not None
     assert event.screening.lookalike_sender.sender_domain == "paypa1.com"
+
+
+FORGED_AND_TRUSTED = (
+    f"Authentication-Results: {TRUSTED}; spf=fail smtp.mailfrom=paypa1.com; dmarc=fail\r\n"
+    "Authentication-Results: paypal.com; spf=pass; dkim=pass; dmarc=pass\r\n"
+    "From: PayPal <service@paypa1.com>\r\nSubject: Verify\r\n\r\nhi"
+).encode()
+
+
+class _OneMessageInbox:
+    async def fetch_new(
+        self, credentials: Credentials, first_uid: FirstUid, limit: int, max_bytes: int
+    ) -> FetchedBatch:
+        return FetchedBatch(5, first_uid(5, 2), [(1, FORGED_AND_TRUSTED)])
+
+
+class _OneMessageApi:
+    async def first_sync(self, limits: PollLimits) -> SyncedBatch:
+        return SyncedBatch([ApiMessage("18c2", FORGED_AND_TRUSTED, 1.0)], "p1")
+
+
+def _assert_screened(event: MessageReceived) -> None:
+    assert event.screening is not None
+    assert (event.screening.authserv_id, event.screening.spf, event.screening.dmarc) == (
+        TRUSTED,
+        AuthVerdict.FAIL,
+        AuthVerdict.FAIL,
+    )
+    assert event.screening.lookalike_sender is not None
+    assert event.screening.lookalike_sender.reason is LookalikeReason.EDIT_DISTANCE
+
+
+async def test_an_imap_read_screens_by_the_worker_setting_and_the_mailbox_domain() -> None:
+    account = Credentials(provider=Provider.IMAP, email=OWN, password=SecretStr("pw"))
+    limits = PollLimits(10, 10, 1_000_000, trusted_authserv_id=TRUSTED)
+    read = await read_imap_inbox("a1", account, _OneMessageInbox(), None, limits)
+    _assert_screened(read.events[0])
+
+
+async def test_a_poll_through_a_provider_api_screens_alike() -> None:
+    limits = PollLimits(10, 10, 1_000_000, trusted_authserv_id=TRUSTED)
+    mailbox = cast(ProviderMailbox, _OneMessageApi())
+    events, _ = await poll_api_mailbox("a1", mailbox, None, limits, CONTEXT)
+    _assert_screened(events[0])

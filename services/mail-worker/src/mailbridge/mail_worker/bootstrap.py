@@ -71,7 +71,12 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
         cursors=NatsKvCursorStore(cursor_bucket),
         content=content,
         policy=NatsSendPolicy(r.bus, settings.policy_timeout_seconds),
-        limits=PollLimits(settings.poll_backlog, settings.poll_batch, settings.max_message_bytes),
+        limits=PollLimits(
+            settings.poll_backlog,
+            settings.poll_batch,
+            settings.max_message_bytes,
+            settings.trusted_authserv_id,
+        ),
         metrics=WorkerMetrics(r.registry),
         apis=apis,
     )

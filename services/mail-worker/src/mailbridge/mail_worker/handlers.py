@@ -16,6 +16,7 @@ from mailbridge.mail_worker.checks import elapsed_ms, failed_test, timed
 from mailbridge.mail_worker.domain import mime
 from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor, advanced, first_uid_to_fetch
 from mailbridge.mail_worker.domain.parse import parse_or_none
+from mailbridge.mail_worker.domain.screening import ScreeningContext
 from mailbridge.mail_worker.handlers_api import ApiSubmitter, poll_api_mailbox, test_api_connection
 from mailbridge.mail_worker.ports import (
     ClaimedElsewhereError,
@@ -386,9 +387,9 @@ async def poll_mailbox(
     api = api_of(account, apis)
     if api is not None:
         api_cursor = await cursors.get_api(command.agent_id)
-        return await poll_api_mailbox(
-            command.agent_id, api.mailbox(command.agent_id), api_cursor, limits
-        )
+        mailbox = api.mailbox(command.agent_id)
+        screening = screening_of(account, limits)
+        return await poll_api_mailbox(command.agent_id, mailbox, api_cursor, limits, screening)
     cursor = await cursors.get(command.agent_id)
     read = await read_imap_inbox(command.agent_id, account, inbox, cursor, limits)
     return read.events, read.cursor
@@ -414,14 +415,23 @@ async def read_imap_inbox(
         return first_uid_to_fetch(cursor, uidvalidity, uidnext, limits.backlog)
 
     batch = await inbox.fetch_new(account, first_uid, limits.batch, limits.max_message_bytes)
-    parsed = (
-        parse_or_none(raw, agent_id=agent_id, uid=uid, uidvalidity=batch.uidvalidity)
+    screening = screening_of(account, limits)
+    parsed = (  # a message that cannot be read is logged and passed by, never retried forever
+        parse_or_none(
+            raw, agent_id=agent_id, uid=uid, uidvalidity=batch.uidvalidity,
+            screening_context=screening,
+        )
         for uid, raw in batch.messages
-    )  # a message that cannot be read is logged and passed by, never retried forever
+    )  # fmt: skip
     events = [event for event in parsed if event is not None]
     uids = [uid for uid, _ in batch.messages]
     moved = advanced(cursor, batch.uidvalidity, uids, batch.first_uid)
     return InboxRead(events, moved, batch.more_waiting)
+
+
+def screening_of(account: Credentials, limits: PollLimits) -> ScreeningContext:
+    """A mailbox's messages are compared with its own domain, and believe the trusted server."""
+    return ScreeningContext.of(limits.trusted_authserv_id, account.email)
 
 
 def poll_failed(command: PollMailbox, error: MailbridgeError) -> MailboxPollFailed:

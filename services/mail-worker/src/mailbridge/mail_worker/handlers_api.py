@@ -13,6 +13,7 @@ from mailbridge.mail_worker.checks import elapsed_ms, failed_test, timed
 from mailbridge.mail_worker.domain.cursor import ApiCursor
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.mail_worker.domain.parse import api_uid, parse_or_none
+from mailbridge.mail_worker.domain.screening import ScreeningContext
 from mailbridge.mail_worker.ports import (
     CursorExpiredError,
     DataStarting,
@@ -124,10 +125,14 @@ class ApiSubmitter:
 
 
 async def poll_api_mailbox(
-    agent_id: str, mailbox: ProviderMailbox, cursor: ApiCursor | None, limits: PollLimits
+    agent_id: str,
+    mailbox: ProviderMailbox,
+    cursor: ApiCursor | None,
+    limits: PollLimits,
+    screening: ScreeningContext,
 ) -> tuple[list[MessageReceived], ApiCursor]:
-    """New inbox messages as events (each once: ids already delivered are passed by), and the
-    cursor to store after them."""
+    """New inbox messages as events (each once: ids already delivered are passed by), screened
+    in ``screening``'s terms, and the cursor to store after them."""
     batch = await _synced(mailbox, cursor, limits)
     known = cursor or ApiCursor(batch.position)
     fresh = [m for m in batch.messages if m.provider_id not in known.seen]
@@ -136,7 +141,7 @@ async def poll_api_mailbox(
         for message in fresh
         if (event := parse_or_none(
             message.raw, agent_id=agent_id, uid=api_uid(message.provider_id), uidvalidity=0,
-            provider_id=message.provider_id,
+            provider_id=message.provider_id, screening_context=screening,
         )) is not None
     ]  # fmt: skip
     delivered = [(m.provider_id, m.received_at) for m in fresh]

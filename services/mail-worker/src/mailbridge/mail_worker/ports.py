@@ -124,6 +124,9 @@ class PollLimits:
     backlog: int  # messages delivered on a first poll (or after a UIDVALIDITY change)
     batch: int  # messages fetched per poll at most; the rest wait for the next one
     max_message_bytes: int  # larger messages are read as headers only
+    # Whose Authentication-Results a read believes when it screens a message (the setting
+    # trusted_authserv_id); here because every read of a mailbox is handed these limits.
+    trusted_authserv_id: str = ""
 
 
 class InboxFetcher(Protocol):

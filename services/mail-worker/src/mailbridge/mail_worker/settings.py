@@ -37,6 +37,14 @@ class MailWorkerSettings(ServiceSettings, ProviderEndpoints, OutboundHosts):
     poll_backlog: int = Field(default=10, ge=0, description="messages shown on a first poll")
     poll_batch: int = Field(default=50, ge=1, description="messages fetched per poll at most")
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    trusted_authserv_id: str = Field(
+        default="",
+        max_length=255,
+        pattern=r"^[^\s\x00-\x1f\x7f]*$",  # one name: no spaces, no controls
+        description="the authserv-id (RFC 8601) of the receiving mail server, usually its host"
+        " name (mx.example.com): only its Authentication-Results header is believed when a"
+        " message is screened; empty: none is, since any sender can write one",
+    )
 
     # Receiving as mail arrives: IMAP IDLE (RFC 2177), one watching worker per mailbox
     # (entrypoints/watchers.py). Polls read every mailbox no worker watches.
