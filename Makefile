@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := addresses headers mime received autoconfig
+FUZZ_TARGETS := addresses headers mime received screening autoconfig
 
 .PHONY: help install run test lint fmt typecheck schemas fuzz clean
 

@@ -27,11 +27,14 @@ from mailbridge.config_api.domain.autoconfig import parse_autoconfig
 from mailbridge.config_api.domain.detection import DetectedSettings, Finding
 from mailbridge.config_api.domain.email_config import ServerSettings
 from mailbridge.mail_worker.domain import mime
+from mailbridge.mail_worker.domain.lookalike import Sender
 from mailbridge.mail_worker.domain.parse import UnparseableMessage, parse
+from mailbridge.mail_worker.domain.screening import ScreeningContext, screen
 from mailbridge.shared.addresses import AddressError, RecipientRule, parse_recipients
 from mailbridge.shared.errors import ErrorCode, PermanentError
 from mailbridge.shared.headers import HeaderValueError, check_header_text
 from mailbridge.shared.messages import MessageReceived, SendMessage
+from mailbridge.shared.messages.screening import AuthVerdict, Screening
 
 SENDER = "agent@mailbridge.example"
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -58,6 +61,9 @@ MAX_SUBJECT, MAX_FILENAME = 998, 255  # what the HTTP API accepts
 MAX_PARSE_SECONDS = 2.0  # for at most 64 KiB; a normal message takes milliseconds
 AUTOCONFIG_DOMAIN, AUTOCONFIG_ADDRESS = "acme.example", "jo.doe@acme.example"
 MAX_USERNAME = 320  # what the HTTP API accepts
+TRUSTED_AUTHSERV_ID, OWN_ADDRESS = "mx.acme.example", "agent@acme.example"
+SCREENING = ScreeningContext.of(TRUSTED_AUTHSERV_ID, OWN_ADDRESS)
+MAX_SCREEN_SECONDS = 1.0  # for 64 KiB of headers; an ordinary message takes a millisecond
 _POLICY = email.policy.default
 
 
@@ -265,6 +271,44 @@ def check_parse(raw: bytes) -> MessageReceived | None:
         wire = event.model_dump_json(by_alias=True)
         assert MessageReceived.model_validate_json(wire) == event
     return event
+
+
+def check_screened_parse(raw: bytes) -> None:
+    """Screening a message changes its event's ``screening`` and nothing else."""
+    try:
+        plain = parse(raw, agent_id="agent-1", uid=7, uidvalidity=3)
+    except UnparseableMessage:
+        return
+    screened = parse(raw, agent_id="agent-1", uid=7, uidvalidity=3, screening_context=SCREENING)
+    assert screened.screening is not None
+    unscreened = {"screening", "event_id", "occurred_at"}  # the last two: new in every event
+    assert screened.model_dump(exclude=unscreened) == plain.model_dump(exclude=unscreened)
+
+
+# --- inbound screening -----------------------------------------------------------------------
+
+
+def check_screening(headers: list[str], sender: Sender) -> Screening:
+    """``screen``: a screening JSON carries, within a second, whatever the headers and the From.
+    Verdicts come only from a header that names the trusted authserv-id; the agent's own domain
+    is never a look-alike of itself."""
+    started = time.perf_counter()
+    found = screen(headers, [sender], SCREENING)
+    elapsed = time.perf_counter() - started
+    assert elapsed < MAX_SCREEN_SECONDS, f"{sum(map(len, headers))} characters took {elapsed:.1f} s"
+    assert Screening.model_validate_json(found.model_dump_json()) == found
+    if not any(TRUSTED_AUTHSERV_ID in header.casefold() for header in headers):
+        assert found.authserv_id is None, (headers, found)
+    if found.authserv_id is None:
+        assert {found.spf, found.dkim, found.dmarc} == {AuthVerdict.UNKNOWN}, found
+    else:
+        assert found.authserv_id == TRUSTED_AUTHSERV_ID, found
+    if sender.domain.strip().rstrip(".").casefold() == SCREENING.own_domain:
+        assert found.lookalike_sender is None, (sender, found)
+    if found.lookalike_sender is not None:
+        assert found.lookalike_sender.resembles == SCREENING.own_domain, found
+        assert found.lookalike_sender.sender_domain == sender.domain, found
+    return found
 
 
 # --- the autoconfig document parser ----------------------------------------------------------

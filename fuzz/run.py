@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 KEPT = ("seed-", "bug-")  # never dropped by minimization
 INSTRUMENTED = ["email", "mailbridge", "idna", "quopri", "base64", "urllib", "fuzz"]
-TARGET_NAMES = ("addresses", "headers", "mime", "received", "autoconfig")
+TARGET_NAMES = ("addresses", "headers", "mime", "received", "screening", "autoconfig")
 PER_INPUT_SECONDS = 10  # far beyond any contract's bound: a hang, not a slow input
 
 

@@ -117,7 +117,55 @@ RECEIVED = {
     ),
     "no-boundary": _message(b"Content-Type: multipart/mixed", body=b"--\r\n--x--\r\n"),
     "bad-base64": _message(b"Content-Transfer-Encoding: base64", body=b"====\x00\xff!!"),
+    "authentication-results": _message(
+        b"Authentication-Results: mx.acme.example; spf=pass; dkim=fail (bad) header.d=x",
+        b"Authentication-Results: mx.acme.example; spf=fail; dkim=pass",
+        b"From: =?utf-8?b?QWNtZQ==?= <billing@xn--acm-tdd.example>, ceo@acme.example",
+    ),
+    "authentication-results-raw-8bit": _message(
+        b'Authentication-Results: "mx.acme.example\xff" (\xe9; spf=pass',
+        b'From: "acme.example" <x@\xd0\xb0cme.example>',
+    ),
 }
+
+
+_TRUSTED = "mx.acme.example"  # fuzz.contracts.TRUSTED_AUTHSERV_ID; the agent is at acme.example
+_RFC_B7 = (
+    "foo.example.net (foobar) 1 (baz);\r\n    dkim (Because I like it) / 1 (One yay) = (wait for"
+    " it) fail\r\n      policy (A dot can go here) . (like that) expired\r\n      (this surprised"
+    " me) = (as I wasn't expecting it) 1362471462"
+)
+SCREENING: dict[str, tuple[str, str, list[str]]] = {  # display name, From domain, headers
+    "rfc-comment-heavy": ("", "example.net", [_RFC_B7]),
+    "trusted-over-forged": (
+        "",
+        "acme.example",
+        [f"{_TRUSTED}; spf=fail; dkim=none", f"{_TRUSTED}; spf=pass; dkim=pass; dmarc=pass"],
+    ),
+    "stranger-only": ("", "acme.example", ["evil.example; spf=pass; dkim=pass; dmarc=pass"]),
+    "quoted-and-folded": ("", "x.example", [f'"{_TRUSTED}"\r\n\t1; spf=pass reason="a;b=c"']),
+    "nested-comments": ("", "x.example", [f"{_TRUSTED}; spf=" + "(" * 5000 + "pass"]),
+    "open-quote": ("", "x.example", [f'{_TRUSTED}; spf="' + "a" * 9000]),
+    "many-headers": (
+        "",
+        "x.example",
+        ["evil.example; dkim=pass"] * 200 + [f"{_TRUSTED}; dkim=pass"],
+    ),
+    "many-results": ("", "x.example", [f"{_TRUSTED}" + "; dkim=fail" * 3000 + "; dkim=pass"]),
+    "microsoft-no-id": ("", "x.example", ["spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=x"]),
+    "edit-distance": ("", "acrne.example", []),
+    "punycode": ("", "xn--acm-tdd.example", []),
+    "punycode-broken": ("", "xn--zz-.xn--.xn--a.example", []),
+    "cyrillic": ("", "\u0430cm\u0435.\u0435x\u0430mple", []),
+    "display-name": ("billing@acme.example", "evil.example", []),
+    "display-name-long": ("acme.example " * 200, "evil.example", []),
+    "long-domain": ("", "a" * 63 + "." + "b" * 300, []),
+    "combining-marks": ("", "a\u0301" * 100 + ".example", []),
+}
+
+
+def _screening(display_name: str, domain: str, headers: list[str]) -> bytes:
+    return FIELD.join(encode_text(value) for value in (display_name, domain, *headers))
 
 
 def _autoconfig(*servers: str, head: str = '<?xml version="1.0" encoding="UTF-8"?>') -> bytes:
@@ -184,6 +232,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         },
         "mime": {name: encode_command(cmd) for name, cmd in COMMANDS.items()},
         "received": RECEIVED,
+        "screening": {name: _screening(*values) for name, values in SCREENING.items()},
         "autoconfig": AUTOCONFIG,
     }
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from fuzz import contracts
 from mailbridge.config_api.domain.autoconfig import MAX_DOCUMENT
+from mailbridge.mail_worker.domain.lookalike import Sender
 from mailbridge.shared.messages import Attachment, SendMessage
 
 FIELD, ITEM = b"\xff", b"\xfe"
@@ -103,6 +104,21 @@ def mime(data: bytes) -> None:
 
 def received(data: bytes) -> None:
     contracts.check_parse(data[:RECEIVED_MAX])
+    contracts.check_screened_parse(data[:RECEIVED_MAX])
+
+
+def screening(data: bytes) -> None:
+    """The From's display name, its domain, then Authentication-Results values (top down), all
+    ``\\xff``-separated. The From is readable text, as the parser hands it over (an undecodable
+    byte is U+FFFD there); the headers are raw, as the message has them."""
+    fields = data.split(FIELD)
+    display_name, domain = [*fields, b""][:2]
+    sender = Sender(_readable(display_name), _readable(domain))
+    contracts.check_screening([text(header) for header in fields[2:]], sender)
+
+
+def _readable(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
 
 
 def autoconfig(data: bytes) -> None:
@@ -123,5 +139,6 @@ TARGETS = {
     "headers": Target(headers, 4096),
     "mime": Target(mime, 8192),
     "received": Target(received, RECEIVED_MAX),
+    "screening": Target(screening, RECEIVED_MAX),
     "autoconfig": Target(autoconfig, MAX_DOCUMENT),
 }

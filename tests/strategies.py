@@ -404,3 +404,48 @@ any_received = st.one_of(
         st.sampled_from(QUADRATIC_UNITS),
     ),
 )
+
+
+# --- inbound screening ---------------------------------------------------------------------------
+
+AUTHSERV_IDS = ("mx.acme.example", "MX.ACME.EXAMPLE", '"mx.acme.example"', "evil.example", "")
+AUTH_METHODS = ("spf", "dkim", "dmarc", "auth", "iprev", "arc", "DKIM/1", "sender-id")
+AUTH_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "policy", "hardfail")
+AUTH_PIECES = (";", "=", "/", ".", "(", ")", '"', "\\", "\r\n ", "\t", " ", "(c (d))", '"a;b"')
+resinfos = st.builds(
+    lambda method, result, rest: f"{method}={result}{rest}",
+    st.sampled_from(AUTH_METHODS),
+    st.sampled_from(AUTH_RESULTS),
+    st.sampled_from(["", " smtp.mailfrom=x.example", ' reason="a;b"', " (bad; sig)", " header.d="]),
+)
+authentication_results = st.one_of(
+    st.builds(
+        lambda authserv_id, version, items: "; ".join([authserv_id + version, *items]),
+        st.sampled_from(AUTHSERV_IDS),
+        st.sampled_from(["", " 1", " (comment) 1 (x)", " x"]),
+        st.lists(resinfos, max_size=6),
+    ),
+    st.lists(st.one_of(st.sampled_from(AUTH_PIECES), resinfos, any_text), max_size=20).map("".join),
+    st.builds(lambda unit, count: unit * count, st.sampled_from(AUTH_PIECES), st.integers(1, 9000)),
+)
+confusable_labels = st.sampled_from(
+    [
+        "acme",
+        "\u0430cme",
+        "acm\u0435",
+        "acrne",
+        "amce",
+        "xn--acm-tdd",
+        "xn--zz-",
+        "xn--",
+        "\uff41\uff43\uff4d\uff45",
+    ]
+)
+sender_domains = st.one_of(
+    domains,
+    st.builds(lambda label, tld: f"{label}.{tld}", confusable_labels, st.sampled_from(["example"])),
+    any_text,
+)
+display_names = st.one_of(
+    any_text, st.sampled_from(["acme.example", "billing@acme.example", "ACME.EXAMPLE x", "Ada"])
+)
