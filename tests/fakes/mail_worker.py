@@ -373,6 +373,7 @@ def container_of_fakes(**changes: Any) -> Container:
         credential_cache=credentials,
         mailbox=mailbox,
         inbox=mailbox,  # type: ignore[arg-type]  # replaced where it is used
+        browser=mailbox,  # type: ignore[arg-type]  # replaced where it is used
         sent_folder=FakeSentFolder(),
         sent_search=FakeSentFolder(),
         submission=FakeSubmission(),

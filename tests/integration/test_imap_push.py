@@ -9,17 +9,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
-from pydantic import SecretStr
 
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
-from mailbridge.mail_worker.adapters.imap import AioimaplibMailboxReader
-from mailbridge.mail_worker.adapters.network import AddressGuard, Network
-from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.ports import PushSession
 from mailbridge.shared.errors import ErrorCode, RetryableError
 from mailbridge.shared.ids import new_id
-from mailbridge.shared.messages import Credentials, ServerEndpoint
-from mailbridge.shared.outbound import tls_context
+from tests.support.imap_account import LocalImapAccount
 from tests.support.proxy import Proxy
 
 pytestmark = pytest.mark.integration
@@ -27,20 +22,9 @@ pytestmark = pytest.mark.integration
 NETWORK_TIMEOUT = 3.0
 
 
-class Watched:
+class Watched(LocalImapAccount):
     def __init__(self, mail_stack: MailStack, endpoints: MailStackEndpoints) -> None:
-        self.password = new_id()
-        self.address = mail_stack.create_mailbox(new_id("idle").replace("_", "-"), self.password)
-        self.account = Credentials(
-            provider="imap", email=self.address, password=SecretStr(self.password),
-            imap=ServerEndpoint(host="127.0.0.1", port=endpoints.imap_port, security="ssl"),
-        )  # fmt: skip
-        network = Network(
-            AddressGuard(allow_internal=True, timeout=10),
-            tls_context(endpoints.ca_file),
-            NETWORK_TIMEOUT,
-        )
-        self.reader = AioimaplibMailboxReader(network, SessionLimits(HostBudget(limit=4)))
+        super().__init__(mail_stack, endpoints, "idle", NETWORK_TIMEOUT)
 
     async def session(self) -> PushSession:
         session = await self.reader.watch(self.account)

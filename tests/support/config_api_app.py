@@ -61,6 +61,13 @@ class NoLiveFeed:
         raise AssertionError("no live feed in these tests")
 
 
+class NoMailReader:
+    async def list_messages(self, *_: object) -> NoReturn:
+        raise AssertionError("no mailbox to read in these tests")
+
+    get_message = mark_seen = list_messages
+
+
 async def ready() -> dict[str, bool]:
     return {"nats": True, "database": True}
 
@@ -85,6 +92,7 @@ def container(**overrides: Any) -> Container:
         mail_dns=FakeMailDns(),
         autoconfig=FakeAutoconfig(),
         detections=MemoryDetectionCache(ttl_seconds=300, max_entries=100),
+        mail=NoMailReader(),
         clock=FixedClock(),
     )
     return replace(fakes, **overrides)

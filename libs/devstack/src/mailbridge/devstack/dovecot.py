@@ -336,6 +336,12 @@ def count_messages(config_file: Path, address: str, folder: str) -> int:
     return int(match.group(1))
 
 
+def seen_uids(config_file: Path, address: str, folder: str) -> set[int]:
+    """The UIDs of ``folder`` flagged ``\\Seen``, as Dovecot sees them."""
+    output = doveadm(config_file, "search", "-u", address, "mailbox", folder, "SEEN")
+    return {int(line.split()[1]) for line in output.splitlines() if len(line.split()) == 2}
+
+
 def idle_users(instance_name: str) -> set[str]:
     """Users with an IMAP session in IDLE now, read from the imap processes' titles, which
     ``verbose_proctitle`` makes ``dovecot-<instance>/imap [user ip IDLE]``: Dovecot's own view of

@@ -236,6 +236,11 @@ class MailStack:
         self._require_running()
         return dovecot.count_messages(self._dovecot.config_file, address, folder)
 
+    def seen_uids(self, address: str, folder: str = "INBOX") -> set[int]:
+        """The UIDs of ``folder`` of ``address`` flagged seen, as Dovecot sees them."""
+        self._require_running()
+        return dovecot.seen_uids(self._dovecot.config_file, address, folder)
+
     def idle_users(self) -> set[str]:
         """The addresses with an IMAP session in IDLE now (needs ``verbose_proctitle``)."""
         self._require_running()

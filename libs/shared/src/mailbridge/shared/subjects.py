@@ -51,6 +51,9 @@ RPC_POLICY_ORG_DELETE = "rpc.policy.org.delete.v1.{id}"
 RPC_POLICY_CLIENT_ORG_GET = "rpc.policy.client_org.get.v1.{id}"
 RPC_POLICY_CLIENT_ORG_PUT = "rpc.policy.client_org.put.v1.{id}"
 RPC_POLICY_CLIENT_ORG_DELETE = "rpc.policy.client_org.delete.v1.{id}"
+RPC_MAIL_MESSAGES_LIST = "rpc.mail.messages.list.v1.{id}"  # reading on demand, by a mail-worker
+RPC_MAIL_MESSAGES_GET = "rpc.mail.messages.get.v1.{id}"
+RPC_MAIL_MESSAGES_SEEN = "rpc.mail.messages.seen.v1.{id}"
 RPC_HEALTH = "rpc.health.check.v1.{id}"
 
 

@@ -14,6 +14,7 @@ from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApi
 from mailbridge.config_api.adapters.autoconfig import GuardedAutoconfigFetcher
 from mailbridge.config_api.adapters.detection_cache import MemoryDetectionCache
 from mailbridge.config_api.adapters.live import LiveStatusFeed
+from mailbridge.config_api.adapters.mail_reader import NatsMailReader
 from mailbridge.config_api.adapters.oauth_broker import NatsOAuthBroker
 from mailbridge.config_api.adapters.policy import NatsPolicyService
 from mailbridge.config_api.adapters.poll_scheduler import PollScheduler
@@ -70,6 +71,7 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         detections=MemoryDetectionCache(
             settings.detect_cache_seconds, settings.detect_cache_entries
         ),
+        mail=NatsMailReader(r.bus, settings.read_timeout_seconds),
     )
     nats.register(r.broker, container)
     scheduler = PollScheduler(

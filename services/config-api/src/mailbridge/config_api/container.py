@@ -14,6 +14,7 @@ from mailbridge.config_api.ports import (
     KeyLookup,
     LiveFeed,
     MailDns,
+    MailReader,
     OAuthBroker,
     PolicyService,
     SendLedger,
@@ -46,4 +47,5 @@ class Container:
     mail_dns: MailDns  # settings detection's sources beyond the presets, and its findings
     autoconfig: AutoconfigFetcher
     detections: DetectionCache
+    mail: MailReader  # an agent's mailbox read on demand, by a mail-worker
     clock: Clock = field(default_factory=SystemClock)

@@ -19,9 +19,15 @@ from mailbridge.shared.messages import (
     ConnectionTested,
     EffectivePolicy,
     Event,
+    FetchedMessage,
     GetEffectivePolicy,
+    GetMessage,
     GrantRevocationReply,
+    ListMessages,
+    MarkedSeen,
+    MarkSeen,
     Message,
+    MessageList,
     OAuthFlowBegun,
     OAuthFlowCompleted,
     OAuthFlowStarted,
@@ -185,6 +191,17 @@ class PolicyService(Protocol):
     async def effective(self, request: GetEffectivePolicy) -> EffectivePolicy:
         """The OAuth app and client org rules that apply to one agent (quick: banners wait)."""
         ...
+
+
+class MailReader(Protocol):
+    """Asks a mail-worker to read an agent's mailbox on demand; each raises
+    ``WorkerUnavailable`` when no worker answers in time. A refusal is the reply's ``error``."""
+
+    async def list_messages(self, request: ListMessages) -> MessageList: ...
+
+    async def get_message(self, request: GetMessage) -> FetchedMessage: ...
+
+    async def mark_seen(self, request: MarkSeen) -> MarkedSeen: ...
 
 
 class MailDns(Protocol):

@@ -87,6 +87,13 @@ class ConfigApiSettings(DatabaseSettings, PublicAddress, OutboundHosts, Detectio
         " badge turns error; a credentials failure shows at once",
     )
     policy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    read_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=120,
+        description="how long a read on demand waits for a mail-worker (which waits on the"
+        " mail server)",
+    )
     policy_effective_timeout_seconds: float = Field(
         default=1.0, gt=0, le=10, description="how long a config read waits for its banners"
     )

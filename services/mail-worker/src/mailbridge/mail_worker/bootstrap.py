@@ -33,7 +33,7 @@ from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.adapters.tokens import NatsTokenSource
 from mailbridge.mail_worker.adapters.watch_leases import NatsKvWatchLeases
 from mailbridge.mail_worker.container import Container
-from mailbridge.mail_worker.entrypoints import commands, config_events
+from mailbridge.mail_worker.entrypoints import commands, config_events, reading
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.entrypoints.watchers import WatchSupervisor
 from mailbridge.mail_worker.ports import MailApi, Pacing, PollLimits, PushInbox
@@ -63,6 +63,7 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
         credential_cache=credentials,
         mailbox=mailbox,
         inbox=mailbox,
+        browser=mailbox,
         sent_folder=mailbox,
         sent_search=mailbox,
         submission=smtp,
@@ -131,6 +132,7 @@ def build_mail_apis(
 def _register(broker: NatsBroker, settings: MailWorkerSettings, container: Container) -> None:
     commands.register(broker, settings, container)
     config_events.register(broker, container)
+    reading.register(broker, settings, container)
 
 
 SERVICE = NatsService(name="mail-worker", build=build)

@@ -13,6 +13,7 @@ from mailbridge.mail_worker.ports import (
     InboxFetcher,
     MailApi,
     MailboxReader,
+    MailBrowser,
     NoWatches,
     PollLimits,
     SendLedger,
@@ -37,6 +38,7 @@ class Container:
     credential_cache: CredentialCache
     mailbox: MailboxReader
     inbox: InboxFetcher
+    browser: MailBrowser  # any folder, read on demand
     sent_folder: SentFolder
     sent_search: SentSearch
     submission: SubmissionChecker

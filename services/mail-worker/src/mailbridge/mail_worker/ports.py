@@ -11,6 +11,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor
+from mailbridge.mail_worker.domain.message_ref import MessageRef, PageCursor
 from mailbridge.mail_worker.domain.mime import Outgoing
 from mailbridge.mail_worker.domain.watch_share import WatchShare
 from mailbridge.shared.errors import PermanentError
@@ -133,6 +134,42 @@ class InboxFetcher(Protocol):
     async def fetch_new(
         self, credentials: Credentials, first_uid: FirstUid, limit: int, max_bytes: int
     ) -> FetchedBatch: ...
+
+
+@dataclass
+class FetchedItem:
+    """What one message's FETCH answer said; ``literal`` is the header or body asked for."""
+
+    uid: int = 0
+    seen: bool = False
+    size: int = 0  # of the whole message (RFC822.SIZE)
+    literal: bytes = b""
+
+
+@dataclass(frozen=True)
+class FolderPage:
+    uidvalidity: int
+    messages: list[FetchedItem]  # newest first, each with its listed headers
+    more: bool  # older messages than these are there
+
+
+class MailBrowser(Protocol):
+    """Any folder of an IMAP mailbox, read on demand (``rpc.mail.messages.*``)."""
+
+    async def list_page(
+        self, credentials: Credentials, folder: str, cursor: PageCursor | None, limit: int
+    ) -> FolderPage:
+        """The ``limit`` newest messages older than ``cursor``; ``invalid_input`` when the folder
+        was renumbered since the cursor, ``not_found`` for a folder the mailbox lacks."""
+
+    async def read(
+        self, credentials: Credentials, ref: MessageRef, max_bytes: int
+    ) -> FetchedItem | None:
+        """The message (its header only beyond ``max_bytes``); None when ``ref`` names nothing
+        there now."""
+
+    async def mark_seen(self, credentials: Credentials, ref: MessageRef) -> bool:
+        """Flag it ``\\Seen``; False when ``ref`` names nothing there now."""
 
 
 class PushSession(InboxFetcher, Protocol):

@@ -37,6 +37,12 @@ class MailWorkerSettings(ServiceSettings, ProviderEndpoints, OutboundHosts):
     poll_backlog: int = Field(default=10, ge=0, description="messages shown on a first poll")
     poll_batch: int = Field(default=50, ge=1, description="messages fetched per poll at most")
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    read_raw_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=1024,
+        le=700 * 1024,  # base64 in a reply within NATS's default 1 MB payload
+        description="the largest message a read on demand returns raw (RFC 822 bytes)",
+    )
     trusted_authserv_id: str = Field(
         default="",
         max_length=255,

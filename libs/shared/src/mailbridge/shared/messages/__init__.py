@@ -86,6 +86,16 @@ from mailbridge.shared.messages.policy import (
     Restrictions,
     SendAuthorization,
 )
+from mailbridge.shared.messages.reading import (
+    FetchedMessage,
+    GetMessage,
+    ListMessages,
+    MarkedSeen,
+    MarkSeen,
+    MessageList,
+    MessageSummary,
+    ReadRefused,
+)
 
 SUBJECT_MESSAGES: tuple[type[Message], ...] = (
     TestConnection,
@@ -123,6 +133,9 @@ SUBJECT_MESSAGES: tuple[type[Message], ...] = (
     PutClientOrg,
     DeleteClientOrg,
     CheckHealth,
+    ListMessages,
+    GetMessage,
+    MarkSeen,
 )
 
 REPLY_MESSAGES: tuple[type[Reply], ...] = (
@@ -138,6 +151,10 @@ REPLY_MESSAGES: tuple[type[Reply], ...] = (
     SendAuthorization,
     PolicyDocumentReply,
     HealthReply,
+    MessageList,
+    FetchedMessage,
+    MarkedSeen,
+    ReadRefused,
 )
 
 ALL_MESSAGES: tuple[type[BaseModel], ...] = SUBJECT_MESSAGES + REPLY_MESSAGES
@@ -170,11 +187,13 @@ __all__ = [
     "EmailConfigDeleted",
     "EmailConfigSaved",
     "Event",
+    "FetchedMessage",
     "FlowStatus",
     "GetAccessToken",
     "GetClientOrg",
     "GetCredentials",
     "GetEffectivePolicy",
+    "GetMessage",
     "GetOAuthApp",
     "GetOAuthFlow",
     "GetOrgConfig",
@@ -185,14 +204,19 @@ __all__ = [
     "GrantRevoked",
     "HealthReply",
     "LastError",
+    "ListMessages",
     "MailboxPollFailed",
     "MailboxPolled",
     "MailboxStatus",
+    "MarkSeen",
+    "MarkedSeen",
     "Message",
     "MessageContent",
+    "MessageList",
     "MessageReceived",
     "MessageSendFailed",
     "MessageSent",
+    "MessageSummary",
     "MicrosoftAppIn",
     "OAuthApp",
     "OAuthAppReply",
@@ -210,6 +234,7 @@ __all__ = [
     "Provider",
     "PutClientOrg",
     "PutOrgConfig",
+    "ReadRefused",
     "Reply",
     "Request",
     "Restrictions",

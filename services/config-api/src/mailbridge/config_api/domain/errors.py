@@ -4,9 +4,12 @@ MailbridgeError             (shared) a code; message and hint from the catalog, 
  └── ErrorWithStatus        an error whose answer's status is its own, not its code's
       ├── ServiceUnavailable    a service did not answer (no responders, or not in time): 503
       │    ├── PolicyUnavailable policy (org OAuth apps, client orgs)
-      │    └── BrokerUnavailable the oauth-broker (sign-ins, grants)
-      └── Forbidden         an Email tab session's change without its CSRF token, or from
-                            another origin: 403, code ``unauthorized``
+      │    ├── BrokerUnavailable the oauth-broker (sign-ins, grants)
+      │    └── WorkerUnavailable no mail-worker (reading a mailbox on demand)
+      ├── Forbidden         an Email tab session's change without its CSRF token, or from
+      │                     another origin: 403, code ``unauthorized``
+      └── MailServerRefused a mail server refused or failed a read on demand (a login refused,
+                            a timeout): 502, its own code
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ class Forbidden(ErrorWithStatus):
     status = 403
 
 
+class MailServerRefused(ErrorWithStatus):
+    """Answered 502: what a mail-worker asked of the agent's mail server failed there."""
+
+    status = 502
+
+
 def unanswered(service: str) -> ErrorInfo:
     return ErrorInfo(
         code=ErrorCode.WORKER_UNAVAILABLE,
@@ -52,3 +61,8 @@ class PolicyUnavailable(ServiceUnavailable):
 class BrokerUnavailable(ServiceUnavailable):
     def __init__(self) -> None:
         super().__init__(unanswered("oauth-broker"))
+
+
+class WorkerUnavailable(ServiceUnavailable):
+    def __init__(self) -> None:
+        super().__init__(unanswered("mail-worker"))

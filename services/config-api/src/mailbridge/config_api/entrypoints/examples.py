@@ -20,6 +20,7 @@ from mailbridge.config_api.domain.email_config import (
     ServerSettings,
     public_settings,
 )
+from mailbridge.config_api.domain.mail_views import MessagePage, MessageView
 from mailbridge.config_api.domain.oauth import (
     AuthorizationBegun,
     DisconnectedView,
@@ -36,6 +37,7 @@ from mailbridge.config_api.domain.ui_sessions import (
 )
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
+    AttachmentInfo,
     CheckResult,
     ClientOrgBanner,
     ClientOrgChanged,
@@ -43,6 +45,8 @@ from mailbridge.shared.messages import (
     ConnectionTested,
     FlowStatus,
     MailboxStatus,
+    MessageReceived,
+    MessageSummary,
     OrgAppBanner,
     OrgEmailConfigView,
     OrgOAuthApp,
@@ -196,6 +200,42 @@ DETECTED_BY_SRV = detection.Finding(
     notes=(detection.SRV_NOTE,),
 ).for_address("support@acme.com")
 DETECTED_NOTHING = detection.nothing_found("acme.com").for_address("support@acme.com")
+
+LISTED = MessageSummary(
+    message_ref="1736933400.42.SU5CT1g",  # UIDVALIDITY, UID, the folder (INBOX) in base64url
+    uid=42,
+    message_id="<01JHK5B2QX@example.com>",
+    from_="Ada Lovelace <ada@example.com>",
+    to=["support@acme.example"],
+    subject="Invoice 2025-001",
+    date=AT,
+    seen=False,
+    size=4210,
+)
+PAGE = MessagePage(folder="INBOX", messages=[LISTED], next_cursor="1736933400.42").model_dump(
+    mode="json", by_alias=True
+)
+READ = MessageView(
+    message_ref=LISTED.message_ref,
+    seen=False,
+    message=MessageReceived(
+        event_id="evt_01JHK5B2QX",
+        occurred_at=AT,
+        agent_id=AGENT_ID,
+        uid=42,
+        uidvalidity=1736933400,
+        message_id=LISTED.message_id,
+        from_=LISTED.from_,
+        to=LISTED.to,
+        subject=LISTED.subject,
+        date=AT,
+        text="Hello, the invoice is attached.\r\n",
+        attachments=[
+            AttachmentInfo(filename="invoice.pdf", content_type="application/pdf", size=3100)
+        ],
+    ),
+).model_dump(mode="json", by_alias=True)
+RAW_MESSAGE = "From: Ada Lovelace <ada@example.com>\r\nSubject: Invoice 2025-001\r\n\r\nHello…"
 
 QUEUED = SendView(command_id="cmd_01JHK5B2QX", status=SendStatus.QUEUED)
 SENT = SendView(

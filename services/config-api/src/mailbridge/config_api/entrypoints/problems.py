@@ -219,14 +219,22 @@ _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
         },
     ),
     413: (
-        "The message is over the stated limits: 10 MiB of attachments in all (about 14 MB once"
-        " encoded), a request body of 32 MiB. Nothing was queued.",
+        "The message is over the stated limits. A send: 10 MiB of attachments in all (about"
+        " 14 MB once encoded), a request body of 32 MiB; nothing was queued. A raw read: the"
+        " mail-worker's raw cap (`MAILBRIDGE_READ_RAW_MAX_BYTES`); read it parsed instead.",
         ErrorInfo.of(ErrorCode.MESSAGE_TOO_LARGE),
         {},
     ),
+    502: (
+        "The agent's mail server refused or failed a read on demand: a refused login (fix it in"
+        " the Email tab), a timeout or a dropped connection (retry). The code says which.",
+        ErrorInfo.of(ErrorCode.AUTH_FAILED),
+        {},
+    ),
     503: (
-        "A service mailbridge depends on did not answer: policy (org OAuth apps, client orgs)"
-        " or the oauth-broker (sign-ins), or the broker could not reach the provider. Retry.",
+        "A service mailbridge depends on did not answer: policy (org OAuth apps, client orgs),"
+        " the oauth-broker (sign-ins), or a mail-worker (reads on demand); or the broker could"
+        " not reach the provider. Retry.",
         PolicyUnavailable().info(),
         {},
     ),

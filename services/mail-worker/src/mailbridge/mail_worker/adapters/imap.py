@@ -13,9 +13,12 @@ from functools import partial
 
 import aioimaplib
 
+from mailbridge.mail_worker.adapters import imap_browse
 from mailbridge.mail_worker.adapters.imap_commands import (
+    fetch_message,
     new_messages,
     parse_counts,
+    quoted,
     select_inbox,
 )
 from mailbridge.mail_worker.adapters.imap_push import ImapPushSession
@@ -28,8 +31,15 @@ from mailbridge.mail_worker.adapters.sessions import (
 )
 from mailbridge.mail_worker.adapters.xoauth2 import MailTokenSource, Refused, XOAuth2Login
 from mailbridge.mail_worker.domain.classify import classify_imap_login_failure, refusal
-from mailbridge.mail_worker.ports import FetchedBatch, FirstUid, InboxCounts
-from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
+from mailbridge.mail_worker.domain.message_ref import MessageRef, PageCursor
+from mailbridge.mail_worker.ports import (
+    FetchedBatch,
+    FetchedItem,
+    FirstUid,
+    FolderPage,
+    InboxCounts,
+)
+from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
 
 DEFAULT_SENT = "Sent"
@@ -73,7 +83,7 @@ class AioimaplibMailboxReader:
             selected = await client.select(await self._sent_of(key, client))  # read, not changed
             if selected.result != "OK":
                 raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "Sent could not be opened.")
-            found = await client.uid_search(f"HEADER Message-ID {_quoted(message_id)}")
+            found = await client.uid_search(f"HEADER Message-ID {quoted(message_id)}")
             if found.result != "OK":
                 raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, "Sent could not be searched.")
             return any(line.split() for line in found.lines[:1] if isinstance(line, bytes))
@@ -88,11 +98,53 @@ class AioimaplibMailboxReader:
     ) -> FetchedBatch:
         """Messages of INBOX from the UID that ``first_uid`` picks, at most ``limit`` of them;
         larger than ``max_bytes``: headers only. Read with PEEK, so nothing is marked seen."""
+        async with self._leased(credentials) as client:
+            return await new_messages(client, first_uid, limit, max_bytes)
+
+    async def list_page(
+        self, credentials: Credentials, folder: str, cursor: PageCursor | None, limit: int
+    ) -> FolderPage:
+        async with self._leased(credentials) as client:
+            uidvalidity = await imap_browse.examine(client, folder)
+            if cursor is not None and cursor.uidvalidity != uidvalidity:
+                raise MailbridgeError(
+                    ErrorCode.INVALID_INPUT,
+                    f"{folder} was renumbered since this cursor; list it again from the newest.",
+                )
+            below = cursor.below_uid if cursor is not None else None
+            return await imap_browse.page(client, uidvalidity, below, limit)
+
+    async def read(
+        self, credentials: Credentials, ref: MessageRef, max_bytes: int
+    ) -> FetchedItem | None:
+        async with self._leased(credentials) as client:
+            if await imap_browse.examine(client, ref.folder) != ref.uidvalidity:
+                return None
+            found = await imap_browse.fetch_items(client, [ref.uid])
+            if not found:
+                return None
+            sizes = {ref.uid: found[0].size}
+            found[0].literal = await fetch_message(client, ref.uid, sizes, max_bytes)
+            return found[0]
+
+    async def mark_seen(self, credentials: Credentials, ref: MessageRef) -> bool:
+        async with self._leased(credentials) as client:
+            if await imap_browse.select(client, ref.folder) != ref.uidvalidity:
+                return False
+            found = await imap_browse.fetch_items(client, [ref.uid])
+            if found and not found[0].seen:
+                await imap_browse.mark_seen(client, ref.uid)
+            return bool(found)
+
+    @asynccontextmanager
+    async def _leased(self, credentials: Credentials) -> AsyncIterator[aioimaplib.IMAP4]:
+        """A pooled session of the account; its reads may leave any folder selected (a poll
+        selects INBOX again first)."""
         endpoint = _endpoint(credentials)
         key = account_key(credentials, endpoint)
         async with self._pool.lease(key, lambda: self._login(credentials)) as client:
             try:
-                return await new_messages(client, first_uid, limit, max_bytes)
+                yield client
             except (OSError, TimeoutError) as exc:  # a pooled session the server cut, raised bare
                 raise connection_error(exc, endpoint.host, endpoint.port) from exc
 
@@ -289,8 +341,3 @@ async def _sent_folder(client: aioimaplib.IMAP4) -> str:
             return match.group(2).decode().strip('"')
     await client.create(DEFAULT_SENT)
     return DEFAULT_SENT
-
-
-def _quoted(text: str) -> str:
-    """An IMAP quoted string (RFC 3501): backslash and double quote escaped."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

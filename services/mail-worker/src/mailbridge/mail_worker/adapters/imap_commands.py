@@ -3,6 +3,7 @@ by the pooled sessions of polls and tests and by the long-lived sessions that wa
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from mailbridge.shared.errors import ErrorCode, RetryableError
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _UID_SIZE = re.compile(rb"UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+) UID (\d+)")
+_ASCII_RUNS = re.compile("[ -~]+|[^ -~]+")  # printable ASCII, or not
 _STATUS_COUNTS = re.compile(rb"MESSAGES (\d+).*UNSEEN (\d+)|UNSEEN (\d+).*MESSAGES (\d+)")
 
 
@@ -116,3 +118,27 @@ def parse_counts(result: str, lines: list[bytes]) -> InboxCounts:
             )
             return InboxCounts(total=int(messages), unread=int(unseen))
     raise RetryableError(ErrorCode.PROVIDER_UNAVAILABLE, f"STATUS INBOX answered {result}.")
+
+
+def quoted(text: str) -> str:
+    """An IMAP quoted string (RFC 3501): backslash and double quote escaped. The caller keeps
+    CR, LF and NUL out (they cannot be quoted, and would end the command)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quoted_mailbox(name: str) -> str:
+    """A mailbox name as a command names it: modified UTF-7 (RFC 3501 §5.1.3), then quoted."""
+    return quoted(_modified_utf7(name))
+
+
+def _modified_utf7(name: str) -> str:
+    """Printable ASCII stays (``&`` as ``&-``); every run of other characters, control ones
+    included, becomes ``&``, its UTF-16 in base64 (``,`` for ``/``, unpadded), ``-``."""
+    return "".join(_encoded_run(run) for run in _ASCII_RUNS.findall(name))
+
+
+def _encoded_run(run: str) -> str:
+    if " " <= run[0] <= "~":
+        return run.replace("&", "&-")
+    utf16 = base64.b64encode(run.encode("utf-16-be")).rstrip(b"=").decode()
+    return "&" + utf16.replace("/", ",") + "-"

@@ -1,9 +1,12 @@
 """The mail-worker's Prometheus metrics: commands handled, by kind and by how they were settled,
-and failed polls by kind (config-api backs those mailboxes off)."""
+failed polls by kind (config-api backs those mailboxes off), watches, and reads on demand."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.messages import Message
 
 
 class WorkerMetrics:
@@ -53,6 +56,19 @@ class WorkerMetrics:
             "Messages read by watch sessions (pushed, or found by their quiet-spell read)",
             registry=registry,
         )
+
+        self.reads = Counter(
+            "mailbridge_worker_reads",
+            "Reads on demand answered, by kind (list, get, seen) and result (ok, or the error"
+            " code: not_found, invalid_input, auth_failed…)",
+            ["kind", "result"],
+            registry=registry,
+        )
+
+    def read(self, request: type[Message], error: ErrorInfo | None) -> None:
+        """``rpc.mail.messages.list.v1`` → ``list``."""
+        kind = request.subject_template.split(".")[3]
+        self.reads.labels(kind=kind, result=error.code if error else "ok").inc()
 
     def poll_failed(self, auth: bool) -> None:
         self.poll_failures.labels(kind="auth" if auth else "transient").inc()

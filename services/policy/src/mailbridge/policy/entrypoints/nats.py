@@ -7,12 +7,10 @@ that does not decode is answered, never left to time out: ``invalid_input`` nami
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from faststream import AckPolicy as HandlerAck
-from faststream.middlewares import ExceptionMiddleware
 from faststream.nats import (
     AckPolicy,
     ConsumerConfig,
@@ -22,11 +20,9 @@ from faststream.nats import (
     NatsRouter,
     PullSub,
 )
-from pydantic import ValidationError
 
 from mailbridge.policy import handlers
 from mailbridge.policy.container import Container
-from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
     AuthorizeSend,
     DeleteClientOrg,
@@ -40,6 +36,7 @@ from mailbridge.shared.messages import (
     PutOrgConfig,
 )
 from mailbridge.shared.streams import MAIL_EVT
+from mailbridge.shared.undecodable import answering_undecodable
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +44,9 @@ QUEUE = "policy"
 
 
 def register(broker: NatsBroker, c: Container) -> None:
-    documents = NatsRouter(middlewares=(_answering_undecodable(),))
+    documents = NatsRouter(
+        middlewares=(answering_undecodable(lambda error: PolicyDocumentReply(error=error)),)
+    )
     _register_org_config(documents, c)
     _register_client_orgs(documents, c)
     broker.include_router(documents)
@@ -110,30 +109,3 @@ def _register_client_orgs(router: NatsRouter, c: Container) -> None:
     async def client_org_delete(request: DeleteClientOrg) -> str:
         reply = await handlers.delete_client_org(request, client_orgs=c.client_orgs)
         return reply.model_dump_json()
-
-
-def _answering_undecodable() -> ExceptionMiddleware:
-    """Every org and client-org rpc answers a ``PolicyDocumentReply``, so one that does not decode
-    gets one with its error, where FastStream alone would log it and leave the caller waiting."""
-    return ExceptionMiddleware(
-        publish_handlers={ValidationError: _invalid_request, json.JSONDecodeError: _not_json}
-    )
-
-
-def _invalid_request(exc: ValidationError) -> str:
-    """A document request whose fields do not validate: each field's path (``request.body.…``)
-    and what is wrong with it, never the value given (it may be a secret)."""
-    problems = "; ".join(
-        f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
-    )
-    return _refusal(problems)
-
-
-def _not_json(exc: json.JSONDecodeError) -> str:
-    return _refusal(f"the request is not JSON ({exc.msg})")
-
-
-def _refusal(problems: str) -> str:
-    log.warning("refused an undecodable org request: %s", problems)
-    error = ErrorInfo.of(ErrorCode.INVALID_INPUT, problems)
-    return PolicyDocumentReply(error=error).model_dump_json()

@@ -5,6 +5,7 @@
 - ``detection``: the settings detected for an address (presets, MX, autoconfig, SRV)
 - ``connection``: the connection test, and the live status (Server-Sent Events)
 - ``messages``: send or reply, and where a send stands
+- ``mail``: read the agent's mailbox on demand (a folder, a message, marking one seen)
 - ``oauth``: begin an OAuth sign-in for an agent, and see where one stands
 - ``oauth_popup``: the sign-in popup's start and callback pages (HTML, page template in
   ``oauth_page``), opened without an API key
@@ -28,6 +29,7 @@ from mailbridge.config_api.entrypoints.http import (
     detection,
     email_config,
     health,
+    mail,
     messages,
     oauth,
     oauth_popup,
@@ -42,7 +44,7 @@ def routers() -> list[APIRouter]:
     the app itself, not in another router: a route of a nested router is known by its own path
     only, and the metrics label requests by the whole path template."""
     resources = (
-        agents, email_config, detection, connection, oauth, messages, orgs, ui_sessions,
+        agents, email_config, detection, connection, oauth, messages, mail, orgs, ui_sessions,
         oauth_popup, health, ui,
     )  # fmt: skip
     return [resource.router for resource in resources]

@@ -24,6 +24,7 @@ from mailbridge.config_api.ports import (
     DetectionSources,
     GrantRevoker,
     LiveFeed,
+    MailReader,
     OAuthBroker,
     PolicyService,
     SendLedger,
@@ -103,6 +104,10 @@ async def _ui_sessions(c: ContainerDep) -> UiSessionStore:
     return c.ui_sessions
 
 
+async def _mail(c: ContainerDep) -> MailReader:
+    return c.mail
+
+
 RepoDep = Annotated[ConfigRepository, Depends(_repo)]
 LedgerDep = Annotated[SendLedger, Depends(_ledger)]
 ContentDep = Annotated[ContentStore, Depends(_content)]
@@ -117,6 +122,7 @@ ClockDep = Annotated[Clock, Depends(_clock)]
 SettingsDep = Annotated[ConfigApiSettings, Depends(_settings)]
 ReadinessDep = Annotated[ReadinessCheck, Depends(_readiness)]
 UiSessionsDep = Annotated[UiSessionStore, Depends(_ui_sessions)]
+MailDep = Annotated[MailReader, Depends(_mail)]
 
 
 async def _detection_sources(c: ContainerDep) -> DetectionSources:
