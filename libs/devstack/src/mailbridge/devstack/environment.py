@@ -12,12 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailbridge.devstack.mailstack import DOMAIN, authserv_id
 from mailbridge.devstack.processes import free_ports
 from mailbridge.devstack.supervisor import ServiceProcess
 
 HOST = "127.0.0.1"
 TEST_TIMEOUT_SECONDS = 20.0  # how long config-api waits for a connection test's answer
 POLL_INTERVAL_SECONDS = 15.0  # how often config-api schedules a poll of a connected mailbox
+# The receiving server of the local mail stack (its Postfix's host name): the one server whose
+# Authentication-Results the worker believes when it screens a message.
+TRUSTED_AUTHSERV_ID = authserv_id(DOMAIN)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class Infrastructure:
     log_level: str = "INFO"
     providers: Mapping[str, str] = field(default_factory=dict)  # MAILBRIDGE_* of a sandbox
     dns_resolver: str | None = None  # "host:port" for config-api's settings detection
+    trusted_authserv_id: str = TRUSTED_AUTHSERV_ID
     stream_replicas: int = 1  # copies of each stream and bucket: 3 on a ``NatsCluster``
 
 
@@ -55,6 +60,7 @@ def services(
         **common,
         "MAILBRIDGE_ALLOW_PRIVATE_HOSTS": "true",
         "MAILBRIDGE_WATCH_QUIET_SECONDS": str(poll_interval),  # a watched mailbox's safety net
+        "MAILBRIDGE_TRUSTED_AUTHSERV_ID": infra.trusted_authserv_id,
         **infra.providers,
     }
     if infra.ca_file is not None:

@@ -52,6 +52,7 @@ _POLL = 0.05
 _LOCAL_PART = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]")
 _MAX_RUNTIME_PATH = 60
+DOMAIN = "mailbridge.example"  # the mail domain a stack serves unless told otherwise
 
 
 class MailStackError(RuntimeError):
@@ -67,7 +68,13 @@ class MailStackEndpoints:
     smtp_starttls_port: int
     smtp_tls_port: int
     ca_file: Path
-    domain: str = "mailbridge.example"
+    domain: str = DOMAIN
+
+    @property
+    def authserv_id(self) -> str:
+        """The name the stack's Postfix gives itself (``myhostname``): the authserv-id of the
+        Authentication-Results its receiving server would write (RFC 8601)."""
+        return authserv_id(self.domain)
 
 
 class MailStack:
@@ -76,7 +83,7 @@ class MailStack:
     def __init__(
         self,
         data_dir: Path,
-        domain: str = "mailbridge.example",
+        domain: str = DOMAIN,
         oauth2: dovecot.OAuth2Introspection | None = None,
         imap_idle: bool = True,
         process_limit: int = dovecot.PROCESS_LIMIT,
@@ -231,6 +238,12 @@ class MailStack:
             seen,
         )
 
+    def seed_raw(self, address: str, raw: bytes, folder: str = "INBOX") -> None:
+        """Store ``raw`` (RFC 5322 bytes, every header as given: an Authentication-Results a
+        sender forged, a look-alike From) in the mailbox through Dovecot, unseen, at once."""
+        self._require_running()
+        dovecot.save_message(self._dovecot.config_file, address, folder, raw, "", seen=False)
+
     def count_messages(self, address: str, folder: str = "INBOX") -> int:
         """Number of messages in ``folder`` of ``address``, as Dovecot sees it."""
         self._require_running()
@@ -339,6 +352,12 @@ class MailStack:
             shutil.rmtree(self._run, ignore_errors=True)
             with suppress(OSError):
                 self._run.parent.rmdir()  # only when no other stack uses it
+
+
+def authserv_id(domain: str) -> str:
+    """The host name the Postfix of a stack serving ``domain`` has (``myhostname =
+    mail.$domain``, templates/main.cf)."""
+    return f"mail.{domain}"
 
 
 def _require_root() -> None:
