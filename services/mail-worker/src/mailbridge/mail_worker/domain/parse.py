@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, MIMEPart
 from email.policy import Policy
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NotRequired, Self, TypedDict, Unpack
 
 from mailbridge.mail_worker.domain.lookalike import Sender
 from mailbridge.mail_worker.domain.screening import NOT_SCREENED, ScreeningContext, screen
@@ -96,23 +96,23 @@ def parse(
     )
 
 
-def parse_or_none(
-    raw: bytes,
-    *,
-    agent_id: str,
-    uid: int,
-    uidvalidity: int,
-    provider_id: str | None = None,
-    screening_context: ScreeningContext = NOT_SCREENED,
-) -> MessageReceived | None:
+class MessageSource(TypedDict):
+    """Whose message, where it was read, and what to screen it against: :func:`parse`'s keywords."""
+
+    agent_id: str
+    uid: int
+    uidvalidity: int
+    provider_id: NotRequired[str | None]
+    screening_context: NotRequired[ScreeningContext]
+
+
+def parse_or_none(raw: bytes, **source: Unpack[MessageSource]) -> MessageReceived | None:
     """:func:`parse`, or None (logged) for a message it refuses, so that a poll skips that one
     message rather than failing on it at every poll, the cursor stuck before it."""
     try:
-        return parse(
-            raw, agent_id=agent_id, uid=uid, uidvalidity=uidvalidity, provider_id=provider_id,
-            screening_context=screening_context,
-        )  # fmt: skip
+        return parse(raw, **source)
     except UnparseableMessage as refused:
+        uid, agent_id = source["uid"], source["agent_id"]
         _LOG.warning("message %s of agent %s not delivered: %s", uid, agent_id, refused)
         return None
 
