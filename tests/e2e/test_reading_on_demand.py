@@ -72,3 +72,25 @@ async def test_another_orgs_key_cannot_read_the_mailbox(
         answer = await other.get(f"/bridge/agents/{agent.agent_id}/mail/messages")
     assert answer.status_code == 404
     assert "message 1" not in answer.text
+
+
+async def test_a_message_read_on_demand_is_screened_as_a_received_one(
+    api: httpx.AsyncClient, mail_stack: MailStack
+) -> None:
+    agent = await agent_with_mailbox(api, mail_stack)
+    results = f"{mail_stack.endpoints.authserv_id}; spf=fail smtp.mailfrom=bank.example; dkim=none"
+    raw = (
+        f"Authentication-Results: {results}\r\nFrom: Bank <alerts@bank.example>\r\n"
+        f"To: {agent.address}\r\nSubject: verify\r\n\r\nPlease act on this.\r\n"
+    ).encode()
+    await asyncio.to_thread(mail_stack.seed_raw, agent.address, raw)
+    messages = f"/bridge/agents/{agent.agent_id}/mail/messages"
+    ref = (await api.get(messages)).json()["messages"][0]["message_ref"]
+
+    screening = (await api.get(f"{messages}/{ref}")).json()["message"]["screening"]
+
+    assert (screening["authserv_id"], screening["spf"], screening["dkim"]) == (
+        mail_stack.endpoints.authserv_id,
+        "fail",
+        "none",
+    )

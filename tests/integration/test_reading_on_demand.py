@@ -12,6 +12,7 @@ import pytest
 from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.mail_worker import handlers_read
 from mailbridge.mail_worker.domain.message_ref import message_ref
+from mailbridge.mail_worker.ports import PollLimits
 from mailbridge.shared.errors import ErrorCode
 from mailbridge.shared.messages import GetMessage, ListMessages, MarkSeen, MessageList
 from tests.fakes.mail_worker import FakeCredentials
@@ -20,6 +21,7 @@ from tests.support.imap_account import LocalImapAccount
 pytestmark = pytest.mark.integration
 
 MAX_BYTES = 100_000
+LIMITS = PollLimits(backlog=10, batch=10, max_message_bytes=MAX_BYTES)
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ async def test_a_message_is_read_parsed_and_raw_then_marked_seen(
 
     got = await handlers_read.get_message(
         GetMessage(agent_id="a1", message_ref=ref, raw=True), ports,
-        max_bytes=MAX_BYTES, raw_max_bytes=MAX_BYTES,
+        limits=LIMITS, raw_max_bytes=MAX_BYTES,
     )  # fmt: skip
 
     assert got.error is None and got.message is not None and got.message.text is not None
@@ -103,9 +105,7 @@ async def test_refusals_name_what_is_wrong(
         return GetMessage(agent_id="a1", message_ref=message_ref, raw=raw)
 
     async def code_of(request: GetMessage) -> ErrorCode | None:
-        reply = await handlers_read.get_message(
-            request, ports, max_bytes=MAX_BYTES, raw_max_bytes=2048
-        )
+        reply = await handlers_read.get_message(request, ports, limits=LIMITS, raw_max_bytes=2048)
         return reply.error.code if reply.error else None
 
     assert await code_of(get(f"{uidvalidity}.{int(uid) + 1}.{folder}")) is ErrorCode.NOT_FOUND

@@ -20,12 +20,14 @@ from mailbridge.mail_worker.domain.message_ref import (
     page_cursor,
 )
 from mailbridge.mail_worker.domain.parse import parse_or_none
-from mailbridge.mail_worker.handlers import api_of
+from mailbridge.mail_worker.domain.screening import NOT_SCREENED, ScreeningContext
+from mailbridge.mail_worker.handlers import api_of, screening_of
 from mailbridge.mail_worker.ports import (
     CredentialsSource,
     FetchedItem,
     MailApi,
     MailBrowser,
+    PollLimits,
 )
 from mailbridge.shared.errors import ErrorCode, MailbridgeError
 from mailbridge.shared.messages import (
@@ -76,22 +78,22 @@ async def list_messages(
 async def get_message(
     request: GetMessage,
     ports: ReadPorts,
-    max_bytes: int,
+    limits: PollLimits,
     raw_max_bytes: int,
 ) -> FetchedMessage:
     answer = FetchedMessage(agent_id=request.agent_id, message_ref=request.message_ref)
     try:
         account = await _imap_account(request.agent_id, ports)
         ref = message_ref(request.message_ref)
-        item = await _stored(ports.browser, account, ref, max_bytes)
-        raw_cap = min(raw_max_bytes, max_bytes)  # beyond max_bytes only the header was read
+        item = await _stored(ports.browser, account, ref, limits.max_message_bytes)
+        raw_cap = min(raw_max_bytes, limits.max_message_bytes)  # beyond: the header alone was read
         if request.raw and item.size > raw_cap:
             raise _too_large_for_raw(item.size, raw_cap)
     except MailbridgeError as exc:
         return answer.model_copy(update={"error": exc.info()})
     return answer.model_copy(
         update={
-            "message": _parsed(request.agent_id, ref, item.literal),
+            "message": _parsed(request.agent_id, ref, item.literal, screening_of(account, limits)),
             "seen": item.seen,
             "raw_base64": base64.b64encode(item.literal).decode() if request.raw else None,
         }
@@ -144,8 +146,15 @@ def _summary(agent_id: str, ref: MessageRef, item: FetchedItem) -> MessageSummar
     )
 
 
-def _parsed(agent_id: str, ref: MessageRef, raw: bytes) -> MessageReceived | None:
-    parsed = parse_or_none(raw, agent_id=agent_id, uid=ref.uid, uidvalidity=ref.uidvalidity)
+def _parsed(
+    agent_id: str, ref: MessageRef, raw: bytes, screening: ScreeningContext = NOT_SCREENED
+) -> MessageReceived | None:
+    """The message as ``message.received`` has it, screened as a received one is (a listed
+    header block is not: its few fields hold no Authentication-Results)."""
+    parsed = parse_or_none(
+        raw, agent_id=agent_id, uid=ref.uid, uidvalidity=ref.uidvalidity,
+        screening_context=screening,
+    )  # fmt: skip
     return parsed.model_copy(update={"mailbox": ref.folder}) if parsed is not None else None
 
 

@@ -31,7 +31,7 @@ def register(broker: NatsBroker, settings: MailWorkerSettings, c: Container) -> 
     @router.subscriber(GetMessage.subscription(), queue=QUEUE)
     async def messages_get(request: GetMessage) -> str:
         reply = await handlers_read.get_message(
-            request, ports, max_bytes=c.limits.max_message_bytes,
+            request, ports, limits=c.limits,
             raw_max_bytes=settings.read_raw_max_bytes,
         )  # fmt: skip
         c.metrics.read(GetMessage, reply.error)
