@@ -239,3 +239,68 @@ def machine_busy_s() -> float:
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     return (sum(values[:8]) - idle) / _TICK
+
+
+# --- where the machine's time goes -----------------------------------------------------------
+
+STACK_PARTS = {"nats-server": "nats-server", "postgres": "PostgreSQL", "dovecot": "Dovecot",
+               "postfix": "Postfix"}  # fmt: skip  # a word of a root's command line → its name
+
+
+@dataclass(frozen=True)
+class _Process:
+    parent: int
+    command: str
+    cpu_s: float  # its own and its reaped children's: the time moves to the parent on exit
+
+
+def cpu_by_part(data: Path, services: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each part of the system: the services (by pid) and the servers run
+    under ``data`` (nats-server, PostgreSQL, Dovecot, Postfix), each with every process under it.
+
+    A process's figure includes its reaped children's (/proc ``cutime``/``cstime``), and a part's
+    is the sum over its live tree, so a short-lived child (an smtpd, a PostgreSQL backend) counts
+    before and after it exits alike: two readings' difference is the part's CPU between them."""
+    processes = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, process in processes.items():
+        children.setdefault(process.parent, []).append(pid)
+    roots = dict(services)
+    for pid, process in processes.items():
+        parent = processes.get(process.parent)
+        under_data = str(data) in process.command
+        if under_data and (parent is None or str(data) not in parent.command):
+            name = next((n for word, n in STACK_PARTS.items() if word in process.command), None)
+            if name is not None:
+                roots[name] = pid
+    return {name: _tree_cpu(pid, processes, children) for name, pid in roots.items()}
+
+
+def _tree_cpu(root: int, processes: dict[int, _Process], children: dict[int, list[int]]) -> float:
+    total, waiting = 0.0, [root]
+    while waiting:
+        pid = waiting.pop()
+        if pid in processes:
+            total += processes[pid].cpu_s
+        waiting.extend(children.get(pid, ()))
+    return total
+
+
+def _processes() -> dict[int, _Process]:
+    found: dict[int, _Process] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        cpu = sum(int(v) for v in stat[11:15]) / _TICK  # utime stime cutime cstime
+        found[int(entry.name)] = _Process(int(stat[1]), command, cpu)
+    return found
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Each part's CPU seconds between two ``cpu_by_part`` readings."""
+    return {name: after[name] - before.get(name, 0.0) for name in after}
