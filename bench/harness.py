@@ -254,9 +254,12 @@ class _Process:
     cpu_s: float  # its own and its reaped children's: the time moves to the parent on exit
 
 
-def cpu_by_part(data: Path, services: dict[str, int]) -> dict[str, float]:
+def cpu_by_part(
+    data: Path, services: dict[str, int], alone: dict[str, int] | None = None
+) -> dict[str, float]:
     """CPU seconds so far of each part of the system: the services (by pid) and the servers run
-    under ``data`` (nats-server, PostgreSQL, Dovecot, Postfix), each with every process under it.
+    under ``data`` (nats-server, PostgreSQL, Dovecot, Postfix), each with every process under it;
+    the processes in ``alone`` without theirs (the benchmark itself, parent of everything).
 
     A process's figure includes its reaped children's (/proc ``cutime``/``cstime``), and a part's
     is the sum over its live tree, so a short-lived child (an smtpd, a PostgreSQL backend) counts
@@ -273,7 +276,8 @@ def cpu_by_part(data: Path, services: dict[str, int]) -> dict[str, float]:
             name = next((n for word, n in STACK_PARTS.items() if word in process.command), None)
             if name is not None:
                 roots[name] = pid
-    return {name: _tree_cpu(pid, processes, children) for name, pid in roots.items()}
+    spent = {name: _tree_cpu(pid, processes, children) for name, pid in roots.items()}
+    return spent | {name: cpu_seconds(pid) for name, pid in (alone or {}).items()}
 
 
 def _tree_cpu(root: int, processes: dict[int, _Process], children: dict[int, list[int]]) -> float:

@@ -77,7 +77,7 @@ class Stack:
     services: dict[str, int]  # name → pid
 
     def cpu(self) -> dict[str, float]:
-        return cpu_by_part(self.data, self.services)
+        return cpu_by_part(self.data, self.services, alone={"bench": os.getpid()})
 
 
 def start(exits: ExitStack, data: Path, mailboxes: int) -> Stack:
@@ -85,7 +85,7 @@ def start(exits: ExitStack, data: Path, mailboxes: int) -> Stack:
     mail = start_mail_system(exits, data, services=wanted, sink=sys.stderr)
     boxes = asyncio.run(create_mailboxes(mail, mailboxes))
     recipient = mail.mail_stack.create_mailbox("sink", PASSWORD)
-    pids = {**mail.system.supervisor.pids(), "bench": os.getpid()}  # bench: the raw clients
+    pids = mail.system.supervisor.pids()
     return Stack(mail.nats_url, mail.mail_stack.endpoints, boxes, recipient, data, pids)
 
 
