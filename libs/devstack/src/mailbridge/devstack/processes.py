@@ -64,16 +64,17 @@ def _tail(log: Path | None, lines: int = 30) -> str:
 
 def stop_process(
     process: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 15.0
-) -> None:
-    """Signal the process (its whole session when it leads one), then kill it if it lingers."""
+) -> int:
+    """Signal the process (its whole session when it leads one), then kill it if it lingers;
+    answers its exit status (negative: the signal that ended it)."""
     if process.poll() is not None:
-        return
+        return process.returncode
     _signal_group(process, sig)
     try:
-        process.wait(timeout)
+        return process.wait(timeout)
     except subprocess.TimeoutExpired:
         _signal_group(process, signal.SIGKILL)
-        process.wait(5)
+        return process.wait(5)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -51,10 +51,10 @@ class Supervisor:
         self._children[name] = child
         threading.Thread(target=self._forward, args=(name, child), daemon=True).start()
 
-    def stop_service(self, name: str, *, timeout: float = 15.0) -> None:
+    def stop_service(self, name: str, *, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; answers the exit status (None: not running)."""
         child = self._children.pop(name, None)
-        if child is not None:
-            stop_process(child, timeout=timeout)
+        return None if child is None else stop_process(child, timeout=timeout)
 
     def restart_service(self, name: str, env: Mapping[str, str]) -> None:
         """Stop the service and start it again with ``env`` over its settings (kept for later

@@ -31,9 +31,11 @@ def build_broker(settings: ServiceSettings, provider: TracerProvider) -> NatsBro
     spread over a cluster). A lost connection moves to another server, trying them forever one
     second apart: a service never gives up on NATS. A server that stops answering without
     closing (a host gone) is found dead after two unanswered pings, within ~30 s, not nats-py's
-    default four minutes."""
+    default four minutes. On stop, subscribers drain their handlers in flight for up to
+    ``MAILBRIDGE_DRAIN_SECONDS`` (faststream's ``graceful_timeout``), then cancel them."""
     return NatsBroker(
         settings.nats_servers,
+        graceful_timeout=settings.drain_seconds or None,
         middlewares=(nats_middleware(provider),),
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,

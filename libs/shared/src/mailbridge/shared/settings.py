@@ -29,6 +29,14 @@ class ServiceSettings(BaseSettings):
         description="copies of every JetStream stream and KV/object bucket a service creates "
         "(3 on a three-node cluster); an existing one with another count is changed to it",
     )
+    drain_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=300,
+        description="on SIGTERM, how long work in flight (commands, requests, rpc) may take to"
+        " finish before it is handed back; keep it under the orchestrator's grace period (the"
+        " Kubernetes manifests: 45 s for mail-worker, 55 s for config-api) minus the hand-over",
+    )
     log_level: str = "INFO"
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=0, description="0 disables the health port")

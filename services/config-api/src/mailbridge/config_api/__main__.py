@@ -4,6 +4,7 @@ command (``keys create|list|revoke|rotate-secrets``)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 
 import uvicorn
@@ -27,7 +28,7 @@ def serve(settings: ConfigApiSettings) -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=math.ceil(settings.drain_seconds) or None,  # requests finish
     )
 
 

@@ -3,8 +3,9 @@
 ``build`` makes the adapters on the service's resources, registers the subscribers and answers the
 ``Service``: its container of ports, its streams, and the parts that open once connected (the KV
 buckets of the ledger, the cursors and the API pacing, the content bucket, the consumer's
-settings, the mail sessions that log out on stop, the providers' API client that closes on
-stop, and the watches of mailboxes with IDLE with their leases).
+settings, the command slots that drain on stop, the mail sessions that log out on stop, the
+providers' API client that closes on stop, and the watches of mailboxes with IDLE with their
+leases).
 ``python -m mailbridge.mail_worker`` runs it with ``mailbridge.shared.service.run``.
 """
 
@@ -35,6 +36,7 @@ from mailbridge.mail_worker.adapters.watch_leases import NatsKvWatchLeases
 from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.entrypoints import commands, config_events, reading
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
+from mailbridge.mail_worker.entrypoints.slots import CommandSlots
 from mailbridge.mail_worker.entrypoints.watchers import WatchSupervisor
 from mailbridge.mail_worker.ports import MailApi, Pacing, PollLimits, PushInbox
 from mailbridge.mail_worker.settings import MailWorkerSettings
@@ -82,9 +84,9 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
         apis=apis,
     )
     container, watching = _with_watches(container, mailbox, settings)
-    _register(r.broker, settings, container)
+    slots = _register(r.broker, settings, container)
     parts: tuple[Part, ...] = (ledger_bucket, cursor_bucket, pacing, content, *watching)
-    parts = (*parts, commands.ConsumerSettings(settings))
+    parts = (*parts, commands.ConsumerSettings(settings), slots)
     closed = (closing(smtp), closing(mailbox), closing(api_http))
     return Service(container, streams=(MAIL_CMD, MAIL_EVT), parts=(*parts, *closed))
 
@@ -129,10 +131,13 @@ def build_mail_apis(
     return apis, http
 
 
-def _register(broker: NatsBroker, settings: MailWorkerSettings, container: Container) -> None:
-    commands.register(broker, settings, container)
+def _register(
+    broker: NatsBroker, settings: MailWorkerSettings, container: Container
+) -> CommandSlots:
+    """The subscribers; answers the command slots, the part that drains commands on stop."""
     config_events.register(broker, container)
     reading.register(broker, settings, container)
+    return commands.register(broker, settings, container)
 
 
 SERVICE = NatsService(name="mail-worker", build=build)

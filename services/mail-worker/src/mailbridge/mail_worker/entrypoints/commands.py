@@ -8,6 +8,7 @@ handler, publish what it returns. Acknowledgement is chosen per outcome, here at
   the last delivery of a RetryableError            → a failure event, then term
   a poll that failed with a MailbridgeError        → ``mailbox.poll_failed``, then term: config-api
     paces the mailbox's next polls (a retry now would be one more bad login)
+  cut short by a stopping worker past its drain bound → nak at once (``slots.py``)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 from mailbridge.mail_worker import handlers
 from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.domain.cursor import ApiCursor, Cursor
+from mailbridge.mail_worker.entrypoints.slots import CommandSlots
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
@@ -146,17 +148,21 @@ def route_key(subject: str) -> str:
     return subject.rsplit(".", 1)[0]
 
 
-def register(broker: NatsBroker, settings: MailWorkerSettings, c: Container) -> None:
+def register(broker: NatsBroker, settings: MailWorkerSettings, c: Container) -> CommandSlots:
+    """Subscribe the shared consumer; answers its slots, the part that drains it on stop."""
     routes: dict[str, CommandHandler] = {
         route_of(kind): functools.partial(runner, c) for kind, runner in RUNNERS.items()
     }
-
-    @broker.subscriber(
+    slots = CommandSlots(settings.concurrency, settings.drain_seconds)
+    subscriber = broker.subscriber(
         MAIL_CMD.subjects[0],
         stream=JStream(MAIL_CMD.name, declare=False),
         durable=settings.consumer_durable,
-        pull_sub=PullSub(batch_size=settings.concurrency, timeout=5.0),
-        max_workers=settings.concurrency,
+        # One at a time, and only into a free slot (``slots.run`` waits for one): a command
+        # fetched is a command started, so a stopping worker holds none it has not begun. A
+        # short pull request: one still open at the server when the worker stops may yet be
+        # given a command, which then waits out the ack wait.
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
         config=ConsumerConfig(
             ack_policy=AckPolicy.EXPLICIT,
             max_deliver=settings.max_deliver,
@@ -164,19 +170,30 @@ def register(broker: NatsBroker, settings: MailWorkerSettings, c: Container) -> 
         ),
         ack_policy=HandlerAck.MANUAL,
     )
+    slots.fetched_by(subscriber)
+
+    @subscriber
     async def on_command() -> None:
         # Not a ``msg: NatsMessage`` parameter: fast_depends resolves Context() parameters with a
         # synchronous function, which it runs in a worker thread, one thread hop per command.
         msg: NatsMessage = broker.context.get_local("message")
-        subject = msg.raw_message.subject
-        handler = routes.get(route_key(subject))
-        if handler is None:
-            log.error("no handler for %s; terminating it", subject)
-            await msg.reject()
-            return
-        started = time.perf_counter()
-        result = await _settle(msg, handler, subject, settings)
-        c.metrics.settled(route_key(subject), result, time.perf_counter() - started)
+        await slots.run(msg, functools.partial(_dispatch, msg, routes, settings, c))
+
+    return slots
+
+
+async def _dispatch(
+    msg: NatsMessage, routes: dict[str, CommandHandler], settings: MailWorkerSettings, c: Container
+) -> None:
+    subject = msg.raw_message.subject
+    handler = routes.get(route_key(subject))
+    if handler is None:
+        log.error("no handler for %s; terminating it", subject)
+        await msg.reject()
+        return
+    started = time.perf_counter()
+    result = await _settle(msg, handler, subject, settings)
+    c.metrics.settled(route_key(subject), result, time.perf_counter() - started)
 
 
 class ConsumerSettings:
@@ -231,6 +248,10 @@ async def _settle(
         log.error("terminating %s: %s", subject, exc)
         await msg.reject()
         return "term"
+    except asyncio.CancelledError:  # the worker is stopping and the drain bound has passed
+        log.warning("handing %s back unfinished", subject)
+        await msg.nack()  # at once: another replica takes it now, and the ledger guards a send
+        raise
     finally:
         keepalive.cancel()
     await msg.ack()
