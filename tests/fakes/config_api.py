@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from mailbridge.config_api.domain import versions
+from mailbridge.config_api.domain.audit import (
+    AuditEntry,
+    AuditEntryView,
+    AuditPage,
+    AuditQuery,
+)
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.errors import BrokerUnavailable
 from mailbridge.config_api.domain.ui_sessions import KEPT_AFTER_END, UiSession
@@ -35,6 +42,7 @@ class FakeConfigRepository:
         self.configs: dict[str, StoredConfig] = {}
         self.statuses: dict[str, StatusRecord] = {}
         self.outbox: list[Event] = []
+        self.audit: list[AuditEntry] = []  # what each change wrote with it
 
     async def upsert_agent(self, agent_id: str, agent: AgentIn, events: list[Event]) -> None:
         self.agents[agent_id] = agent
@@ -62,8 +70,10 @@ class FakeConfigRepository:
         status: StatusRecord,
         events: list[Event],
         expected_version: int | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> StoredConfig:
         versions.check(expected_version, self._version(config.agent_id))
+        self.audit += audit
         config = config.model_copy(update={"version": self._version(config.agent_id) + 1})
         self.configs[config.agent_id] = config
         self.statuses[config.agent_id] = status
@@ -76,8 +86,10 @@ class FakeConfigRepository:
         status: StatusRecord,
         events: list[Event],
         expected_version: int | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> bool:
         versions.check(expected_version, self._version(agent_id))
+        self.audit += audit
         self.statuses.pop(agent_id, None)
         self.outbox += events
         return self.configs.pop(agent_id, None) is not None
@@ -223,3 +235,46 @@ class MemoryUiSessions:
         for hashes in (self.link_hashes, self.secret_hashes):
             for hashed in [h for h, found in hashes.items() if found == session_id]:
                 del hashes[hashed]
+
+
+class MemoryAuditLog:
+    """The audit trail in memory, as the PostgreSQL table keeps it: one entry per source id, an
+    agent's org stored with it, pages newest first by (occurred_at, id)."""
+
+    def __init__(self, orgs: dict[str, str] | None = None) -> None:
+        self.orgs = orgs if orgs is not None else {}  # agent → org: the agents it knows
+        self.rows: list[tuple[int, str, AuditEntry]] = []  # id, org, entry
+        self._sources: set[str] = set()
+
+    async def record(self, entry: AuditEntry) -> bool:
+        org = self.orgs.get(entry.agent_id)
+        if org is None or entry.source_id in self._sources:
+            return False
+        self._sources.add(entry.source_id)
+        self.rows.append((len(self.rows) + 1, org, entry))
+        return True
+
+    async def page(self, query: AuditQuery) -> AuditPage:
+        found = sorted(
+            (row for row in self.rows if _selected(row, query)),
+            key=lambda row: (row[2].occurred_at, row[0]),
+            reverse=True,
+        )
+        views = [
+            AuditEntryView(entry_id=str(entry_id), **entry.model_dump())
+            for entry_id, _, entry in found[: query.limit + 1]
+        ]
+        return AuditPage.of(query.agent_id, views, query.limit)
+
+
+def _selected(row: tuple[int, str, AuditEntry], query: AuditQuery) -> bool:
+    entry_id, org, entry = row
+    at, after = entry.occurred_at, query.after
+    return (
+        entry.agent_id == query.agent_id
+        and query.org_id in (None, org)
+        and (not query.kinds or entry.kind in query.kinds)
+        and (query.since is None or at >= query.since)
+        and (query.until is None or at < query.until)
+        and (after is None or (at, entry_id) < (after.occurred_at, after.entry_id))
+    )

@@ -15,9 +15,11 @@ import asyncpg
 import pytest
 from nats.js import JetStreamContext
 
+from mailbridge.config_api.adapters.audit import PostgresAuditLog
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.adapters.ui_sessions import PostgresUiSessionStore
-from mailbridge.config_api.ports import ConfigRepository, UiSessionStore
+from mailbridge.config_api.domain.email_config import AgentIn
+from mailbridge.config_api.ports import AuditLog, ConfigRepository, UiSessionStore
 from mailbridge.mail_worker.adapters import cursors, ledger
 from mailbridge.mail_worker.adapters.cursors import NatsKvCursorStore
 from mailbridge.mail_worker.adapters.kv import JsonBucket
@@ -28,6 +30,8 @@ from mailbridge.policy.adapters.quota import PostgresSendQuota
 from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared import postgres
 from mailbridge.shared.content import ContentStore, NatsObjectContentStore
+from mailbridge.shared.ids import new_id
+from tests.ports.audit_log import AuditLogContract
 from tests.ports.client_orgs import ClientOrgsContract
 from tests.ports.config_repository import ConfigRepositoryContract
 from tests.ports.content_store import ContentStoreContract
@@ -73,6 +77,18 @@ class TestPostgresConfigRepository(OnPostgres, ConfigRepositoryContract):
             agent_id,
         )
         return [(row["subject"], json.loads(row["payload"])) for row in rows]
+
+
+class TestPostgresAuditLog(OnPostgres, AuditLogContract):
+    schema, migrations = SCHEMA, SERVICES / "config-api/migrations"
+
+    async def make(self) -> AuditLog:
+        return PostgresAuditLog(self.pool)
+
+    async def known_agent(self, org_id: str) -> str:
+        agent_id = new_id("agent")
+        await PostgresConfigRepository(self.pool).upsert_agent(agent_id, AgentIn(org_id=org_id), [])
+        return agent_id
 
 
 class TestPostgresUiSessionStore(OnPostgres, UiSessionStoreContract):

@@ -21,6 +21,7 @@ from tests.fakes.config_api import (
     AnsweringResults,
     FakeConfigRepository,
     FakeOAuthBroker,
+    MemoryAuditLog,
     MemoryUiSessions,
     RecordingPublisher,
     RecordingRevoker,
@@ -93,6 +94,7 @@ def container(**overrides: Any) -> Container:
         autoconfig=FakeAutoconfig(),
         detections=MemoryDetectionCache(ttl_seconds=300, max_entries=100),
         mail=NoMailReader(),
+        audit=MemoryAuditLog(),
         clock=FixedClock(),
     )
     return replace(fakes, **overrides)

@@ -7,13 +7,15 @@ from its adapter fails here, in milliseconds, rather than as an e2e test that no
 
 from __future__ import annotations
 
-from mailbridge.config_api.ports import ConfigRepository, UiSessionStore
+from mailbridge.config_api.ports import AuditLog, ConfigRepository, UiSessionStore
 from mailbridge.mail_worker.ports import CursorStore, SendLedger
 from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared.content import ContentStore
-from tests.fakes.config_api import FakeConfigRepository, MemoryUiSessions
+from mailbridge.shared.ids import new_id
+from tests.fakes.config_api import FakeConfigRepository, MemoryAuditLog, MemoryUiSessions
 from tests.fakes.mail_worker import MemoryContentStore, MemoryCursorStore, MemoryLedger
 from tests.fakes.policy import MemoryClientOrgs, MemoryOrgApps, MemorySendQuota
+from tests.ports.audit_log import AuditLogContract
 from tests.ports.client_orgs import ClientOrgsContract
 from tests.ports.config_repository import ConfigRepositoryContract
 from tests.ports.content_store import ContentStoreContract
@@ -32,6 +34,17 @@ class TestFakeConfigRepository(ConfigRepositoryContract):
 
     async def written(self, agent_id: str) -> list[Written]:
         return [as_written(e) for e in self.repo.outbox if getattr(e, "agent_id", None) == agent_id]
+
+
+class TestMemoryAuditLog(AuditLogContract):
+    async def make(self) -> AuditLog:
+        self.trail = MemoryAuditLog()
+        return self.trail
+
+    async def known_agent(self, org_id: str) -> str:
+        agent_id = new_id("agent")
+        self.trail.orgs[agent_id] = org_id
+        return agent_id
 
 
 class TestMemoryUiSessions(UiSessionStoreContract):

@@ -78,5 +78,10 @@ def id_of(subject: str) -> str:
     return subject.rsplit(".", 1)[-1]
 
 
+def template_of(subject: str) -> str:
+    """The template a concrete subject was rendered from: its id token back to ``{id}``."""
+    return f"{subject.rsplit('.', 1)[0]}.{ID_PLACEHOLDER}"
+
+
 def is_valid_id(subject_id: str) -> bool:
     return bool(_VALID_ID.match(subject_id))

@@ -2,15 +2,19 @@
 
 ``build`` makes the adapters on the service's resources (its migrated pool, the sealer, a broker not
 yet connected), registers the NATS subscribers and answers the ``Service``: the container of ports
-the routes use, the streams, and the parts that run once connected (the live feed, the outbox relay
-and the poll scheduler). ``app.create_app`` starts it with ``mailbridge.shared.service.start`` in
-its lifespan, so uvicorn's process starts and stops it like every other service's.
+the routes use, the streams, and the parts that run once connected (the live feed, the outbox relay,
+the poll scheduler and the audit trail's purge). ``app.create_app`` starts it with
+``mailbridge.shared.service.start`` in its lifespan, so uvicorn's process starts and stops it like
+every other service's.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from mailbridge.config_api.adapters import dns
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
+from mailbridge.config_api.adapters.audit import AuditPurge, PostgresAuditLog
 from mailbridge.config_api.adapters.autoconfig import GuardedAutoconfigFetcher
 from mailbridge.config_api.adapters.detection_cache import MemoryDetectionCache
 from mailbridge.config_api.adapters.live import LiveStatusFeed
@@ -47,6 +51,7 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
     )
     content, live = NatsObjectContentStore(), LiveStatusFeed(settings.sse_heartbeat_seconds)
     mail_dns, autoconfig = detection_sources(settings)
+    audit = PostgresAuditLog(r.pool)
     container = Container(
         settings=settings,
         repo=PostgresConfigRepository(r.pool, on_outbox_write=relay.notify),
@@ -72,6 +77,7 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
             settings.detect_cache_seconds, settings.detect_cache_entries
         ),
         mail=NatsMailReader(r.bus, settings.read_timeout_seconds),
+        audit=audit,
     )
     nats.register(r.broker, container)
     scheduler = PollScheduler(
@@ -79,7 +85,9 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         interval=settings.poll_interval_seconds, tick=settings.poll_tick_seconds,
         registry=r.registry,
     )  # fmt: skip
-    return Service(container, streams=STREAMS, parts=(content, live, relay, looping(scheduler)))
+    purge = AuditPurge(audit, SystemClock(), timedelta(days=settings.audit_retention_days))
+    parts = (content, live, relay, looping(scheduler), looping(purge))
+    return Service(container, streams=STREAMS, parts=parts)
 
 
 def detection_sources(

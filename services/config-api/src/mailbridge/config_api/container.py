@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mailbridge.config_api.ports import (
+    AuditLog,
     AutoconfigFetcher,
     CommandPublisher,
     ConfigRepository,
@@ -48,4 +49,5 @@ class Container:
     autoconfig: AutoconfigFetcher
     detections: DetectionCache
     mail: MailReader  # an agent's mailbox read on demand, by a mail-worker
+    audit: AuditLog  # the agents' audit trail: the MCP server records its tool calls here too
     clock: Clock = field(default_factory=SystemClock)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from mailbridge.config_api.domain.api_keys import StoredKey
+from mailbridge.config_api.domain.audit import AuditEntry, AuditPage, AuditQuery
 from mailbridge.config_api.domain.detection import Finding, ServiceRecord
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
@@ -66,8 +67,10 @@ class ConfigRepository(Protocol):
         status: StatusRecord,
         events: list[Event],
         expected_version: int | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> StoredConfig:
-        """Store the config as the next version; 412 when ``expected_version`` is stale."""
+        """Store the config as the next version, with its events and audit entries; 412 when
+        ``expected_version`` is stale (and nothing is stored)."""
         ...
 
     async def delete(
@@ -76,6 +79,7 @@ class ConfigRepository(Protocol):
         status: StatusRecord,
         events: list[Event],
         expected_version: int | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> bool: ...
 
     async def update_status(self, agent_id: str, decide: StatusDecision) -> None:
@@ -93,14 +97,32 @@ class SendLedger(Protocol):
     """HTTP sends: opened with their command (queued atomically), settled by result events."""
 
     async def open(
-        self, command: SendMessage, idempotency_key: str | None, fingerprint: str
-    ) -> tuple[str, str]: ...
+        self,
+        command: SendMessage,
+        idempotency_key: str | None,
+        fingerprint: str,
+        audit: Sequence[AuditEntry] = (),
+    ) -> tuple[str, str]:
+        """Record a new send, its command and its audit entries at once; a known key answers
+        the earlier send's command id and fingerprint, and stores nothing."""
+        ...
 
     async def find(self, agent_id: str, command_id: str) -> SendView | None: ...
 
     async def settle(
         self, command_id: str, status: SendStatus, message_id: str | None, error: ErrorInfo | None
     ) -> None: ...
+
+
+class AuditLog(Protocol):
+    """The agents' audit trail: appended to once per ``source_id``, never changed, read newest
+    first a page at a time. The MCP server records its tool calls here."""
+
+    async def record(self, entry: AuditEntry) -> bool:
+        """Append; False when its ``source_id`` is recorded already or its agent is unknown."""
+        ...
+
+    async def page(self, query: AuditQuery) -> AuditPage: ...
 
 
 class GrantRevoker(Protocol):

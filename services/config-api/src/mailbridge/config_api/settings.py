@@ -112,6 +112,12 @@ class ConfigApiSettings(DatabaseSettings, PublicAddress, OutboundHosts, Detectio
         gt=0,
         description="how long the popup's browser-binding cookie lives: the broker's flow lifetime",
     )
+    audit_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="how long audit entries are kept; older ones are purged hourly",
+    )
     ui_session_minutes: int = Field(
         default=15,
         gt=0,

@@ -6,13 +6,15 @@ All statements are schema-qualified (``config_api.*``); the pool is the service'
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from mailbridge.config_api.adapters.audit import write_audit
 from mailbridge.config_api.domain import versions
+from mailbridge.config_api.domain.audit import AuditEntry
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.poll_backoff import PollState
 from mailbridge.config_api.ports import StatusDecision
@@ -73,6 +75,7 @@ class PostgresConfigRepository:
         status: StatusRecord,
         events: list[Event],
         expected_version: int | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> StoredConfig:
         async with self._pool.acquire() as connection, connection.transaction():
             current = await _locked_version(connection, config.agent_id)
@@ -94,6 +97,7 @@ class PostgresConfigRepository:
             )
             await _write_status(connection, config.agent_id, status)
             await write_outbox(connection, SCHEMA, events)
+            await write_audit(connection, audit)
         self._on_outbox_write()
         return config
 
@@ -103,6 +107,7 @@ class PostgresConfigRepository:
         status: StatusRecord,
         events: list[Event],
         expected_version: int | None = None,
+        audit: Sequence[AuditEntry] = (),
     ) -> bool:
         async with self._pool.acquire() as connection, connection.transaction():
             versions.check(expected_version, await _locked_version(connection, agent_id))
@@ -113,6 +118,7 @@ class PostgresConfigRepository:
                 "DELETE FROM config_api.mailbox_status WHERE agent_id = $1", agent_id
             )
             await write_outbox(connection, SCHEMA, events)
+            await write_audit(connection, audit)
         self._on_outbox_write()
         return deleted is not None
 

@@ -8,11 +8,13 @@ outbox relay can never publish it, that the send is settled ``failed`` (``settle
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
+from mailbridge.config_api.adapters.audit import write_audit
 from mailbridge.config_api.adapters.postgres import SCHEMA
+from mailbridge.config_api.domain.audit import AuditEntry
 from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
@@ -31,10 +33,15 @@ class PostgresSendLedger:
         self._on_outbox_write = on_outbox_write
 
     async def open(
-        self, command: SendMessage, idempotency_key: str | None, fingerprint: str
+        self,
+        command: SendMessage,
+        idempotency_key: str | None,
+        fingerprint: str,
+        audit: Sequence[AuditEntry] = (),
     ) -> tuple[str, str]:
-        """Record the send and queue its command; with a known key, the earlier send instead.
-        Returns the command id that stands and the fingerprint stored with it."""
+        """Record the send, its audit entries and queue its command; with a known key, the
+        earlier send instead. Returns the command id that stands and the fingerprint stored
+        with it."""
         async with self._pool.acquire() as connection, connection.transaction():
             inserted = await connection.fetchval(
                 "INSERT INTO config_api.http_sends"
@@ -55,6 +62,7 @@ class PostgresSendLedger:
                 assert earlier is not None  # the conflicting row exists: it made the insert a no-op
                 return earlier["command_id"], earlier["request_hash"]
             await write_outbox(connection, SCHEMA, [command])
+            await write_audit(connection, audit)
         self._on_outbox_write()
         return command.command_id, fingerprint
 

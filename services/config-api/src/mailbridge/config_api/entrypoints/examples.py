@@ -6,13 +6,14 @@ answers with), so an example cannot drift from the schema; a contract test valid
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from mailbridge.config_api.adapters.live import sse
-from mailbridge.config_api.domain import detection
+from mailbridge.config_api.domain import audit, detection
+from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.email_config import (
     AgentView,
     EmailConfigView,
@@ -46,12 +47,16 @@ from mailbridge.shared.messages import (
     FlowStatus,
     MailboxStatus,
     MessageReceived,
+    MessageSendFailed,
+    MessageSent,
     MessageSummary,
     OrgAppBanner,
     OrgEmailConfigView,
     OrgOAuthApp,
     Provider,
     Restrictions,
+    SendMessage,
+    SendOutcome,
     StatusChanged,
 )
 from mailbridge.shared.presets import BY_ID, PRESETS
@@ -215,26 +220,23 @@ LISTED = MessageSummary(
 PAGE = MessagePage(folder="INBOX", messages=[LISTED], next_cursor="1736933400.42").model_dump(
     mode="json", by_alias=True
 )
-READ = MessageView(
-    message_ref=LISTED.message_ref,
-    seen=False,
-    message=MessageReceived(
-        event_id="evt_01JHK5B2QX",
-        occurred_at=AT,
-        agent_id=AGENT_ID,
-        uid=42,
-        uidvalidity=1736933400,
-        message_id=LISTED.message_id,
-        from_=LISTED.from_,
-        to=LISTED.to,
-        subject=LISTED.subject,
-        date=AT,
-        text="Hello, the invoice is attached.\r\n",
-        attachments=[
-            AttachmentInfo(filename="invoice.pdf", content_type="application/pdf", size=3100)
-        ],
-    ),
-).model_dump(mode="json", by_alias=True)
+READ_EVENT = MessageReceived(
+    event_id="evt_01JHK5B2QX",
+    occurred_at=AT,
+    agent_id=AGENT_ID,
+    uid=42,
+    uidvalidity=1736933400,
+    message_id=LISTED.message_id,
+    from_=LISTED.from_,
+    to=LISTED.to,
+    subject=LISTED.subject,
+    date=AT,
+    text="Hello, the invoice is attached.\r\n",
+    attachments=[AttachmentInfo(filename="invoice.pdf", content_type="application/pdf", size=3100)],
+)
+READ = MessageView(message_ref=LISTED.message_ref, seen=False, message=READ_EVENT).model_dump(
+    mode="json", by_alias=True
+)
 RAW_MESSAGE = "From: Ada Lovelace <ada@example.com>\r\nSubject: Invoice 2025-001\r\n\r\nHello…"
 
 QUEUED = SendView(command_id="cmd_01JHK5B2QX", status=SendStatus.QUEUED)
@@ -247,6 +249,44 @@ BLOCKED = SendView(
     command_id="cmd_01JHK5C7RM",
     status=SendStatus.BLOCKED,
     error=ErrorInfo.of(ErrorCode.RECIPIENT_NOT_ALLOWED),
+)
+
+_KEY = Principal("3f9c2a1b7d4e6f80", "acme")
+_SEND = SendMessage(
+    agent_id=AGENT_ID,
+    command_id=SENT.command_id,
+    to=["ada@example.com"],
+    subject="Re: Invoice 2025-001",
+    text="(bodies are never recorded)",
+    issued_at=AT + timedelta(seconds=2),
+)
+_DELIVERED = MessageSent(
+    agent_id=AGENT_ID,
+    command_id=_SEND.command_id,
+    message_id=SENT.message_id or "",
+    accepted_recipients=_SEND.to,
+    occurred_at=AT + timedelta(seconds=3),
+)
+_REFUSED = MessageSendFailed(
+    agent_id=AGENT_ID,
+    command_id=BLOCKED.command_id,
+    outcome=SendOutcome.BLOCKED,
+    error=ErrorInfo.of(ErrorCode.RECIPIENT_NOT_ALLOWED),
+    occurred_at=AT + timedelta(seconds=1),
+)
+_AUDITED = [  # newest first, as the route lists them
+    audit.of_event(_DELIVERED),
+    audit.send_requested(_SEND, _KEY),
+    audit.of_event(_REFUSED),
+    audit.of_event(READ_EVENT),
+]
+AUDIT_PAGE = audit.AuditPage(
+    agent_id=AGENT_ID,
+    entries=[
+        audit.AuditEntryView(entry_id=str(1045 - n), **entry.model_dump())
+        for n, entry in enumerate(e for e in _AUDITED if e is not None)
+    ],
+    next_cursor=audit.Position(AT, 1041).cursor(),
 )
 
 _WENT_WRONG = StatusChanged(

@@ -1,8 +1,11 @@
-"""config-api's NATS entrypoints: the credentials and OAuth app rpc, and the event consumers that
-drive status.
+"""config-api's NATS entrypoints: the credentials and OAuth app rpc, the event consumers that
+drive status, and the audit trail's consumers.
 
 Durable consumers (explicit acks, redelivered on error) apply events even when no HTTP request
-waits; every handler is idempotent, so a redelivery changes nothing twice.
+waits; every handler is idempotent, so a redelivery changes nothing twice. The audit trail has a
+durable consumer of its own per stream it records from (MAIL_EVT, OAUTH_EVT: every subject), so
+it neither waits on nor holds back the status consumers; an event is one entry however often it
+is delivered (``source_id`` is unique).
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from typing import Any
 
 from faststream import AckPolicy as HandlerAck
 from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
 from faststream.nats.subscriber.usecases import LogicSubscriber
 
 from mailbridge.config_api.container import Container
 from mailbridge.config_api.handlers import (
+    audit,
     connection_test,
     email_config,
     mailbox_status,
@@ -36,13 +41,22 @@ from mailbridge.shared.messages import (
 )
 from mailbridge.shared.streams import MAIL_EVT, OAUTH_EVT, StreamDefinition
 
+# config-api's own changes (CONFIG_EVT) are recorded in their transactions, not from the stream
+AUDITED_STREAMS = (MAIL_EVT, OAUTH_EVT)
+
 
 def _durable(
     broker: NatsBroker, message: type[Message], stream: StreamDefinition, name: str
 ) -> LogicSubscriber[Any]:
     """A durable pull consumer of our own, new events only, acked after the handler succeeds."""
+    return _durable_on(broker, message.subscription(), stream, name)
+
+
+def _durable_on(
+    broker: NatsBroker, subject: str, stream: StreamDefinition, name: str
+) -> LogicSubscriber[Any]:
     return broker.subscriber(
-        message.subscription(),
+        subject,
         stream=JStream(stream.name, declare=False),
         durable=f"config-api-{name}",
         pull_sub=PullSub(batch_size=10, timeout=5.0),
@@ -52,6 +66,20 @@ def _durable(
 
 
 def register(broker: NatsBroker, c: Container) -> None:
+    _register_status(broker, c)
+    for stream in AUDITED_STREAMS:
+        _register_audit(broker, c, stream)
+
+
+def _register_audit(broker: NatsBroker, c: Container, stream: StreamDefinition) -> None:
+    @_durable_on(broker, stream.subjects[0], stream, f"audit-{stream.name.lower()}")
+    async def record_in_audit_trail() -> None:
+        # the message from the context, as the mail-worker's commands: no thread hop per event
+        msg: NatsMessage = broker.context.get_local("message")
+        await audit.record_event(msg.raw_message.subject, msg.body, trail=c.audit)
+
+
+def _register_status(broker: NatsBroker, c: Container) -> None:
     @broker.subscriber(GetCredentials.subscription(), queue=c.settings.credentials_queue)
     async def credentials_get(request: GetCredentials) -> str:
         reply = await email_config.get_credentials(request.agent_id, repo=c.repo, sealer=c.sealer)

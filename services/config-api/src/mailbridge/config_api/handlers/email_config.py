@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
+from mailbridge.config_api.domain import audit
 from mailbridge.config_api.domain import poll_backoff as polls
 from mailbridge.config_api.domain import status as transitions
 from mailbridge.config_api.domain.api_keys import Principal
@@ -84,7 +85,8 @@ async def save_email_config(
         agent_id=agent_id, provider=config.provider, email=config.email, version=config.version
     )
     events: list[Event] = [saved_event, *status_events(agent_id, status, new_status)]
-    stored = await repo.save(config, new_status, events, expected_version)
+    audited = [audit.config_saved(saved_event, principal)]
+    stored = await repo.save(config, new_status, events, expected_version, audited)
     if commands is not None and _resumes_receiving(stored, status):
         await commands.publish(TestConnection(agent_id=agent_id))
     view = EmailConfigView.of(agent_id, stored, new_status)
@@ -131,10 +133,10 @@ async def delete_email_config(
 ) -> DisconnectedView:
     """Disconnect: secrets erased with the row, grant revoked where there is one."""
     _, config, status = await load_agent(agent_id, repo, principal)
-    cleared = StatusRecord()
-    events: list[Event] = [EmailConfigDeleted(agent_id=agent_id)]
-    events += status_events(agent_id, status, cleared)
-    await repo.delete(agent_id, cleared, events, expected_version)
+    cleared, deleted = StatusRecord(), EmailConfigDeleted(agent_id=agent_id)
+    events: list[Event] = [deleted, *status_events(agent_id, status, cleared)]
+    audited = [audit.config_deleted(deleted, principal)]
+    await repo.delete(agent_id, cleared, events, expected_version, audited)
     view = DisconnectedView.of(agent_id, None, cleared)
     if config is None or config.provider is Provider.IMAP:
         return view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailbridge.config_api.domain import audit
 from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.outgoing import OutgoingMessageIn, SendStatus, SendView
 from mailbridge.config_api.handlers.agents import load_agent, load_configured
@@ -27,7 +28,10 @@ async def submit_message(
     goes to the content store first, so the command fits one NATS message."""
     await load_configured(agent_id, repo, principal)
     command = await offloaded(SendMessage(agent_id=agent_id, **message.model_dump()), content)
-    command_id, fingerprint = await ledger.open(command, idempotency_key, message.fingerprint())
+    requested = [audit.send_requested(command, principal)]
+    command_id, fingerprint = await ledger.open(
+        command, idempotency_key, message.fingerprint(), requested
+    )
     if command_id != command.command_id and command.content_ref is not None:
         await content.delete(command.content_ref)  # a retry: the first send's content stands
     if fingerprint != message.fingerprint():

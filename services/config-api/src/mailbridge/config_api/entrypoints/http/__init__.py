@@ -6,6 +6,7 @@
 - ``connection``: the connection test, and the live status (Server-Sent Events)
 - ``messages``: send or reply, and where a send stands
 - ``mail``: read the agent's mailbox on demand (a folder, a message, marking one seen)
+- ``audit``: the agent's audit trail (what happened and why), newest first
 - ``oauth``: begin an OAuth sign-in for an agent, and see where one stands
 - ``oauth_popup``: the sign-in popup's start and callback pages (HTML, page template in
   ``oauth_page``), opened without an API key
@@ -25,6 +26,7 @@ from fastapi import APIRouter
 
 from mailbridge.config_api.entrypoints.http import (
     agents,
+    audit,
     connection,
     detection,
     email_config,
@@ -44,7 +46,7 @@ def routers() -> list[APIRouter]:
     the app itself, not in another router: a route of a nested router is known by its own path
     only, and the metrics label requests by the whole path template."""
     resources = (
-        agents, email_config, detection, connection, oauth, messages, mail, orgs, ui_sessions,
-        oauth_popup, health, ui,
+        agents, email_config, detection, connection, oauth, messages, mail, audit, orgs,
+        ui_sessions, oauth_popup, health, ui,
     )  # fmt: skip
     return [resource.router for resource in resources]

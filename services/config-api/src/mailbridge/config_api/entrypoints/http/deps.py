@@ -18,6 +18,7 @@ from mailbridge.config_api.domain.outgoing import MAX_REQUEST_BYTES
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller, CallerOrSession
 from mailbridge.config_api.ports import (
+    AuditLog,
     CommandPublisher,
     ConfigRepository,
     DetectionCache,
@@ -108,6 +109,10 @@ async def _mail(c: ContainerDep) -> MailReader:
     return c.mail
 
 
+async def _audit(c: ContainerDep) -> AuditLog:
+    return c.audit
+
+
 RepoDep = Annotated[ConfigRepository, Depends(_repo)]
 LedgerDep = Annotated[SendLedger, Depends(_ledger)]
 ContentDep = Annotated[ContentStore, Depends(_content)]
@@ -123,6 +128,7 @@ SettingsDep = Annotated[ConfigApiSettings, Depends(_settings)]
 ReadinessDep = Annotated[ReadinessCheck, Depends(_readiness)]
 UiSessionsDep = Annotated[UiSessionStore, Depends(_ui_sessions)]
 MailDep = Annotated[MailReader, Depends(_mail)]
+AuditDep = Annotated[AuditLog, Depends(_audit)]
 
 
 async def _detection_sources(c: ContainerDep) -> DetectionSources:
