@@ -14,7 +14,7 @@ import httpx
 import pytest
 from nats.aio.client import Client
 
-from mailbridge.devstack.environment import Infrastructure
+from mailbridge.devstack.environment import Infrastructure, create_api_key
 from mailbridge.devstack.system import RunningSystem, running_system
 from mailbridge.shared.crypto import generate_key_spec
 from mailbridge.shared.ids import new_id
@@ -84,6 +84,13 @@ async def operator_client(
         base_url=system.base_url, timeout=30, headers=headers, **options
     ) as client:
         yield client
+
+
+def org_client(system: RunningSystem, org_id: str) -> httpx.AsyncClient:
+    """A client holding an org key of ``org_id`` (made with config-api's own command)."""
+    key = create_api_key(system.supervisor.services[0], "--org", org_id)
+    headers = {"Authorization": f"Bearer {key}"}
+    return httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=30)
 
 
 @pytest.fixture

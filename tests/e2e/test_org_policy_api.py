@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from mailbridge.devstack.environment import create_api_key
 from mailbridge.shared.ids import new_id
 from tests.e2e.conftest import RunningSystem
+from tests.e2e.databases import org_client
 from tests.e2e.test_config_api import matching, sse_events
 
 ORG_SECRET = "org-secret-" + new_id()
@@ -27,13 +27,6 @@ CLIENT_ORG = {
     "email_domain": "acme.example",
     "restrictions": {"allowed_recipients": ["acme.example"], "max_per_day": 50},
 }
-
-
-def org_client(system: RunningSystem, org_id: str) -> httpx.AsyncClient:
-    """A client holding an org key of ``org_id`` (made with config-api's own command)."""
-    key = create_api_key(system.supervisor.services[0], "--org", org_id)
-    headers = {"Authorization": f"Bearer {key}"}
-    return httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=30)
 
 
 async def new_agent(
