@@ -14,7 +14,12 @@ from mailbridge.shared.health import ReadinessCheck
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import CheckHealth, HealthReply
 from mailbridge.shared.settings import ServiceSettings
-from mailbridge.shared.telemetry import build_tracer_provider, configure_logging, nats_middleware
+from mailbridge.shared.telemetry import (
+    SpanExport,
+    build_tracer_provider,
+    configure_logging,
+    nats_middleware,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +28,10 @@ INSTANCE_ID = new_id("inst")
 
 def setup_telemetry(service: str, settings: ServiceSettings) -> TracerProvider:
     configure_logging(service, settings.log_level)
-    return build_tracer_provider(service, console=settings.otel_console)
+    export = SpanExport(
+        settings.otlp_endpoint, settings.otlp_export_delay_seconds, settings.otel_console
+    )
+    return build_tracer_provider(service, INSTANCE_ID, export)
 
 
 def build_broker(settings: ServiceSettings, provider: TracerProvider) -> NatsBroker:

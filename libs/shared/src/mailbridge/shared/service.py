@@ -247,6 +247,8 @@ class Running(Generic[ContainerT]):
         for part in reversed(self.started_parts):
             await part.stop()
         await self.resources.close()
+        # the last batch of spans, the stop's own among them, before the process exits
+        await asyncio.to_thread(self.resources.provider.force_flush)
 
 
 def unconnected(

@@ -41,6 +41,17 @@ class ServiceSettings(BaseSettings):
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=0, description="0 disables the health port")
     otel_console: bool = Field(default=False, description="print spans to stderr (debugging)")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="an OTLP/HTTP collector's base URL (http://collector:4318): spans are exported "
+        "to {endpoint}/v1/traces as protobuf; unset, nothing is exported",
+    )
+    otlp_export_delay_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="the longest a finished span waits in the batch before it is exported",
+    )
 
     @property
     def nats_servers(self) -> list[str]:

@@ -1,5 +1,12 @@
 """Telemetry: an OpenTelemetry tracer provider per service, JSON logs carrying trace ids, and the
-FastStream middleware that carries trace context across NATS in message headers."""
+FastStream middleware that carries trace context across NATS in message headers.
+
+Spans leave the process only where they are sent: to an OTLP/HTTP collector
+(``MAILBRIDGE_OTLP_ENDPOINT``, in batches at most ``MAILBRIDGE_OTLP_EXPORT_DELAY_SECONDS`` old)
+and, for debugging, to stderr (``MAILBRIDGE_OTEL_CONSOLE``). The exporter runs in the batch
+processor's own thread, so a slow or absent collector never holds up a request or a send; the
+exporter's other ``OTEL_EXPORTER_OTLP_*`` variables (headers, certificate, compression) apply.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,19 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
 
 _PROTOCOL_LOGGERS = ("aioimaplib", "aiosmtplib", "nats")
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -59,10 +72,29 @@ def configure_logging(service: str, level: str) -> None:
         logging.getLogger(chatty).setLevel(max(logging.INFO, root.level))
 
 
-def build_tracer_provider(service: str, *, console: bool = False) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+@dataclass(frozen=True)
+class SpanExport:
+    """Where a service's spans go: an OTLP/HTTP collector's base URL (none: not exported), how
+    long a finished span may wait for its batch, and whether they are printed to stderr too."""
+
+    otlp_endpoint: str | None = None
+    delay_seconds: float = 5.0
+    console: bool = False
+
+
+def build_tracer_provider(
+    service: str, instance: str, export: SpanExport = SpanExport()
+) -> TracerProvider:
+    """The process's tracer provider (also made the global one, for the adapters that start
+    spans of their own), naming the service and this replica of it."""
+    resource = Resource.create({"service.name": service, "service.instance.id": instance})
+    provider = TracerProvider(resource=resource)
     trace.set_tracer_provider(provider)
-    if console:
+    if export.otlp_endpoint:
+        exporter = OTLPSpanExporter(endpoint=export.otlp_endpoint.rstrip("/") + "/v1/traces")
+        delay = int(export.delay_seconds * 1000)
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=delay))
+    if export.console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
     return provider
 

@@ -3,6 +3,11 @@
 STARTTLS is required, never opportunistic (``start_tls=True``); ``ssl`` means implicit TLS.
 A submission runs MAIL, RCPT and DATA as separate steps so that the moment the message data
 starts is known: a failure before it is retryable, a lost connection after it is ``unknown``.
+
+Each submission is a span, ``smtp submit``, in the trace of its send: the server, how many
+recipients were asked and accepted, and the server's answer code (``smtp.response.code``, the
+reply to DATA, or the refusal that ended the submission). Never an address or the message: the
+span records no exception, whose text is the server's reply and may echo the recipients.
 """
 
 from __future__ import annotations
@@ -12,9 +17,17 @@ from collections.abc import Awaitable
 from functools import partial
 
 import aiosmtplib
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
 
 from mailbridge.mail_worker.adapters.network import Network, connection_error
-from mailbridge.mail_worker.adapters.sessions import SessionLimits, SessionPool, account_key
+from mailbridge.mail_worker.adapters.sessions import (
+    SessionKey,
+    SessionLimits,
+    SessionPool,
+    account_key,
+)
 from mailbridge.mail_worker.adapters.xoauth2 import MailTokenSource, Refused, XOAuth2Login
 from mailbridge.mail_worker.domain.classify import (
     classify_smtp_auth_failure,
@@ -26,12 +39,19 @@ from mailbridge.mail_worker.ports import DataStarting, OutcomeUnknownError
 from mailbridge.shared.errors import ErrorCode, PermanentError, RetryableError
 from mailbridge.shared.messages import Credentials, ServerEndpoint
 
+RESPONSE_CODE = "smtp.response.code"
+
 
 class AiosmtplibSmtp:
     def __init__(
-        self, network: Network, sessions: SessionLimits, tokens: MailTokenSource | None = None
+        self,
+        network: Network,
+        sessions: SessionLimits,
+        tokens: MailTokenSource | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._network, self._budget = network, sessions.budget
+        self._tracer = tracer or trace.get_tracer(__name__)
         self._xoauth2 = XOAuth2Login(tokens)
         self._pool: SessionPool[aiosmtplib.SMTP] = sessions.pool(alive=_answers_noop, close=_quit)
 
@@ -51,17 +71,43 @@ class AiosmtplibSmtp:
         data_starting: DataStarting,
     ) -> list[str]:
         """Submit; answers the accepted recipients. ``data_starting`` runs just before DATA."""
-        key = account_key(credentials, _endpoint(credentials))
+        endpoint = _endpoint(credentials)
+        attributes: dict[str, AttributeValue] = {
+            "server.address": endpoint.host,
+            "server.port": endpoint.port,
+            "smtp.recipients": len(outgoing.recipients),
+        }
+        with self._tracer.start_as_current_span(
+            "smtp submit", kind=SpanKind.CLIENT, attributes=attributes,
+            record_exception=False, set_status_on_exception=False,
+        ) as span:  # fmt: skip
+            try:
+                key = account_key(credentials, endpoint)
+                accepted = await self._submit(key, credentials, outgoing, data_starting)
+            except Exception as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+            span.set_attribute("smtp.accepted", len(accepted))
+            return accepted
+
+    async def _submit(
+        self,
+        key: SessionKey,
+        credentials: Credentials,
+        outgoing: Outgoing,
+        data_starting: DataStarting,
+    ) -> list[str]:
         async with self._pool.lease(key, lambda: self._open(credentials)) as client:
             await _step(client.mail(outgoing.envelope_from))
             accepted = await _recipients(client, outgoing.recipients)
             await data_starting()
             try:
-                await client.data(outgoing.as_bytes())
+                reply = await client.data(outgoing.as_bytes())
             except aiosmtplib.SMTPResponseException as exc:
                 raise _reply_error(exc) from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 raise OutcomeUnknownError("the connection ended during DATA") from exc
+            trace.get_current_span().set_attribute(RESPONSE_CODE, reply.code)
             return accepted
 
     async def _open(self, credentials: Credentials) -> aiosmtplib.SMTP:
@@ -188,7 +234,8 @@ async def _recipients(client: aiosmtplib.SMTP, recipients: list[str]) -> list[st
 
 
 def _reply_error(exc: aiosmtplib.SMTPResponseException) -> RetryableError | PermanentError:
-    """4xx: try again later; 5xx: it will not work."""
+    """4xx: try again later; 5xx: it will not work. The code is the submission span's answer."""
+    trace.get_current_span().set_attribute(RESPONSE_CODE, exc.code)
     code = classify_smtp_reply(exc.code, exc.message)
     detail = f"The SMTP server answered {exc.code}."
     return RetryableError(code, detail) if 400 <= exc.code < 500 else PermanentError(code, detail)
