@@ -42,11 +42,22 @@ def hide_queries_in_access_log() -> None:
     logging.getLogger("uvicorn.access").addFilter(AccessLogWithoutQuery())
 
 
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def telemetry_config(provider: TracerProvider | None) -> TelemetryConfig:
-    """FastAPI's native telemetry: a server span per request, nothing more."""
+    """FastAPI's native telemetry: a server span per request, nothing more; the probes and the
+    scrapes are not traced (a trace every few seconds per replica that says nothing)."""
     if provider is None:
         return {"tracing": False, "metrics": False, "logs": False}
-    return {"tracer_provider": provider, "operation_spans": False, "metrics": False, "logs": False}
+    return {
+        "tracer_provider": provider, "operation_spans": False, "metrics": False, "logs": False,
+        "exclude": _is_probe,
+    }  # fmt: skip
+
+
+def _is_probe(scope: Scope) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
 
 
 class PrometheusMiddleware:
