@@ -1,5 +1,6 @@
 """The shared consumer follows the workers' settings: MAILBRIDGE_ACK_WAIT_SECONDS and
-MAILBRIDGE_MAX_DELIVER reach the server even when an earlier replica created the consumer.
+MAILBRIDGE_MAX_DELIVER reach the server even when an earlier replica created the consumer; and
+its backlog, as the server counts it, reaches the worker's metrics.
 
 A NATS server of this module's own: MAIL_CMD is a work-queue stream, and the session's server
 already has the e2e workers' consumer on it, which this test must not touch.
@@ -14,11 +15,16 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
+from prometheus_client import CollectorRegistry
 
 from mailbridge.devstack.nats import EmbeddedNats
+from mailbridge.mail_worker.entrypoints.backlog import ConsumerBacklog
 from mailbridge.mail_worker.entrypoints.commands import apply_consumer_settings
+from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.settings import MailWorkerSettings
+from mailbridge.shared.messages import SendMessage
 from mailbridge.shared.streams import MAIL_CMD, ensure_streams
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +68,31 @@ async def test_without_a_consumer_nothing_is_created_ahead_of_the_subscriber(
     await apply_consumer_settings(jetstream, settings(ack_wait=9.0))
 
     assert [c.name for c in await jetstream.consumers_info(MAIL_CMD.name)] == []
+
+
+async def test_the_backlog_metrics_count_what_waits_and_what_is_out_unacknowledged(
+    jetstream: JetStreamContext,
+) -> None:
+    config = ConsumerConfig(durable_name="mail-worker", ack_policy=AckPolicy.EXPLICIT)
+    await jetstream.add_consumer(MAIL_CMD.name, config=config)
+    for _ in range(5):
+        command = SendMessage(agent_id="a1", to=["ada@example.com"])
+        await jetstream.publish(command.nats_subject(), command.model_dump_json().encode())
+    taken = await jetstream.pull_subscribe_bind("mail-worker", MAIL_CMD.name)
+    await taken.fetch(2, timeout=5)  # not acknowledged
+    registry = CollectorRegistry()
+    backlog = ConsumerBacklog(settings(ack_wait=30.0), WorkerMetrics(registry))
+
+    async def counted() -> list[float | None]:
+        names = ("pending", "ack_pending")
+        return [registry.get_sample_value(f"mailbridge_worker_consumer_{n}") for n in names]
+
+    async def read() -> bool:
+        return await counted() == [3, 2]  # 3 wait, 2 are out with a replica
+
+    await backlog.start(jetstream)
+    try:
+        await eventually(read, what="the backlog read", timeout=10)
+    finally:
+        await backlog.stop()
+    await jetstream.delete_consumer(MAIL_CMD.name, "mail-worker")

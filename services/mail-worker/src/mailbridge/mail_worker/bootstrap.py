@@ -35,6 +35,7 @@ from mailbridge.mail_worker.adapters.tokens import NatsTokenSource
 from mailbridge.mail_worker.adapters.watch_leases import NatsKvWatchLeases
 from mailbridge.mail_worker.container import Container
 from mailbridge.mail_worker.entrypoints import commands, config_events, reading
+from mailbridge.mail_worker.entrypoints.backlog import ConsumerBacklog
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.entrypoints.slots import CommandSlots
 from mailbridge.mail_worker.entrypoints.watchers import WatchSupervisor
@@ -86,7 +87,8 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
     container, watching = _with_watches(container, mailbox, settings)
     slots = _register(r.broker, settings, container)
     parts: tuple[Part, ...] = (ledger_bucket, cursor_bucket, pacing, content, *watching)
-    parts = (*parts, commands.ConsumerSettings(settings), slots)
+    backlog = ConsumerBacklog(settings, container.metrics)
+    parts = (*parts, commands.ConsumerSettings(settings), backlog, slots)
     closed = (closing(smtp), closing(mailbox), closing(api_http))
     return Service(container, streams=(MAIL_CMD, MAIL_EVT), parts=(*parts, *closed))
 

@@ -20,6 +20,12 @@ class MailWorkerSettings(ServiceSettings, ProviderEndpoints, OutboundHosts):
         default=5.0, gt=0, description="wait for policy's send authorization; then retry later"
     )
     consumer_durable: str = "mail-worker"
+    consumer_metrics_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="how often the shared consumer's backlog is read from the server into "
+        "mailbridge_worker_consumer_pending and _ack_pending (a Prometheus scrape's pace)",
+    )
     max_deliver: int = Field(default=5, ge=1)
     ack_wait_seconds: float = Field(
         default=60.0,

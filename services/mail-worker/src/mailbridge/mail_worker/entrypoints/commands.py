@@ -92,6 +92,7 @@ async def _decoded_send(c: Container, body: bytes) -> SendMessage:
 
 async def _settled(c: Container, command: SendMessage, events: list[Event]) -> None:
     """Publish the outcome; the send is settled, so its out-of-band content goes."""
+    c.metrics.send_answered(command, events, c.clock.now())
     for event in events:
         await c.publisher.publish(event)
     if command.content_ref is not None:

@@ -1,12 +1,19 @@
 """The mail-worker's Prometheus metrics: commands handled, by kind and by how they were settled,
-failed polls by kind (config-api backs those mailboxes off), watches, and reads on demand."""
+how long a send took from its command's issue to the mail server's answer, the shared consumer's
+backlog, failed polls by kind (config-api backs those mailboxes off), watches, and reads on
+demand."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mailbridge.shared.errors import ErrorInfo
-from mailbridge.shared.messages import Message
+from mailbridge.shared.messages import Event, Message, MessageSendFailed, MessageSent, SendMessage
+
+# A send waits in the consumer's backlog, for its pacing and for retries: minutes are not rare.
+SEND_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 
 class WorkerMetrics:
@@ -23,6 +30,25 @@ class WorkerMetrics:
             "Time to handle one command delivery",
             ["command"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+        self.send_seconds = Histogram(
+            "mailbridge_worker_send_seconds",
+            "From a send command's issue to the mail server's final answer, by outcome (sent,"
+            " failed, blocked, unknown): the wait in the backlog and the retries included",
+            ["outcome"],
+            buckets=SEND_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_pending = Gauge(
+            "mailbridge_worker_consumer_pending",
+            "Commands in the shared consumer not yet delivered to any replica (every replica"
+            " reports the same consumer: take the max, not the sum)",
+            registry=registry,
+        )
+        self.consumer_ack_pending = Gauge(
+            "mailbridge_worker_consumer_ack_pending",
+            "Commands delivered to a replica and not yet acknowledged",
             registry=registry,
         )
 
@@ -73,10 +99,27 @@ class WorkerMetrics:
     def poll_failed(self, auth: bool) -> None:
         self.poll_failures.labels(kind="auth" if auth else "transient").inc()
 
+    def send_answered(self, command: SendMessage, events: list[Event], now: datetime) -> None:
+        """A send settled with ``events``; its outcome is the first that says one."""
+        outcome = next((_outcome(e) for e in events if _outcome(e) is not None), None)
+        if outcome is not None:
+            seconds = max((now - command.issued_at).total_seconds(), 0.0)
+            self.send_seconds.labels(outcome=outcome).observe(seconds)
+
+    def consumer_backlog(self, pending: int, ack_pending: int) -> None:
+        self.consumer_pending.set(pending)
+        self.consumer_ack_pending.set(ack_pending)
+
     def settled(self, route: str, result: str, seconds: float) -> None:
         command = kind_of(route)
         self.commands.labels(command=command, result=result).inc()
         self.seconds.labels(command=command).observe(seconds)
+
+
+def _outcome(event: Event) -> str | None:
+    if isinstance(event, MessageSent):
+        return "sent"
+    return event.outcome.value if isinstance(event, MessageSendFailed) else None
 
 
 def kind_of(route: str) -> str:
