@@ -13,11 +13,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from mailbridge.oauth_broker.adapters.postgres import SCHEMA, Grant, PostgresGrants
 from mailbridge.oauth_broker.domain.providers import ProviderProfile
 from mailbridge.oauth_broker.domain.token_errors import classify
 from mailbridge.oauth_broker.domain.tokens import AccessToken, TokenResponse, TokenSet
+from mailbridge.oauth_broker.entrypoints.metrics import TokenMetrics
 from mailbridge.oauth_broker.handlers.tokens import TokenDeps, access_token
 from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from mailbridge.shared.clock import SystemClock
@@ -95,8 +97,9 @@ async def replica(dsn: str, endpoint: CountingTokenEndpoint) -> tuple[TokenDeps,
     assert pool is not None
     grants = PostgresGrants(pool, Sealer(parse_keys(KEYS)), on_outbox_write=lambda: None)
     deps = TokenDeps(
-        grants=grants, apps=OwnApp(), servers=endpoint, clock=SystemClock(), settings=settings(dsn)
-    )  # type: ignore[arg-type]
+        grants=grants, apps=OwnApp(), servers=endpoint, clock=SystemClock(), settings=settings(dsn),
+        outcomes=TokenMetrics(CollectorRegistry()),
+    )  # type: ignore[arg-type]  # fmt: skip
     return deps, pool
 
 
@@ -241,5 +244,33 @@ async def test_a_refused_imap_token_leaves_the_microsoft_grant_working_for_graph
         assert graph.error is None and graph.access_token is not None
         assert (await deps.grants.get(AGENT)).dead is None  # type: ignore[union-attr]
         assert await outbox_subjects(database) == []
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("failure", "outcome"),
+    [
+        (None, "refreshed"),
+        ((400, {"error": "invalid_grant"}), "revoked"),
+        ((401, {"error": "invalid_client"}), "misconfigured"),
+        ((503, {}), "transient"),
+    ],
+)
+async def test_each_refresh_is_counted_by_how_it_ended(
+    database: str, failure: tuple[int, dict[str, Any]] | None, outcome: str
+) -> None:
+    deps, pool = await replica(database, CountingTokenEndpoint(failure=failure))
+    try:
+        await a_grant_due_for_refresh(deps, seconds_left=-1)
+        await access_token(GetAccessToken(agent_id=AGENT), deps)
+
+        assert isinstance(deps.outcomes, TokenMetrics)
+        counted = {
+            sample.labels["outcome"]: sample.value
+            for sample in deps.outcomes.refreshes.collect()[0].samples
+            if sample.name.endswith("_total") and sample.labels["provider"] == "microsoft"
+        }
+        assert counted == {outcome: 1.0}  # the transient one once, after its retries
     finally:
         await pool.close()

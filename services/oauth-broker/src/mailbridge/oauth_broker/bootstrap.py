@@ -10,6 +10,7 @@ from mailbridge.oauth_broker.adapters.provider import HttpAuthorizationServers
 from mailbridge.oauth_broker.container import Container
 from mailbridge.oauth_broker.entrypoints import nats
 from mailbridge.oauth_broker.entrypoints.idle import IdleRefresher
+from mailbridge.oauth_broker.entrypoints.metrics import TokenMetrics
 from mailbridge.oauth_broker.handlers.flows import FlowDeps
 from mailbridge.oauth_broker.handlers.tokens import TokenDeps
 from mailbridge.oauth_broker.settings import OAuthBrokerSettings
@@ -36,7 +37,10 @@ def build(settings: OAuthBrokerSettings, r: DatabaseResources) -> Service[Contai
             clock=clock,
             settings=settings,
         ),
-        tokens=TokenDeps(grants=grants, apps=apps, servers=servers, clock=clock, settings=settings),
+        tokens=TokenDeps(
+            grants=grants, apps=apps, servers=servers, clock=clock, settings=settings,
+            outcomes=TokenMetrics(r.registry),
+        ),  # fmt: skip
     )
     nats.register(r.broker, container)
     idle = looping(IdleRefresher(container.tokens))

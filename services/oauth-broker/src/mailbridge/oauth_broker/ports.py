@@ -13,7 +13,7 @@ from mailbridge.oauth_broker.domain.flows import Flow, FlowSecrets, Stage
 from mailbridge.oauth_broker.domain.providers import ProviderProfile
 from mailbridge.oauth_broker.domain.tokens import TokenResponse
 from mailbridge.shared.errors import ErrorInfo
-from mailbridge.shared.messages import Event, OAuthApp, OAuthAppReply
+from mailbridge.shared.messages import Event, OAuthApp, OAuthAppReply, Provider
 
 
 class FlowStore(Protocol):
@@ -64,3 +64,10 @@ class AuthorizationServers(Protocol):
     async def verified_claims(
         self, profile: ProviderProfile, id_token: str, *, client_id: str, nonce: str
     ) -> dict[str, Any]: ...
+
+
+class RefreshOutcomes(Protocol):
+    """Counts each call of a provider's token endpoint for a refresh by how it ended:
+    ``refreshed``, or the failure's kind (``revoked``, ``misconfigured``, ``transient``)."""
+
+    def refresh_ended(self, provider: Provider, outcome: str) -> None: ...

@@ -22,7 +22,12 @@ from mailbridge.oauth_broker.domain import scopes
 from mailbridge.oauth_broker.domain.providers import profile_for
 from mailbridge.oauth_broker.domain.token_errors import Failure, TokenEndpointError
 from mailbridge.oauth_broker.domain.tokens import TokenResponse
-from mailbridge.oauth_broker.ports import AppSource, AuthorizationServers, GrantStore
+from mailbridge.oauth_broker.ports import (
+    AppSource,
+    AuthorizationServers,
+    GrantStore,
+    RefreshOutcomes,
+)
 from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
@@ -50,6 +55,7 @@ class TokenDeps:
     servers: AuthorizationServers
     clock: Clock
     settings: OAuthBrokerSettings
+    outcomes: RefreshOutcomes | None = None  # the service's metrics; tests may leave them out
     in_flight: dict[tuple[str, TokenResource], asyncio.Future[AccessTokenReply]] = field(
         default_factory=dict
     )
@@ -167,11 +173,18 @@ async def _refreshed(
     try:
         response = await _call_token_endpoint(grant, resource, d)
     except TokenEndpointError as exc:
+        _count(d, grant, exc.failure.value)
         return await _failed(locked, grant, resource, exc, d)
+    _count(d, grant, "refreshed")
     now = d.clock.now()
     tokens = grant.tokens.with_response(resource, response, now)
     await locked.save_tokens(tokens, now)  # the rotated refresh token, before the lock goes
     return _reply(replace(grant, tokens=tokens), resource)
+
+
+def _count(d: TokenDeps, grant: Grant, outcome: str) -> None:
+    if d.outcomes is not None:
+        d.outcomes.refresh_ended(grant.provider, outcome)
 
 
 async def _call_token_endpoint(
