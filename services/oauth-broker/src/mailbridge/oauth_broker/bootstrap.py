@@ -38,9 +38,13 @@ def build(settings: OAuthBrokerSettings, r: DatabaseResources) -> Service[Contai
             settings=settings,
         ),
         tokens=TokenDeps(
-            grants=grants, apps=apps, servers=servers, clock=clock, settings=settings,
+            grants=grants,
+            apps=apps,
+            servers=servers,
+            clock=clock,
+            settings=settings,
             outcomes=TokenMetrics(r.registry),
-        ),  # fmt: skip
+        ),
     )
     nats.register(r.broker, container)
     idle = looping(IdleRefresher(container.tokens))
