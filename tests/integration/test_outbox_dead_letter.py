@@ -1,5 +1,6 @@
 """No outbox row can block the ones behind it: a row that can never be published is dead-lettered
-with its reason (a send's HTTP ledger row settled ``failed``), and the rows after it go out."""
+with its reason (a send's HTTP ledger row settled ``failed``), and the rows after it go out; and
+the lag an operator watches is the age of the oldest row still waiting."""
 
 from __future__ import annotations
 
@@ -156,6 +157,26 @@ async def test_failures_while_nats_is_down_are_not_counted_against_the_row(
         await broker.stop()
     assert await pool.fetchval("SELECT attempts FROM config_api.outbox") == 0
     assert await _unpublished_count(pool) == 1
+
+
+async def test_the_lag_is_the_oldest_waiting_rows_age_and_none_once_it_is_out(
+    pool: asyncpg.Pool, broker: NatsBroker
+) -> None:
+    registry = CollectorRegistry()
+    relay = OutboxRelay(pool, broker, schema=SCHEMA, registry=registry)
+
+    async def lag() -> float | None:
+        await relay.measure_lag()
+        return registry.get_sample_value("mailbridge_outbox_lag_seconds")
+
+    assert await lag() == 0
+    await _queue(pool, _status_changed(), _status_changed())
+    await pool.execute("UPDATE config_api.outbox SET created_at = now() - interval '90 seconds'"
+                       " WHERE id = (SELECT min(id) FROM config_api.outbox)")  # fmt: skip
+    assert 90 <= (await lag() or 0) < 120  # the oldest counts, not the newest
+
+    assert await relay.publish_pending() == 2
+    assert await lag() == 0
 
 
 def _status_changed() -> StatusChanged:

@@ -26,7 +26,9 @@ Rows go out in order, and each has an outcome of its own, so no row can hold bac
 A service that must settle its own state when a row is dead-lettered passes ``on_dead_letter``; it
 runs in the same transaction as the dead-lettering. Dead rows stay in the table for operators, and
 are counted by reason in ``mailbridge_outbox_dead_lettered_total``; failed rounds in
-``mailbridge_outbox_publish_failures_total``, both on the registry the relay is given.
+``mailbridge_outbox_publish_failures_total``; and before each round the age of the oldest row
+still waiting is read into ``mailbridge_outbox_lag_seconds`` (0 when none waits): all on the
+registry the relay is given. The lag is what an operator watches: it grows whatever the cause.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from nats.aio.client import Client
 from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from mailbridge.shared.background import BackgroundLoop
 from mailbridge.shared.bus import NatsBus
@@ -118,6 +120,7 @@ class _Statements:
     mark_published: str
     count_attempt: str
     dead_letter: str
+    oldest_age: str
 
     @classmethod
     def on(cls, schema: str) -> _Statements:
@@ -132,6 +135,9 @@ class _Statements:
             " WHERE id = $1 RETURNING attempts",
             dead_letter=f"UPDATE {table} SET dead_at = now(), dead_reason = $2"  # noqa: S608
             " WHERE id = $1",
+            # by id, as the claim: the unpublished index answers it whatever the backlog
+            oldest_age=f"SELECT extract(epoch FROM now() - created_at)::float8 FROM {table}"  # noqa: S608
+            " WHERE published_at IS NULL AND dead_at IS NULL ORDER BY id LIMIT 1",
         )
 
 
@@ -166,6 +172,11 @@ class OutboxRelay:
             ["reason"],
             registry=registry,
         )
+        self._lag = Gauge(
+            "mailbridge_outbox_lag_seconds",
+            "Age of the oldest outbox row not yet published (0 when none waits)",
+            registry=registry,
+        )
 
     @property
     def failed_attempts(self) -> int:
@@ -195,6 +206,7 @@ class OutboxRelay:
         """Relay until cancelled, surviving the failure of any round."""
         backoff = IDLE_POLL_SECONDS
         while True:
+            await self.measure_lag()
             try:
                 settled = await self.publish_pending()
             except Exception:  # NATS or the database is down, or a row failed: keep it, retry
@@ -208,6 +220,16 @@ class OutboxRelay:
             backoff = IDLE_POLL_SECONDS
             if settled < BATCH:
                 await self._wait_for_work()
+
+    async def measure_lag(self) -> None:
+        """The oldest waiting row's age into the gauge; with the database away, the last one
+        stays (readiness tells that outage)."""
+        try:
+            age = await self._pool.fetchval(self._sql.oldest_age)
+        except Exception as exc:
+            log.debug("outbox lag not measured: %r", exc)
+            return
+        self._lag.set(max(age or 0.0, 0.0))
 
     async def _wait_for_work(self) -> None:
         """Until notify() or the next poll, whichever is first."""
