@@ -70,7 +70,8 @@ def all_queries() -> list[str]:
     return [rule["expr"] for rule in alert_rules()] + dashboard_queries()
 
 
-def test_every_metric_queried_is_one_a_service_exports() -> None:
+async def test_every_metric_queried_is_one_a_service_exports() -> None:
+    """Async: an unconnected pool still wants the running loop (asyncpg asks for it)."""
     known = exported_series() | PROMETHEUS_OWN
     used = {name for query in all_queries() for name in METRIC_NAME.findall(query)}
     assert used, "the queries name no metric at all"
