@@ -172,6 +172,9 @@ class MessageReceived(Event):
     from_: str | None = Field(default=None, alias="from")
     to: list[str] = Field(default_factory=list)
     cc: list[str] = Field(default_factory=list)
+    reply_to: list[str] = Field(
+        default_factory=list, description="where the sender asks replies to go (Reply-To)"
+    )
     subject: str | None = None
     date: AwareDatetime | None = None
     in_reply_to: str | None = None

@@ -83,6 +83,7 @@ def parse(
         from_=_header(message, "From"),
         to=_addresses(message, "To"),
         cc=_addresses(message, "Cc"),
+        reply_to=_addresses(message, "Reply-To"),
         subject=_header(message, "Subject"),
         date=_date(message),
         in_reply_to=_header(message, "In-Reply-To"),
