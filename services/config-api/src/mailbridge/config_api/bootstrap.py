@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mailbridge.config_api.adapters import dns
+from mailbridge.config_api.adapters.agent_tokens import PostgresAgentTokenStore
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
 from mailbridge.config_api.adapters.audit import AuditPurge, PostgresAuditLog
 from mailbridge.config_api.adapters.autoconfig import GuardedAutoconfigFetcher
@@ -63,6 +64,7 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         commands=r.bus,
         results=PendingTestResults(),
         keys=CachedKeyLookup(PostgresApiKeyStore(r.pool), settings.api_key_cache_seconds),
+        agent_tokens=PostgresAgentTokenStore(r.pool),
         ui_sessions=PostgresUiSessionStore(r.pool),
         revoker=NatsGrantRevoker(r.bus, settings.oauth_provider_timeout_seconds),
         oauth=NatsOAuthBroker(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mailbridge.config_api.ports import (
+    AgentTokenStore,
     AuditLog,
     AutoconfigFetcher,
     CommandPublisher,
@@ -39,6 +40,7 @@ class Container:
     commands: CommandPublisher
     results: TestResults
     keys: KeyLookup
+    agent_tokens: AgentTokenStore
     ui_sessions: UiSessionStore
     revoker: GrantRevoker
     oauth: OAuthBroker

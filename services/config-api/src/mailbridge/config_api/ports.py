@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from mailbridge.config_api.domain.agent_tokens import NewAgentToken, StoredAgentToken
 from mailbridge.config_api.domain.api_keys import StoredKey
 from mailbridge.config_api.domain.audit import AuditEntry, AuditPage, AuditQuery
 from mailbridge.config_api.domain.detection import Finding, ServiceRecord
@@ -156,6 +157,24 @@ class KeyLookup(Protocol):
     """API keys by id (stored hashed; the caller verifies the secret)."""
 
     async def find(self, key_id: str) -> StoredKey | None: ...
+
+
+class AgentTokenStore(Protocol):
+    """Agent tokens, stored hashed; read on every request (a revocation holds at once)."""
+
+    async def create(
+        self, agent_id: str, org_id: str, name: str | None
+    ) -> tuple[NewAgentToken, StoredAgentToken]: ...
+
+    async def find(self, token_id: str) -> StoredAgentToken | None: ...
+
+    async def live(self, agent_id: str) -> list[StoredAgentToken]:
+        """The agent's tokens not revoked, oldest first."""
+        ...
+
+    async def revoke(self, agent_id: str, token_id: str) -> bool:
+        """False when the agent has no such live token."""
+        ...
 
 
 class UiSessionStore(Protocol):

@@ -6,6 +6,8 @@ the routes the Email tab uses, its session cookie instead (``domain/ui_sessions.
   scoped to its one agent. A session's request other than a GET must carry the session's
   ``X-CSRF-Token`` and, when it has an ``Origin``, come from mailbridge's own (403 otherwise).
 - ``EmailTabSession``: the session alone, checked the same way (the ``/ui/sessions`` routes).
+- ``CallerOrAgentToken``: a Bearer key, or an agent token (``domain/agent_tokens.py``) scoped to
+  its one agent: the agent's mail and send routes. Anywhere else a valid agent token is 403.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from mailbridge.config_api.container import Container
+from mailbridge.config_api.domain.agent_tokens import (
+    OUT_OF_SCOPE,
+    is_agent_token,
+    looks_like_agent_token,
+)
 from mailbridge.config_api.domain.api_keys import Principal, parse_token, verify
 from mailbridge.config_api.domain.errors import Forbidden
 from mailbridge.config_api.domain.ui_sessions import (
@@ -26,11 +33,16 @@ from mailbridge.config_api.domain.ui_sessions import (
     SESSION_UNKNOWN,
     csrf_matches,
 )
+from mailbridge.config_api.handlers import agent_tokens
 from mailbridge.config_api.handlers.ui_sessions import OpenSession, find_session
 from mailbridge.shared.errors import ErrorCode, MailbridgeError
 from mailbridge.shared.settings import origin_of
 
-bearer = HTTPBearer(auto_error=False, description="an operator key or an org key")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="an operator key or an org key; on an agent's mail and send routes, also an "
+    "agent token of that agent",
+)
 session_cookie = APIKeyCookie(
     name=COOKIE,
     auto_error=False,
@@ -52,11 +64,23 @@ async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    parsed = parse_token(credentials.credentials) if credentials else None
-    if parsed is None:
-        raise MailbridgeError(ErrorCode.UNAUTHORIZED)
-    key_id, secret = parsed
-    principal = verify(await _container(request).keys.find(key_id), secret)
+    """An API key (401 without a valid one); a valid agent token does not reach here (403)."""
+    principal = await authenticate_key_or_agent_token(request, credentials)
+    if is_agent_token(principal):
+        raise Forbidden(OUT_OF_SCOPE)
+    return principal
+
+
+async def authenticate_key_or_agent_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    text, c = (credentials.credentials if credentials else ""), _container(request)
+    if looks_like_agent_token(text):
+        principal = await agent_tokens.principal_of(text, store=c.agent_tokens)
+    else:
+        parsed = parse_token(text)
+        principal = verify(await c.keys.find(parsed[0]), parsed[1]) if parsed else None
     if principal is None:
         raise MailbridgeError(ErrorCode.UNAUTHORIZED)
     return principal
@@ -99,3 +123,4 @@ async def authenticate_caller_or_session(
 Caller = Annotated[Principal, Depends(authenticate)]
 CallerOrSession = Annotated[Principal, Depends(authenticate_caller_or_session)]
 EmailTabSession = Annotated[OpenSession, Depends(current_session)]
+CallerOrAgentToken = Annotated[Principal, Depends(authenticate_key_or_agent_token)]

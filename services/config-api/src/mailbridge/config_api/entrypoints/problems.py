@@ -186,7 +186,8 @@ _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
     ),
     403: (
         "An Email tab session's request other than a GET without the session's `X-CSRF-Token`,"
-        " or with an `Origin` other than mailbridge's own. API keys need neither.",
+        " or with an `Origin` other than mailbridge's own. API keys need neither. An agent"
+        " token anywhere but its agent's mail and send routes and `/mcp`.",
         CSRF_MISSING,
         {},
     ),

@@ -7,6 +7,7 @@
 - ``messages``: send or reply, and where a send stands
 - ``mail``: read the agent's mailbox on demand (a folder, a message, marking one seen)
 - ``audit``: the agent's audit trail (what happened and why), newest first
+- ``agent_tokens``: the tokens an agent itself holds (its mail, its sends, ``/mcp``)
 - ``oauth``: begin an OAuth sign-in for an agent, and see where one stands
 - ``oauth_popup``: the sign-in popup's start and callback pages (HTML, page template in
   ``oauth_page``), opened without an API key
@@ -25,6 +26,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mailbridge.config_api.entrypoints.http import (
+    agent_tokens,
     agents,
     audit,
     connection,
@@ -46,7 +48,7 @@ def routers() -> list[APIRouter]:
     the app itself, not in another router: a route of a nested router is known by its own path
     only, and the metrics label requests by the whole path template."""
     resources = (
-        agents, email_config, detection, connection, oauth, messages, mail, audit, orgs,
-        ui_sessions, oauth_popup, health, ui,
+        agents, email_config, detection, connection, oauth, messages, mail, agent_tokens,
+        audit, orgs, ui_sessions, oauth_popup, health, ui,
     )  # fmt: skip
     return [resource.router for resource in resources]

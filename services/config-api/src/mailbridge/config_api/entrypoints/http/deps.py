@@ -18,6 +18,7 @@ from mailbridge.config_api.domain.outgoing import MAX_REQUEST_BYTES
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller, CallerOrSession
 from mailbridge.config_api.ports import (
+    AgentTokenStore,
     AuditLog,
     CommandPublisher,
     ConfigRepository,
@@ -109,6 +110,10 @@ async def _mail(c: ContainerDep) -> MailReader:
     return c.mail
 
 
+async def _agent_tokens(c: ContainerDep) -> AgentTokenStore:
+    return c.agent_tokens
+
+
 async def _audit(c: ContainerDep) -> AuditLog:
     return c.audit
 
@@ -128,6 +133,7 @@ SettingsDep = Annotated[ConfigApiSettings, Depends(_settings)]
 ReadinessDep = Annotated[ReadinessCheck, Depends(_readiness)]
 UiSessionsDep = Annotated[UiSessionStore, Depends(_ui_sessions)]
 MailDep = Annotated[MailReader, Depends(_mail)]
+AgentTokensDep = Annotated[AgentTokenStore, Depends(_agent_tokens)]
 AuditDep = Annotated[AuditLog, Depends(_audit)]
 
 

@@ -10,7 +10,7 @@ from fastapi import Path, Query, Response
 
 from mailbridge.config_api.domain.mail_views import MessagePage, MessageView
 from mailbridge.config_api.entrypoints import examples
-from mailbridge.config_api.entrypoints.auth import Caller
+from mailbridge.config_api.entrypoints.auth import CallerOrAgentToken
 from mailbridge.config_api.entrypoints.examples import json_answer
 from mailbridge.config_api.entrypoints.http.deps import AgentId, MailDep, RepoDep, resource_router
 from mailbridge.config_api.entrypoints.problems import responses as problems
@@ -52,7 +52,7 @@ async def list_messages(
     agent_id: AgentId,
     repo: RepoDep,
     mail: MailDep,
-    caller: Caller,
+    caller: CallerOrAgentToken,
     folder: Folder = "INBOX",
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -87,7 +87,7 @@ async def get_message(
     message_ref: MessageRef,
     repo: RepoDep,
     mail: MailDep,
-    caller: Caller,
+    caller: CallerOrAgentToken,
     raw: Annotated[bool, Query(description=f"answer its RFC 822 bytes ({RAW})")] = False,
 ) -> MessageView | Response:
     """The message parsed as in ``message.received`` (text, HTML capped, attachments described),
@@ -107,7 +107,11 @@ async def get_message(
     responses=problems(401, 404, 409, 422, 502, 503),
 )
 async def mark_seen(
-    agent_id: AgentId, message_ref: MessageRef, repo: RepoDep, mail: MailDep, caller: Caller
+    agent_id: AgentId,
+    message_ref: MessageRef,
+    repo: RepoDep,
+    mail: MailDep,
+    caller: CallerOrAgentToken,
 ) -> Response:
     """Flag it ``\\Seen`` in the mailbox, as a mail client does once it was read."""
     request = MarkSeen(agent_id=agent_id, message_ref=message_ref)

@@ -13,7 +13,7 @@ from mailbridge.config_api.domain.outgoing import (
     SendView,
 )
 from mailbridge.config_api.entrypoints import examples
-from mailbridge.config_api.entrypoints.auth import Caller
+from mailbridge.config_api.entrypoints.auth import CallerOrAgentToken
 from mailbridge.config_api.entrypoints.examples import json_answer
 from mailbridge.config_api.entrypoints.http.deps import (
     AgentId,
@@ -52,7 +52,7 @@ async def send_message(
     repo: RepoDep,
     ledger: LedgerDep,
     content: ContentDep,
-    caller: Caller,
+    caller: CallerOrAgentToken,
     idempotency_key: IdempotencyKey = None,
 ) -> SendView:
     """Send (or reply, with ``in_reply_to``) through a mail-worker; follow it with GET."""
@@ -77,7 +77,11 @@ async def send_message(
     },
 )
 async def get_message(
-    agent_id: AgentId, command_id: CommandId, repo: RepoDep, ledger: LedgerDep, caller: Caller
+    agent_id: AgentId,
+    command_id: CommandId,
+    repo: RepoDep,
+    ledger: LedgerDep,
+    caller: CallerOrAgentToken,
 ) -> SendView:
     """``queued``, ``sent``, ``failed``, ``blocked`` or ``unknown`` (never retried blindly)."""
     return await sends.get_send(agent_id, command_id, repo=repo, ledger=ledger, principal=caller)
