@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.config_api.container import Container
-from mailbridge.config_api.entrypoints import http, links, observability, problems
+from mailbridge.config_api.entrypoints import agent_mcp, http, links, observability, problems
 from mailbridge.shared.service import Running
 
 DESCRIPTION = """
@@ -32,7 +32,8 @@ def create_app(
         app.state.container = running.container
         app.state.service_registry = running.resources.registry  # the relay's metrics
         try:
-            yield
+            async with serve_mcp():  # the MCP SDK's tasks run inside the app's life
+                yield
         finally:
             await running.stop()
 
@@ -45,6 +46,7 @@ def create_app(
     )
     for router in http.routers():
         app.include_router(router)
+    serve_mcp = agent_mcp.mount(app)
     problems.install(app)
     links.install(app)
     observability.install(app)
