@@ -99,7 +99,9 @@ async def test_an_agent_lists_reads_replies_and_sends_through_mcp(
     reply = (await api.get(f"/bridge/agents/{sender.agent_id}/mail/messages")).json()
     [arrived] = reply["messages"]
     assert arrived["subject"] == "Re: Your order"
-    shown = await api.get(f"/bridge/agents/{sender.agent_id}/mail/messages/{arrived['message_ref']}")
+    shown = await api.get(
+        f"/bridge/agents/{sender.agent_id}/mail/messages/{arrived['message_ref']}"
+    )
     assert shown.json()["message"]["in_reply_to"] == original_id
     assert original_id in shown.json()["message"]["references"]
     assert await asyncio.to_thread(mail_stack.seen_uids, agent.address) == {1}
@@ -111,7 +113,9 @@ async def test_a_refused_send_answers_the_policy_code_through_mcp(
     agent = await agent_with_mailbox(api, mail_stack)
     client_org_id = new_id("client")
     rules = {"name": "Acme", "restrictions": {"allowed_recipients": ["allowed.example"]}}
-    (await api.put(f"/bridge/orgs/{ORG}/client-orgs/{client_org_id}", json=rules)).raise_for_status()
+    (
+        await api.put(f"/bridge/orgs/{ORG}/client-orgs/{client_org_id}", json=rules)
+    ).raise_for_status()
     link = {"org_id": ORG, "client_org_id": client_org_id}
     (await api.put(f"/bridge/agents/{agent.agent_id}", json=link)).raise_for_status()
     stranger, _ = await new_recipient(mail_stack)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from mailbridge.config_api.domain import versions
+from mailbridge.config_api.domain.agent_tokens import NewAgentToken, StoredAgentToken, new_token
 from mailbridge.config_api.domain.audit import (
     AuditEntry,
     AuditEntryView,
@@ -278,3 +279,34 @@ def _selected(row: tuple[int, str, AuditEntry], query: AuditQuery) -> bool:
         and (query.until is None or at < query.until)
         and (after is None or (at, entry_id) < (after.occurred_at, after.entry_id))
     )
+
+
+class MemoryAgentTokens:
+    """Agent tokens by id, as the PostgreSQL store keeps them (a revoked one stays, flagged)."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, StoredAgentToken] = {}
+
+    async def create(
+        self, agent_id: str, org_id: str, name: str | None
+    ) -> tuple[NewAgentToken, StoredAgentToken]:
+        made = new_token()
+        stored = StoredAgentToken(
+            made.token_id, agent_id, org_id, name, made.secret_hash, datetime.now(UTC), False
+        )
+        self.tokens[made.token_id] = stored
+        return made, stored
+
+    async def find(self, token_id: str) -> StoredAgentToken | None:
+        return self.tokens.get(token_id)
+
+    async def live(self, agent_id: str) -> list[StoredAgentToken]:
+        mine = [t for t in self.tokens.values() if t.agent_id == agent_id and not t.revoked]
+        return sorted(mine, key=lambda t: (t.created_at, t.token_id))
+
+    async def revoke(self, agent_id: str, token_id: str) -> bool:
+        found = self.tokens.get(token_id)
+        if found is None or found.agent_id != agent_id or found.revoked:
+            return False
+        self.tokens[token_id] = replace(found, revoked=True)
+        return True

@@ -15,11 +15,17 @@ import asyncpg
 import pytest
 from nats.js import JetStreamContext
 
+from mailbridge.config_api.adapters.agent_tokens import PostgresAgentTokenStore
 from mailbridge.config_api.adapters.audit import PostgresAuditLog
 from mailbridge.config_api.adapters.postgres import SCHEMA, PostgresConfigRepository
 from mailbridge.config_api.adapters.ui_sessions import PostgresUiSessionStore
 from mailbridge.config_api.domain.email_config import AgentIn
-from mailbridge.config_api.ports import AuditLog, ConfigRepository, UiSessionStore
+from mailbridge.config_api.ports import (
+    AgentTokenStore,
+    AuditLog,
+    ConfigRepository,
+    UiSessionStore,
+)
 from mailbridge.mail_worker.adapters import cursors, ledger
 from mailbridge.mail_worker.adapters.cursors import NatsKvCursorStore
 from mailbridge.mail_worker.adapters.kv import JsonBucket
@@ -31,6 +37,7 @@ from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared import postgres
 from mailbridge.shared.content import ContentStore, NatsObjectContentStore
 from mailbridge.shared.ids import new_id
+from tests.ports.agent_token_store import AgentTokenStoreContract
 from tests.ports.audit_log import AuditLogContract
 from tests.ports.client_orgs import ClientOrgsContract
 from tests.ports.config_repository import ConfigRepositoryContract
@@ -96,6 +103,13 @@ class TestPostgresUiSessionStore(OnPostgres, UiSessionStoreContract):
 
     async def make(self) -> UiSessionStore:
         return PostgresUiSessionStore(self.pool)
+
+
+class TestPostgresAgentTokenStore(OnPostgres, AgentTokenStoreContract):
+    schema, migrations = SCHEMA, SERVICES / "config-api/migrations"
+
+    async def make(self) -> AgentTokenStore:
+        return PostgresAgentTokenStore(self.pool)
 
 
 class TestNatsKvSendLedger(OnJetStream, SendLedgerContract):

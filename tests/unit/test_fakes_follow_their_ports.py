@@ -7,14 +7,20 @@ from its adapter fails here, in milliseconds, rather than as an e2e test that no
 
 from __future__ import annotations
 
-from mailbridge.config_api.ports import AuditLog, ConfigRepository, UiSessionStore
+from mailbridge.config_api.ports import AgentTokenStore, AuditLog, ConfigRepository, UiSessionStore
 from mailbridge.mail_worker.ports import CursorStore, SendLedger
 from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
 from mailbridge.shared.content import ContentStore
 from mailbridge.shared.ids import new_id
-from tests.fakes.config_api import FakeConfigRepository, MemoryAuditLog, MemoryUiSessions
+from tests.fakes.config_api import (
+    FakeConfigRepository,
+    MemoryAgentTokens,
+    MemoryAuditLog,
+    MemoryUiSessions,
+)
 from tests.fakes.mail_worker import MemoryContentStore, MemoryCursorStore, MemoryLedger
 from tests.fakes.policy import MemoryClientOrgs, MemoryOrgApps, MemorySendQuota
+from tests.ports.agent_token_store import AgentTokenStoreContract
 from tests.ports.audit_log import AuditLogContract
 from tests.ports.client_orgs import ClientOrgsContract
 from tests.ports.config_repository import ConfigRepositoryContract
@@ -50,6 +56,11 @@ class TestMemoryAuditLog(AuditLogContract):
 class TestMemoryUiSessions(UiSessionStoreContract):
     async def make(self) -> UiSessionStore:
         return MemoryUiSessions()
+
+
+class TestMemoryAgentTokens(AgentTokenStoreContract):
+    async def make(self) -> AgentTokenStore:
+        return MemoryAgentTokens()
 
 
 class TestMemoryLedger(SendLedgerContract):

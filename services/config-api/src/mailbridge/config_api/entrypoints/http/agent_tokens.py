@@ -13,6 +13,7 @@ from mailbridge.config_api.domain.agent_tokens import (
     AgentTokenCreated,
     AgentTokenIn,
     AgentTokenList,
+    AgentTokenView,
 )
 from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller
@@ -63,7 +64,13 @@ async def create_agent_token(
 @router.get(
     "/agents/{agent_id}/agent-tokens",
     summary="The agent's live tokens",
-    responses=problems(401, 403, 404, 422),
+    responses={
+        200: json_answer(
+            "Its live tokens, without their values.",
+            AgentTokenList(tokens=[AgentTokenView(**CREATED.model_dump(exclude={"token"}))]),
+        ),
+        **problems(401, 403, 404, 422),
+    },
 )
 async def list_agent_tokens(
     agent_id: AgentId, repo: RepoDep, store: AgentTokensDep, caller: Caller
