@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import email.headerregistry
 import email.policy
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.errors import MessageError
@@ -40,6 +41,7 @@ _HEADER = email.policy.default.header_factory
 class AddressError(ValueError):
     """Not an address mailbridge will send to; the message says which and why."""
 
+PARSED_KEPT = 4096  # addresses whose parse is kept (each at most MAX_ADDRESS characters)
 
 @dataclass(frozen=True)
 class Recipient:
@@ -98,8 +100,13 @@ def split_list(value: str) -> list[str]:
     return [piece.strip() for piece in pieces if piece.strip()]
 
 
+@functools.lru_cache(maxsize=PARSED_KEPT)
 def parse_one(piece: str) -> Recipient:
-    """One address, with or without a display name; anything else raises AddressError."""
+    """One address, with or without a display name; anything else raises AddressError.
+
+    Kept for the ``PARSED_KEPT`` addresses read last (a send reads its sender and recipients
+    about seven times: the envelope, the headers, policy's check, the serialized read-back), each
+    bounded by ``MAX_ADDRESS``; a refusal is not kept, so it costs its parse every time."""
     _check_text(piece)
     address = _one_address(piece)
     if not address.username or not address.domain or address.domain.startswith("["):
