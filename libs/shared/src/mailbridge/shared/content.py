@@ -38,9 +38,12 @@ class ContentStore(Protocol):
     async def delete(self, ref: ContentRef) -> None: ...
 
 
-async def offloaded(command: SendMessage, store: ContentStore) -> SendMessage:
-    """The command as it may be published: unchanged when small, else with a ``content_ref``."""
-    if command.content_ref is not None or len(command.model_dump_json()) <= INLINE_LIMIT:
+async def offloaded(
+    command: SendMessage, store: ContentStore, *, inline_limit: int = INLINE_LIMIT
+) -> SendMessage:
+    """The command as it may be published: unchanged when small (its JSON at most
+    ``inline_limit`` bytes), else with a ``content_ref``."""
+    if command.content_ref is not None or len(command.model_dump_json()) <= inline_limit:
         return command
     content = MessageContent(text=command.text, html=command.html, attachments=command.attachments)
     ref = await store.put(command.command_id, content.model_dump_json().encode())

@@ -43,6 +43,8 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     PRECONDITION_FAILED = "precondition_failed"
+    APPROVAL_EXPIRED = "approval_expired"
+    NOT_HELD = "not_held"
     INTERNAL = "internal"
 
 
@@ -156,6 +158,14 @@ _CATALOG: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.PRECONDITION_FAILED: (
         "The configuration changed since you read it.",
         "Reload the configuration and apply your change again.",
+    ),
+    ErrorCode.APPROVAL_EXPIRED: (
+        "Nobody approved the send in time; it was not sent.",
+        "Send it again, and approve it before it expires.",
+    ),
+    ErrorCode.NOT_HELD: (
+        "The send is not waiting for approval: it was decided already, or never held.",
+        "Reload the send to see where it stands.",
     ),
     ErrorCode.INTERNAL: (
         "Something went wrong inside mailbridge.",

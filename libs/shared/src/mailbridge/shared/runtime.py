@@ -6,14 +6,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from faststream.nats import NatsBroker
+from faststream import AckPolicy as HandlerAck
+from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
+from faststream.nats.subscriber.usecases import LogicSubscriber
 from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.shared.health import ReadinessCheck
 from mailbridge.shared.ids import new_id
-from mailbridge.shared.messages import CheckHealth, HealthReply
+from mailbridge.shared.messages import CheckHealth, HealthReply, Message
 from mailbridge.shared.settings import ServiceSettings
+from mailbridge.shared.streams import StreamDefinition
 from mailbridge.shared.telemetry import (
     SpanExport,
     build_tracer_provider,
@@ -69,3 +73,18 @@ def serve_health_rpc(broker: NatsBroker, service: str, readiness: ReadinessCheck
 async def nats_ready(broker: NatsBroker) -> dict[str, bool]:
     connection = broker.connection if broker.running else None
     return {"nats": bool(connection is not None and connection.is_connected)}
+
+
+def durable_consumer(
+    broker: NatsBroker, message: type[Message], stream: StreamDefinition, durable: str
+) -> LogicSubscriber[Any]:
+    """A durable pull consumer of one event kind, new events only, acked once the handler
+    succeeded and redelivered when it raised: what a service's event consumers are made of."""
+    return broker.subscriber(
+        message.subscription(),
+        stream=JStream(stream.name, declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=10, timeout=5.0),
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT),
+        ack_policy=HandlerAck.NACK_ON_ERROR,
+    )

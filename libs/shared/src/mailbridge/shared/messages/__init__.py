@@ -7,6 +7,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from mailbridge.shared.messages.approval import (
+    ApprovalMode,
+    ApproveSend,
+    MessageApproved,
+    MessageHeld,
+    MessageRejected,
+    SendHold,
+)
 from mailbridge.shared.messages.base import Command, Event, Message, Reply, Request
 from mailbridge.shared.messages.config import (
     AgentUpdated,
@@ -104,6 +112,9 @@ SUBJECT_MESSAGES: tuple[type[Message], ...] = (
     ConnectionTested,
     MessageSent,
     MessageSendFailed,
+    MessageHeld,
+    MessageApproved,
+    MessageRejected,
     MessageReceived,
     MailboxPollFailed,
     MailboxPolled,
@@ -126,6 +137,7 @@ SUBJECT_MESSAGES: tuple[type[Message], ...] = (
     RevokeGrant,
     GetEffectivePolicy,
     AuthorizeSend,
+    ApproveSend,
     GetOrgConfig,
     PutOrgConfig,
     DeleteOrgConfig,
@@ -165,6 +177,8 @@ __all__ = [
     "SUBJECT_MESSAGES",
     "AccessTokenReply",
     "AgentUpdated",
+    "ApprovalMode",
+    "ApproveSend",
     "Attachment",
     "AttachmentInfo",
     "AuthorizeSend",
@@ -211,9 +225,12 @@ __all__ = [
     "MarkSeen",
     "MarkedSeen",
     "Message",
+    "MessageApproved",
     "MessageContent",
+    "MessageHeld",
     "MessageList",
     "MessageReceived",
+    "MessageRejected",
     "MessageSendFailed",
     "MessageSent",
     "MessageSummary",
@@ -240,6 +257,7 @@ __all__ = [
     "Restrictions",
     "RevokeGrant",
     "SendAuthorization",
+    "SendHold",
     "SendMessage",
     "SendOutcome",
     "ServerEndpoint",

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.messages.approval import ApprovalMode
 from mailbridge.shared.messages.base import Event, Reply, Request, WireSecret
 
 
@@ -59,6 +60,7 @@ class AgentUpdated(Event):
     org_id: str
     client_org_id: str | None = None
     name: str | None = None
+    approval: ApprovalMode | None = None
 
 
 class EmailConfigDeleted(Event):
@@ -107,6 +109,9 @@ class Credentials(BaseModel):
     agent_id: str | None = None  # whose mail token an ``xoauth2`` login asks the oauth-broker for
     org_id: str | None = None  # the agent's org and client org: what policy checks a send against
     client_org_id: str | None = None
+    approval: ApprovalMode | None = (
+        None  # the agent's own approval mode, overriding its client org's
+    )
 
 
 class CredentialsReply(Reply):

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from mailbridge.shared import subjects
 from mailbridge.shared.addresses import AddressError, RecipientRule, normalized_domain
 from mailbridge.shared.errors import ErrorInfo
+from mailbridge.shared.messages.approval import ApprovalMode, SendHold
 from mailbridge.shared.messages.base import Event, Reply, Request, WireSecret
 from mailbridge.shared.messages.config import Provider
 from mailbridge.shared.plain_text import PlainTextModel
@@ -96,6 +97,12 @@ class Restrictions(PlainTextModel):
     )
     max_per_day: int | None = Field(
         default=None, ge=0, le=10_000_000, description="sends per agent in any 24 hours"
+    )
+    approval: ApprovalMode = Field(
+        default=ApprovalMode.OFF,
+        description="which sends wait for a person's approval: `off`, `first_contact` (a"
+        " recipient the agent never wrote to or heard from), `outside_domain` (a recipient"
+        " outside `email_domain`), `always`; an agent's own `approval` overrides it",
     )
 
     @field_validator("allowed_recipients")
@@ -221,12 +228,17 @@ class AuthorizeSend(Request):
     recipients: list[str]  # the envelope (RCPT TO) addresses, to, cc and bcc
     org_id: str | None = None
     client_org_id: str | None = None
+    approval: ApprovalMode | None = None  # the agent's own mode; None: its client org's
 
 
 class SendAuthorization(Reply):
+    """``allowed`` (quota reserved), refused (``error``), or held for approval (``hold``, not
+    allowed, no error, nothing reserved)."""
+
     allowed: bool
     reservation_id: str | None = None
     error: ErrorInfo | None = None
+    hold: SendHold | None = None
 
 
 class OrgRequest(Request):
