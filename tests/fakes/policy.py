@@ -7,7 +7,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from mailbridge.policy.domain.restrictions import WindowCounts
-from mailbridge.policy.ports import QuotaDecision, Reservation, StoredClientOrg, StoredOrgApp
+from mailbridge.policy.ports import (
+    QuotaDecision,
+    Reservation,
+    StoredClientOrg,
+    StoredHold,
+    StoredOrgApp,
+)
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import (
     Event,
@@ -95,3 +101,33 @@ class MemorySendQuota:
 
     async def release(self, agent_id: str, command_id: str) -> bool:
         return self.held.pop((agent_id, command_id), None) is not None
+
+
+class MemoryContacts:
+    """Every agent's contacts in memory."""
+
+    def __init__(self) -> None:
+        self.of: dict[str, set[str]] = {}
+
+    async def known(self, agent_id: str, keys: Sequence[str]) -> set[str]:
+        return self.of.get(agent_id, set()) & set(keys)
+
+    async def record(self, agent_id: str, keys: Sequence[str]) -> None:
+        self.of.setdefault(agent_id, set()).update(keys)
+
+
+class MemorySendHolds:
+    """The sends held, by (agent, command); a second hold of one keeps the first."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, str], StoredHold] = {}
+
+    async def hold(self, held: StoredHold) -> None:
+        self.held.setdefault((held.agent_id, held.command_id), held)
+
+    async def find(self, agent_id: str, command_id: str) -> StoredHold | None:
+        return self.held.get((agent_id, command_id))
+
+    async def approve(self, agent_id: str, command_id: str) -> None:
+        if (found := self.held.get((agent_id, command_id))) is not None:
+            self.held[(agent_id, command_id)] = replace(found, approved=True)

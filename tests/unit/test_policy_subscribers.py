@@ -21,7 +21,13 @@ from mailbridge.shared.messages import (
     PolicyDocumentReply,
     PutClientOrg,
 )
-from tests.fakes.policy import MemoryClientOrgs, MemoryOrgApps, MemorySendQuota
+from tests.fakes.policy import (
+    MemoryClientOrgs,
+    MemoryContacts,
+    MemoryOrgApps,
+    MemorySendHolds,
+    MemorySendQuota,
+)
 
 
 def policy(client_orgs: MemoryClientOrgs) -> NatsBroker:
@@ -30,6 +36,8 @@ def policy(client_orgs: MemoryClientOrgs) -> NatsBroker:
         apps=MemoryOrgApps(),
         client_orgs=client_orgs,
         quota=MemorySendQuota(),
+        holds=MemorySendHolds(),
+        contacts=MemoryContacts(),
         sealer=Sealer(parse_keys(generate_key_spec("k1"))),
         metrics=PolicyMetrics(CollectorRegistry()),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mailbridge.policy.adapters.approval import PostgresContacts, PostgresSendHolds
 from mailbridge.policy.adapters.postgres import SCHEMA, PostgresClientOrgs, PostgresOrgApps
 from mailbridge.policy.adapters.quota import PostgresSendQuota
 from mailbridge.policy.container import Container
@@ -21,11 +22,14 @@ def build(settings: PolicySettings, r: DatabaseResources) -> Service[Container]:
         apps=PostgresOrgApps(r.pool, on_outbox_write=relay.notify),
         client_orgs=PostgresClientOrgs(r.pool, on_outbox_write=relay.notify),
         quota=PostgresSendQuota(r.pool),
+        holds=PostgresSendHolds(r.pool),
+        contacts=PostgresContacts(r.pool),
         sealer=r.sealer,
         metrics=PolicyMetrics(r.registry),
     )
     nats.register(r.broker, container)
-    # its own events; MAIL_EVT for failed sends, which release their reservations
+    # its own events; MAIL_EVT: failed and rejected sends release their reservations, sent and
+    # received ones are the agents' contacts
     return Service(container, streams=(POLICY_EVT, MAIL_EVT), parts=(relay,))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailbridge.policy.entrypoints.metrics import PolicyMetrics
-from mailbridge.policy.ports import ClientOrgs, OrgApps, SendQuota
+from mailbridge.policy.ports import ClientOrgs, Contacts, OrgApps, SendHolds, SendQuota
 from mailbridge.shared.crypto import Sealer
 
 
@@ -14,5 +14,7 @@ class Container:
     apps: OrgApps
     client_orgs: ClientOrgs
     quota: SendQuota
+    holds: SendHolds
+    contacts: Contacts
     sealer: Sealer
     metrics: PolicyMetrics

@@ -10,10 +10,13 @@ import logging
 
 from pydantic import SecretStr
 
+from mailbridge.policy import handlers_approval as approval
 from mailbridge.policy.domain import restrictions as rules
 from mailbridge.policy.ports import (
     ClientOrgs,
+    Contacts,
     OrgApps,
+    SendHolds,
     SendQuota,
     StoredClientOrg,
     StoredOrgApp,
@@ -22,6 +25,7 @@ from mailbridge.policy.ports import (
 from mailbridge.shared.crypto import Sealer
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
+    ApproveSend,
     AuthorizeSend,
     ClientOrgBanner,
     ClientOrgChanged,
@@ -219,32 +223,45 @@ async def _client_org_of(
 
 
 async def authorize_send(
-    request: AuthorizeSend, *, client_orgs: ClientOrgs, quota: SendQuota
+    request: AuthorizeSend,
+    *,
+    client_orgs: ClientOrgs,
+    quota: SendQuota,
+    holds: SendHolds,
+    contacts: Contacts,
 ) -> SendAuthorization:
-    """Recipients, then the sender's domain, then the quota, which an allowed send reserves."""
-    if request.org_id is None:
-        return SendAuthorization(allowed=True)
-    client_org = await _client_org_of(request.org_id, request.client_org_id, client_orgs)
+    """Recipients, then the sender's domain, then approval (a held send reserves nothing), then
+    the quota, which an allowed send reserves."""
+    client_org = await governing_client_org(request, client_orgs)
+    if client_org is not None and (refusal := _refusal(client_org, request)) is not None:
+        return SendAuthorization(allowed=False, error=refusal)
+    hold = await approval.send_hold(request, client_org, holds=holds, contacts=contacts)
+    if hold is not None:
+        return SendAuthorization(allowed=False, hold=hold)
     if client_org is None:
-        if request.client_org_id is not None:  # linked to one that does not exist (any more)
-            log.warning(
-                "agent %s names client org %s of %s, which does not exist: no restrictions",
-                request.agent_id, request.client_org_id, request.org_id,
-            )  # fmt: skip
         return SendAuthorization(allowed=True)
-    refusal = rules.recipient_refusal(
+    return await approval.reserved(request.agent_id, request.command_id, client_org, quota)
+
+
+def _refusal(client_org: StoredClientOrg, request: AuthorizeSend) -> ErrorInfo | None:
+    return rules.recipient_refusal(
         client_org.restrictions, request.recipients
     ) or rules.sender_refusal(client_org.email_domain, request.sender)
-    if refusal is not None:
-        return SendAuthorization(allowed=False, error=refusal)
-    reservation = await quota.reserve(
-        request.agent_id,
-        request.command_id,
-        lambda used: rules.quota_refusal(client_org.restrictions, used),
-    )
-    if reservation.refusal is not None:
-        return SendAuthorization(allowed=False, error=reservation.refusal)
-    return SendAuthorization(allowed=True, reservation_id=reservation.reservation_id)
+
+
+async def governing_client_org(
+    request: AuthorizeSend | ApproveSend, client_orgs: ClientOrgs
+) -> StoredClientOrg | None:
+    """The client org whose rules a send follows; None: no rules but the agent's own."""
+    if request.org_id is None:
+        return None
+    client_org = await _client_org_of(request.org_id, request.client_org_id, client_orgs)
+    if client_org is None and request.client_org_id is not None:  # linked to a missing one
+        log.warning(
+            "agent %s names client org %s of %s, which does not exist: no restrictions",
+            request.agent_id, request.client_org_id, request.org_id,
+        )  # fmt: skip
+    return client_org
 
 
 async def release_after_failure(event: MessageSendFailed, *, quota: SendQuota) -> bool:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from mailbridge.policy.domain.restrictions import WindowCounts
 from mailbridge.shared.errors import ErrorInfo
-from mailbridge.shared.messages import Event, Provider, Restrictions
+from mailbridge.shared.messages import ApprovalMode, Event, Provider, Restrictions
 
 
 @dataclass(frozen=True)
@@ -91,3 +91,40 @@ class SendQuota(Protocol):
         ...
 
     async def release(self, agent_id: str, command_id: str) -> bool: ...
+
+
+class Contacts(Protocol):
+    """Per agent, every address it wrote to or heard from (``contact_key`` form)."""
+
+    async def known(self, agent_id: str, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` the agent has been in contact with."""
+        ...
+
+    async def record(self, agent_id: str, keys: Sequence[str]) -> None:
+        """Add them; an address already known stays as it was."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredHold:
+    """A send policy held for approval: its recipients (``contact_key`` form, sorted), and
+    whether a person approved it."""
+
+    agent_id: str
+    command_id: str
+    recipients: tuple[str, ...]
+    reason: ApprovalMode
+    approved: bool = False
+
+
+class SendHolds(Protocol):
+    """The sends policy held, so that only an approved one, to the very recipients it was held
+    with, passes the approval rule when it comes again."""
+
+    async def hold(self, held: StoredHold) -> None:
+        """Record it; a send already held (a redelivery) stays as it was."""
+        ...
+
+    async def find(self, agent_id: str, command_id: str) -> StoredHold | None: ...
+
+    async def approve(self, agent_id: str, command_id: str) -> None: ...

@@ -11,7 +11,7 @@ class PolicyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.decisions = Counter(
             "mailbridge_policy_send_decisions",
-            "Send authorizations by decision (allowed, or the refusal's code)",
+            "Send authorizations by decision (allowed, held, or the refusal's code)",
             ["decision"],
             registry=registry,
         )
@@ -25,8 +25,13 @@ class PolicyMetrics:
         )
 
     def decided(self, answer: SendAuthorization, seconds: float) -> None:
-        decision = (
-            "allowed" if answer.allowed else (answer.error.code if answer.error else "refused")
-        )
-        self.decisions.labels(decision=str(decision)).inc()
+        self.decisions.labels(decision=_decision(answer)).inc()
         self.latency.observe(seconds)
+
+
+def _decision(answer: SendAuthorization) -> str:
+    if answer.allowed:
+        return "allowed"
+    if answer.hold is not None:
+        return "held"
+    return str(answer.error.code) if answer.error else "refused"

@@ -1,40 +1,42 @@
-"""policy's NATS entrypoints: the rpc answers (queue group ``policy``) and the release consumer.
+"""policy's NATS entrypoints: the rpc answers (queue group ``policy``) and the event consumers.
 
-Every rpc handler returns its reply as JSON; a failed send event comes from a durable consumer, so a
-reservation is released even if policy was down when the send failed. An org or client-org request
-that does not decode is answered, never left to time out: ``invalid_input`` naming the fields.
+Every rpc handler returns its reply as JSON. The events come from durable consumers of MAIL_EVT,
+so nothing is missed while policy is down: a failed or rejected send releases its reservation, a
+sent or received message teaches the agent's contacts (``first_contact`` approval). An org or
+client-org request that does not decode is answered, never left to time out: ``invalid_input``
+naming the fields.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
-from faststream import AckPolicy as HandlerAck
-from faststream.nats import (
-    AckPolicy,
-    ConsumerConfig,
-    DeliverPolicy,
-    JStream,
-    NatsBroker,
-    NatsRouter,
-    PullSub,
-)
+from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats.subscriber.usecases import LogicSubscriber
 
 from mailbridge.policy import handlers
+from mailbridge.policy import handlers_approval as approval
 from mailbridge.policy.container import Container
 from mailbridge.shared.messages import (
+    ApproveSend,
     AuthorizeSend,
     DeleteClientOrg,
     DeleteOrgConfig,
     GetClientOrg,
     GetEffectivePolicy,
     GetOrgConfig,
+    Message,
+    MessageReceived,
+    MessageRejected,
     MessageSendFailed,
+    MessageSent,
     PolicyDocumentReply,
     PutClientOrg,
     PutOrgConfig,
 )
+from mailbridge.shared.runtime import durable_consumer
 from mailbridge.shared.streams import MAIL_EVT
 from mailbridge.shared.undecodable import answering_undecodable
 
@@ -61,21 +63,43 @@ def register(broker: NatsBroker, c: Container) -> None:
     @broker.subscriber(AuthorizeSend.subscription(), queue=QUEUE)
     async def send_authorize(request: AuthorizeSend) -> str:
         started = time.perf_counter()
-        reply = await handlers.authorize_send(request, client_orgs=c.client_orgs, quota=c.quota)
+        reply = await handlers.authorize_send(
+            request, client_orgs=c.client_orgs, quota=c.quota, holds=c.holds, contacts=c.contacts
+        )
         c.metrics.decided(reply, time.perf_counter() - started)
         return reply.model_dump_json()
 
-    @broker.subscriber(
-        MessageSendFailed.subscription(),
-        stream=JStream(MAIL_EVT.name, declare=False),
-        durable="policy-send-failed",
-        pull_sub=PullSub(batch_size=10, timeout=5.0),
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT),
-        ack_policy=HandlerAck.NACK_ON_ERROR,
-    )
+    @broker.subscriber(ApproveSend.subscription(), queue=QUEUE)
+    async def send_approve(request: ApproveSend) -> str:
+        client_org = await handlers.governing_client_org(request, c.client_orgs)
+        reply = await approval.approve_send(request, client_org, holds=c.holds, quota=c.quota)
+        return reply.model_dump_json()
+
+    @_durable(broker, MessageSendFailed, "policy-send-failed")
     async def send_failed(event: MessageSendFailed) -> None:
         if await handlers.release_after_failure(event, quota=c.quota):
             c.metrics.released.inc()
+
+    _register_approval_events(broker, c)
+
+
+def _durable(broker: NatsBroker, message: type[Message], durable: str) -> LogicSubscriber[Any]:
+    return durable_consumer(broker, message, MAIL_EVT, durable)
+
+
+def _register_approval_events(broker: NatsBroker, c: Container) -> None:
+    @_durable(broker, MessageRejected, "policy-send-rejected")
+    async def send_rejected(event: MessageRejected) -> None:
+        if await approval.release_after_rejection(event, quota=c.quota):
+            c.metrics.released.inc()
+
+    @_durable(broker, MessageSent, "policy-contacts-sent")
+    async def written_to(event: MessageSent) -> None:
+        await approval.remember_written_to(event, contacts=c.contacts)
+
+    @_durable(broker, MessageReceived, "policy-contacts-received")
+    async def heard_from(event: MessageReceived) -> None:
+        await approval.remember_heard_from(event, contacts=c.contacts)
 
 
 def _register_org_config(router: NatsRouter, c: Container) -> None:
