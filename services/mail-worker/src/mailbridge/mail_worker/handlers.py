@@ -39,7 +39,7 @@ from mailbridge.mail_worker.ports import (
     Submitter,
 )
 from mailbridge.shared.clock import Clock
-from mailbridge.shared.content import ContentStore, inflated
+from mailbridge.shared.content import ContentStore, inflated, offloaded
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError, needs_new_credentials
 from mailbridge.shared.messages import (
     AuthorizeSend,
@@ -48,11 +48,13 @@ from mailbridge.shared.messages import (
     Event,
     MailboxPolled,
     MailboxPollFailed,
+    MessageHeld,
     MessageReceived,
     MessageSendFailed,
     MessageSent,
     PollMailbox,
     Provider,
+    SendHold,
     SendMessage,
     SendOutcome,
     TestConnection,
@@ -165,14 +167,18 @@ async def send_message(
     ``unknown``, unless the message is found among the account's sent mail, where the transport
     can search it: then it is ``sent``. A definite refusal after the claim releases it, so the
     retry sends. The ledger is read while the send is prepared and authorized (a redelivery is
-    rare, the round trip is not); nothing goes to the server before it answered.
+    rare, the round trip is not); nothing goes to the server before it answered. A send policy
+    holds for approval is ``held``: its content moves to the content store, for when it is
+    approved and queued again.
     """
     seen = asyncio.ensure_future(ledger.get(command.command_id))
     try:
         account, outgoing = await _prepared(command, credentials, policy, content, clock)
-    except MailbridgeError:
-        if (entry := await seen) is not None:  # sent before: its outcome, not this refusal
+    except (MailbridgeError, _HeldError) as exc:
+        if (entry := await seen) is not None:  # sent before: its outcome, not this verdict
             return [_from_ledger(command, entry)]
+        if isinstance(exc, _HeldError):
+            return [await _held(command, exc.hold, content)]
         raise
     except BaseException:
         seen.cancel()
@@ -295,10 +301,30 @@ async def _authorize(
         recipients=outgoing.recipients,
         org_id=account.org_id,
         client_org_id=account.client_org_id,
+        approval=account.approval,
     )
     decision = await policy.authorize(request)
+    if decision.hold is not None and not decision.allowed:
+        raise _HeldError(decision.hold)
     if not decision.allowed:
         raise SendRefusedError.explained(decision.error or ErrorInfo.of(ErrorCode.INTERNAL))
+
+
+class _HeldError(Exception):
+    """Policy holds the send for a person's approval: nothing is sent, nothing failed."""
+
+    def __init__(self, hold: SendHold) -> None:
+        super().__init__(hold.reason.value)
+        self.hold = hold
+
+
+async def _held(command: SendMessage, hold: SendHold, content: ContentStore) -> MessageHeld:
+    """The held send as it will be queued again, its content (however small) in the store, so
+    no message body travels in the event."""
+    kept = await offloaded(command, content, inline_limit=0)
+    return MessageHeld(
+        agent_id=command.agent_id, command_id=command.command_id, hold=hold, command=kept
+    )
 
 
 def undecodable_send(body: bytes, problem: ValidationError) -> MessageSendFailed | None:

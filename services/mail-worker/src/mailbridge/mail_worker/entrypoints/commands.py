@@ -33,7 +33,14 @@ from mailbridge.mail_worker.entrypoints.slots import CommandSlots
 from mailbridge.mail_worker.settings import MailWorkerSettings
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorCode, MailbridgeError, PermanentError, RetryableError
-from mailbridge.shared.messages import Command, Event, PollMailbox, SendMessage, TestConnection
+from mailbridge.shared.messages import (
+    Command,
+    Event,
+    MessageHeld,
+    PollMailbox,
+    SendMessage,
+    TestConnection,
+)
 from mailbridge.shared.streams import MAIL_CMD
 
 log = logging.getLogger(__name__)
@@ -91,11 +98,13 @@ async def _decoded_send(c: Container, body: bytes) -> SendMessage:
 
 
 async def _settled(c: Container, command: SendMessage, events: list[Event]) -> None:
-    """Publish the outcome; the send is settled, so its out-of-band content goes."""
+    """Publish the outcome; a settled send's out-of-band content goes, a held one's stays for
+    when it is approved."""
     c.metrics.send_answered(command, events, c.clock.now())
     for event in events:
         await c.publisher.publish(event)
-    if command.content_ref is not None:
+    held = any(isinstance(event, MessageHeld) for event in events)
+    if command.content_ref is not None and not held:
         await c.content.delete(command.content_ref)
 
 
