@@ -7,6 +7,7 @@ from pydantic import SecretStr
 from mailbridge.config_api.domain.errors import PolicyUnavailable
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
+    ApproveSend,
     ClientOrgBanner,
     ClientOrgView,
     DeleteClientOrg,
@@ -20,6 +21,7 @@ from mailbridge.shared.messages import (
     PutClientOrg,
     PutOrgConfig,
     Request,
+    SendAuthorization,
 )
 from mailbridge.shared.messages.policy import ClientOrgRequest, OrgRequest
 
@@ -33,6 +35,7 @@ class FakePolicyService:
         self.client_orgs: dict[tuple[str, str], ClientOrgView] = {}
         self.asked: list[Request] = []
         self.down = False
+        self.approval = SendAuthorization(allowed=True)  # what every approval is answered
 
     async def document(self, request: OrgRequest | ClientOrgRequest) -> PolicyDocumentReply:
         self._answering(request)
@@ -108,6 +111,10 @@ class FakePolicyService:
             return None
         shown = app.model_dump(include={"client_id", "tenant_id"})
         return OrgAppBanner(provider=provider, **shown, inherited=True)
+
+    async def approve(self, request: ApproveSend) -> SendAuthorization:
+        self._answering(request)
+        return self.approval
 
     def _answering(self, request: Request) -> None:
         if self.down:

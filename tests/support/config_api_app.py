@@ -54,8 +54,18 @@ class NoSends:
     async def find(self, *_: object) -> None:
         return None
 
+    async def listed(self, *_: object) -> list[object]:
+        return []
+
     async def settle(self, *_: object) -> None:
         return None
+
+
+class NoApprovals:
+    async def hold(self, *_: object) -> NoReturn:
+        raise AssertionError("no held send in these tests")
+
+    decide = expire = hold
 
 
 class NoLiveFeed:
@@ -80,6 +90,7 @@ def container(**overrides: Any) -> Container:
         settings=ConfigApiSettings.model_construct(test_timeout_seconds=1.0),
         repo=FakeConfigRepository(),
         ledger=NoSends(),  # type: ignore[arg-type]
+        approvals=NoApprovals(),  # type: ignore[arg-type]
         content=MemoryContentStore(),
         policy=FakePolicyService(),
         commands=RecordingPublisher(),

@@ -18,6 +18,7 @@ from mailbridge.config_api.handlers import agents, email_config
 from mailbridge.config_api.handlers import orgs as handlers_org
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
+    ApprovalMode,
     ClientOrgIn,
     ClientOrgView,
     GetEffectivePolicy,
@@ -51,10 +52,15 @@ CLIENT_ORG = ClientOrgIn.model_validate(
 
 
 async def agent(
-    repo: FakeConfigRepository, body: dict[str, Any] | None, client_org_id: str | None = None
+    repo: FakeConfigRepository,
+    body: dict[str, Any] | None,
+    client_org_id: str | None = None,
+    approval: str | None = None,
 ) -> str:
     """Agent a1 of org acme, with this config saved (by an operator, org app or not)."""
-    agent_in = AgentIn(org_id="acme", client_org_id=client_org_id)
+    agent_in = AgentIn.model_validate(
+        {"org_id": "acme", "client_org_id": client_org_id, "approval": approval}
+    )
     await agents.register_agent("a1", agent_in, repo=repo, principal=OPERATOR)
     if body is not None:
         policy = FakePolicyService()
@@ -344,14 +350,27 @@ async def test_credentials_name_the_agents_org_and_client_org_for_send_checks() 
     assert (reply.credentials.org_id, reply.credentials.client_org_id) == ("acme", "emea")
 
 
+async def test_credentials_carry_the_agents_own_approval_mode_which_overrides_its_client_orgs() -> (
+    None
+):
+    repo = FakeConfigRepository()
+    imap = {"provider": "imap", "email": "a@fastmail.com", "preset": "fastmail", "password": "x"}
+    await agent(repo, imap, client_org_id="emea", approval="always")
+
+    reply = await email_config.get_credentials("a1", repo=repo, sealer=SEALER)
+
+    assert reply.credentials is not None
+    assert reply.credentials.approval is ApprovalMode.ALWAYS
+
+
 # The live feed's cursor -------------------------------------------------------------------------
 
 
-def test_a_cursor_covers_three_streams_and_an_old_two_number_one_resumes_policy_from_now() -> None:
-    now = Cursor((40, 30, 20))
-    assert Cursor.parse("12-7-3") == Cursor((12, 7, 3))
-    assert Cursor.parse("12-7") is not None
-    assert Cursor.parse("12-7").completed(now) == Cursor((12, 7, 20))  # type: ignore[union-attr]
-    assert Cursor((12, 7, 3)).advanced(2, 9).render() == "12-7-9"
-    for bad in ("12", "12-7-3-1", "a-b", "", None):
+def test_a_cursor_covers_four_feeds_and_an_older_shorter_one_resumes_the_rest_from_now() -> None:
+    now = Cursor((40, 30, 20, 10))
+    assert Cursor.parse("12-7-3-1") == Cursor((12, 7, 3, 1))
+    assert Cursor.parse("12-7-3").completed(now) == Cursor((12, 7, 3, 10))  # type: ignore[union-attr]
+    assert Cursor.parse("12-7").completed(now) == Cursor((12, 7, 20, 10))  # type: ignore[union-attr]
+    assert Cursor((12, 7, 3, 1)).advanced(3, 9).render() == "12-7-3-9"
+    for bad in ("12", "12-7-3-1-5", "a-b", "", None):
         assert Cursor.parse(bad) is None

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from mailbridge.shared.health import ReadinessCheck
 from mailbridge.shared.ids import new_id
-from mailbridge.shared.messages import CheckHealth, HealthReply, Message
+from mailbridge.shared.messages import CheckHealth, HealthReply
 from mailbridge.shared.settings import ServiceSettings
 from mailbridge.shared.streams import StreamDefinition
 from mailbridge.shared.telemetry import (
@@ -76,12 +76,13 @@ async def nats_ready(broker: NatsBroker) -> dict[str, bool]:
 
 
 def durable_consumer(
-    broker: NatsBroker, message: type[Message], stream: StreamDefinition, durable: str
+    broker: NatsBroker, subject: str, stream: StreamDefinition, durable: str
 ) -> LogicSubscriber[Any]:
-    """A durable pull consumer of one event kind, new events only, acked once the handler
-    succeeded and redelivered when it raised: what a service's event consumers are made of."""
+    """A durable pull consumer of ``subject`` (an event kind's ``subscription()``, or wider),
+    new events only, acked once the handler succeeded and redelivered when it raised: what a
+    service's event consumers are made of."""
     return broker.subscriber(
-        message.subscription(),
+        subject,
         stream=JStream(stream.name, declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=10, timeout=5.0),

@@ -3,9 +3,9 @@
 ``build`` makes the adapters on the service's resources (its migrated pool, the sealer, a broker not
 yet connected), registers the NATS subscribers and answers the ``Service``: the container of ports
 the routes use, the streams, and the parts that run once connected (the live feed, the outbox relay,
-the poll scheduler and the audit trail's purge). ``app.create_app`` starts it with
-``mailbridge.shared.service.start`` in its lifespan, so uvicorn's process starts and stops it like
-every other service's.
+the poll scheduler, the audit trail's purge and the approval expiry). ``app.create_app`` starts it
+with ``mailbridge.shared.service.start`` in its lifespan, so uvicorn's process starts and stops it
+like every other service's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import timedelta
 from mailbridge.config_api.adapters import dns
 from mailbridge.config_api.adapters.agent_tokens import PostgresAgentTokenStore
 from mailbridge.config_api.adapters.api_keys import CachedKeyLookup, PostgresApiKeyStore
+from mailbridge.config_api.adapters.approvals import PostgresApprovals
 from mailbridge.config_api.adapters.audit import AuditPurge, PostgresAuditLog
 from mailbridge.config_api.adapters.autoconfig import GuardedAutoconfigFetcher
 from mailbridge.config_api.adapters.detection_cache import MemoryDetectionCache
@@ -34,6 +35,7 @@ from mailbridge.config_api.adapters.sends import PostgresSendLedger, settle_dead
 from mailbridge.config_api.adapters.ui_sessions import PostgresUiSessionStore
 from mailbridge.config_api.container import Container
 from mailbridge.config_api.entrypoints import nats
+from mailbridge.config_api.entrypoints.approval_expiry import ApprovalExpiry
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.clock import SystemClock
 from mailbridge.shared.content import NatsObjectContentStore
@@ -56,7 +58,10 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
     container = Container(
         settings=settings,
         repo=PostgresConfigRepository(r.pool, on_outbox_write=relay.notify),
-        ledger=PostgresSendLedger(r.pool, on_outbox_write=relay.notify),
+        ledger=PostgresSendLedger(
+            r.pool, on_outbox_write=relay.notify, hold_lifetime=settings.approval_lifetime()
+        ),
+        approvals=PostgresApprovals(r.pool, on_outbox_write=relay.notify),
         content=content,
         policy=NatsPolicyService(
             r.bus, settings.policy_timeout_seconds, settings.policy_effective_timeout_seconds
@@ -88,7 +93,8 @@ def build(settings: ConfigApiSettings, r: DatabaseResources) -> Service[Containe
         registry=r.registry,
     )  # fmt: skip
     purge = AuditPurge(audit, SystemClock(), timedelta(days=settings.audit_retention_days))
-    parts = (content, live, relay, looping(scheduler), looping(purge))
+    expiry = ApprovalExpiry(container.approvals, content, container.clock, settings)
+    parts = (content, live, relay, looping(scheduler), looping(purge), looping(expiry))
     return Service(container, streams=STREAMS, parts=parts)
 
 

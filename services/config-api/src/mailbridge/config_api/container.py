@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mailbridge.config_api.ports import (
     AgentTokenStore,
+    Approvals,
     AuditLog,
     AutoconfigFetcher,
     CommandPublisher,
@@ -35,6 +36,7 @@ class Container:
     settings: ConfigApiSettings
     repo: ConfigRepository
     ledger: SendLedger
+    approvals: Approvals  # held sends and their decisions (the same ledger)
     content: ContentStore
     policy: PolicyService
     commands: CommandPublisher

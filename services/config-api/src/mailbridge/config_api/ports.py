@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -12,10 +12,11 @@ from mailbridge.config_api.domain.api_keys import StoredKey
 from mailbridge.config_api.domain.audit import AuditEntry, AuditPage, AuditQuery
 from mailbridge.config_api.domain.detection import Finding, ServiceRecord
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
-from mailbridge.config_api.domain.outgoing import SendStatus, SendView
+from mailbridge.config_api.domain.outgoing import Decision, SendStatus, SendView
 from mailbridge.config_api.domain.ui_sessions import UiSession
 from mailbridge.shared.errors import ErrorInfo
 from mailbridge.shared.messages import (
+    ApproveSend,
     BeginOAuthFlow,
     CompleteOAuthFlow,
     ConnectionTested,
@@ -29,6 +30,7 @@ from mailbridge.shared.messages import (
     MarkedSeen,
     MarkSeen,
     Message,
+    MessageHeld,
     MessageList,
     OAuthFlowBegun,
     OAuthFlowCompleted,
@@ -36,6 +38,8 @@ from mailbridge.shared.messages import (
     OAuthFlowView,
     PolicyDocumentReply,
     Provider,
+    SendAuthorization,
+    SendHold,
     SendMessage,
     StartOAuthFlow,
 )
@@ -110,6 +114,10 @@ class SendLedger(Protocol):
 
     async def find(self, agent_id: str, command_id: str) -> SendView | None: ...
 
+    async def listed(self, agent_id: str, status: SendStatus | None, limit: int) -> list[SendView]:
+        """The agent's sends (of one status, when given), oldest first."""
+        ...
+
     async def settle(
         self, command_id: str, status: SendStatus, message_id: str | None, error: ErrorInfo | None
     ) -> None: ...
@@ -124,6 +132,44 @@ class AuditLog(Protocol):
         ...
 
     async def page(self, query: AuditQuery) -> AuditPage: ...
+
+
+@dataclass(frozen=True)
+class HeldSend:
+    """A send waiting for approval: the command to queue again once approved, and why."""
+
+    agent_id: str
+    command_id: str
+    command: SendMessage
+    hold: SendHold
+    held_at: datetime
+
+
+DecisionEffects = Callable[[HeldSend], Awaitable[Sequence[Message]]]
+"""What a decision sends on, given the held send, in the decision's transaction (the command
+queued again, the decision's event); raising aborts the decision."""
+
+
+class Approvals(Protocol):
+    """Held sends and their decisions, in the send ledger."""
+
+    async def hold(self, event: MessageHeld) -> bool:
+        """The send now waits (False: it was decided already, or is not this agent's)."""
+        ...
+
+    async def decide(
+        self, agent_id: str, command_id: str, wanted: Decision, actor: str | None,
+        effects: DecisionEffects,
+    ) -> bool | None:  # fmt: skip
+        """True: decided now; False: it had that decision already; None: no such send. Raises
+        ``not_held`` for a contradicting decision or a send never held."""
+        ...
+
+    async def expire(
+        self, held_before: datetime, effects: DecisionEffects, limit: int = 100
+    ) -> list[HeldSend]:
+        """Reject as expired the undecided sends held before ``held_before``."""
+        ...
 
 
 class GrantRevoker(Protocol):
@@ -231,6 +277,10 @@ class PolicyService(Protocol):
 
     async def effective(self, request: GetEffectivePolicy) -> EffectivePolicy:
         """The OAuth app and client org rules that apply to one agent (quick: banners wait)."""
+        ...
+
+    async def approve(self, request: ApproveSend) -> SendAuthorization:
+        """Let a held send through, reserving its quota now; a refusal is the reply's error."""
         ...
 
 

@@ -125,6 +125,22 @@ class ConfigApiSettings(DatabaseSettings, PublicAddress, OutboundHosts, Detectio
         description="how long an Email tab link and its session live; the open page renews it",
     )
 
+    approval_expires_seconds: float = Field(
+        default=24 * 3600.0,
+        ge=1,
+        le=6 * 24 * 3600.0,  # under the content store's 7-day TTL: a held send's body outlives it
+        description="how long a held send waits for approval; undecided, it ends `rejected`"
+        " (`approval_expired`)",
+    )
+
+    def approval_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.approval_expires_seconds)
+
+    def approval_sweep_seconds(self) -> float:
+        """How often the expiry looks: a held send ends within a quarter of its lifetime (at
+        most 30 s) of expiring."""
+        return min(30.0, self.approval_expires_seconds / 4)
+
     def poll_backoff(self) -> BackoffPolicy:
         """How failing polls are paced and when they show (``domain/poll_backoff.py``)."""
         return BackoffPolicy(

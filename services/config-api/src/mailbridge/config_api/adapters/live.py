@@ -1,10 +1,12 @@
-"""LiveStatusFeed: an agent's status changes, test results and policy changes, as SSE.
+"""LiveStatusFeed: an agent's status changes, test results, policy changes and held sends, as SSE.
 
-Each connection reads the three JetStream streams that hold those events (CONFIG_EVT, MAIL_EVT and
-POLICY_EVT) through ephemeral ordered consumers, one per stream. An event's SSE id is the stream
-positions after it, ``"{config_seq}-{mail_seq}-{policy_seq}"``, so a client that reconnects with
-``Last-Event-ID`` resumes exactly where it stopped, in every stream; a position the id does not
-have (an id from before the policy stream was followed) resumes from now. A comment line every
+Each connection reads the JetStream streams that hold those events (CONFIG_EVT, MAIL_EVT and
+POLICY_EVT) through ephemeral ordered consumers, one per feed: test results and the approval of
+sends (held, approved, rejected: ``send_held``, ``send_approved``, ``send_rejected``) are two
+feeds of MAIL_EVT. An event's SSE id is the feeds' stream positions after it,
+``"{config_seq}-{mail_seq}-{policy_seq}-{approval_seq}"``, so a client that reconnects with
+``Last-Event-ID`` resumes exactly where it stopped, in every feed; a position the id does not
+have (an id from before a feed was added) resumes from now. A comment line every
 ``heartbeat`` seconds keeps proxies from closing an idle connection.
 """
 
@@ -14,18 +16,27 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mailbridge.config_api.domain.email_config import AgentIn
-from mailbridge.shared.messages import ClientOrgChanged, ConnectionTested, OrgChanged, StatusChanged
+from mailbridge.shared.messages import (
+    ClientOrgChanged,
+    ConnectionTested,
+    Event,
+    MessageApproved,
+    MessageHeld,
+    MessageRejected,
+    OrgChanged,
+    StatusChanged,
+)
 from mailbridge.shared.streams import CONFIG_EVT, MAIL_EVT, POLICY_EVT, StreamDefinition
 
-_CURSOR = re.compile(r"^\d{1,18}(-\d{1,18}){1,2}$")
+_CURSOR = re.compile(r"^\d{1,18}(-\d{1,18}){1,3}$")
 
 
 @dataclass(frozen=True)
@@ -56,16 +67,37 @@ class Feed:
     event: str  # the SSE event name
     subjects: Callable[[Audience], list[str]]
     org_scoped: bool = False  # its payloads name an org, which must be the agent's
+    events: Mapping[str, str] = field(default_factory=dict)  # a name per subject (id left out)
 
     def shows(self, msg: Msg, audience: Audience) -> bool:
         return not self.org_scoped or audience.in_org(msg)
+
+    def event_of(self, subject: str) -> str:
+        return self.events.get(subject.rsplit(".", 1)[0], self.event)
+
+
+def wildcard_prefix(kind: type[Event]) -> str:
+    """``evt.mail.message.held.v1``: a subject of ``kind`` without its id."""
+    return kind.subscription().removesuffix(".*")
+
+
+_APPROVAL_EVENTS: dict[type[Event], str] = {
+    MessageHeld: "send_held",
+    MessageApproved: "send_approved",
+    MessageRejected: "send_rejected",
+}
 
 
 FEEDS: tuple[Feed, ...] = (
     Feed(CONFIG_EVT, "status", lambda who: [StatusChanged.subject_for(who.agent_id)]),
     Feed(MAIL_EVT, "test_result", lambda who: [ConnectionTested.subject_for(who.agent_id)]),
     Feed(POLICY_EVT, "policy", Audience.policy_subjects, org_scoped=True),
-)
+    Feed(
+        MAIL_EVT, "send",
+        lambda who: [kind.subject_for(who.agent_id) for kind in _APPROVAL_EVENTS],
+        events={wildcard_prefix(kind): name for kind, name in _APPROVAL_EVENTS.items()},
+    ),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -140,7 +172,8 @@ class LiveStatusFeed:
                 feed = FEEDS[index]
                 cursor = cursor.advanced(index, msg.metadata.sequence.stream)
                 if feed.shows(msg, audience):
-                    yield sse(msg.data.decode(), event=feed.event, event_id=cursor.render())
+                    name = feed.event_of(msg.subject)
+                    yield sse(msg.data.decode(), event=name, event_id=cursor.render())
         finally:
             for subscription in subscriptions:
                 with contextlib.suppress(Exception):

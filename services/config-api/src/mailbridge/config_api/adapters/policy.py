@@ -1,7 +1,7 @@
 """NatsPolicyService: the policy service's rpc, with "nobody answered" as ``PolicyUnavailable``.
 
-Org documents wait up to ``timeout``; the effective policy, asked on every read of an OAuth or
-client-org agent's config, only ``effective_timeout``, so a page never hangs on policy.
+Org documents and approvals wait up to ``timeout``; the effective policy, asked on every read of
+an OAuth or client-org agent's config, only ``effective_timeout``, so a page never hangs on policy.
 """
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ from __future__ import annotations
 from mailbridge.config_api.adapters.rpc import ask
 from mailbridge.config_api.domain.errors import PolicyUnavailable
 from mailbridge.shared.bus import NatsBus
-from mailbridge.shared.messages import EffectivePolicy, GetEffectivePolicy, PolicyDocumentReply
+from mailbridge.shared.messages import (
+    ApproveSend,
+    EffectivePolicy,
+    GetEffectivePolicy,
+    PolicyDocumentReply,
+    SendAuthorization,
+)
 from mailbridge.shared.messages.policy import ClientOrgRequest, OrgRequest
 
 
@@ -24,3 +30,6 @@ class NatsPolicyService:
         return await ask(
             self._bus, request, EffectivePolicy, self._effective_timeout, PolicyUnavailable
         )
+
+    async def approve(self, request: ApproveSend) -> SendAuthorization:
+        return await ask(self._bus, request, SendAuthorization, self._timeout, PolicyUnavailable)

@@ -19,7 +19,7 @@ from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, Sto
 from mailbridge.config_api.domain.poll_backoff import PollState
 from mailbridge.config_api.ports import StatusDecision
 from mailbridge.shared.crypto import Sealer, SealingError
-from mailbridge.shared.messages import EmailConfigSaved, Event, LastError, Provider
+from mailbridge.shared.messages import ApprovalMode, EmailConfigSaved, Event, LastError, Provider
 from mailbridge.shared.outbox import write_outbox
 from mailbridge.shared.postgres import Connection
 
@@ -37,13 +37,14 @@ class PostgresConfigRepository:
     async def upsert_agent(self, agent_id: str, agent: AgentIn, events: list[Event]) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(
-                "INSERT INTO config_api.agents (agent_id, org_id, client_org_id, name)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id) DO UPDATE SET"
-                " org_id = $2, client_org_id = $3, name = $4, updated_at = now()",
+                "INSERT INTO config_api.agents (agent_id, org_id, client_org_id, name, approval)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agent_id) DO UPDATE SET"
+                " org_id = $2, client_org_id = $3, name = $4, approval = $5, updated_at = now()",
                 agent_id,
                 agent.org_id,
                 agent.client_org_id,
                 agent.name,
+                agent.approval.value if agent.approval else None,
             )
             await write_outbox(connection, SCHEMA, events)
         self._on_outbox_write()
@@ -64,8 +65,12 @@ class PostgresConfigRepository:
         row = await self._pool.fetchrow(_LOAD, agent_id)
         if row is None:
             return None, None, StatusRecord()
+        approval = ApprovalMode(row["approval"]) if row["approval"] else None
         agent = AgentIn.model_construct(
-            org_id=row["org_id"], client_org_id=row["client_org_id"], name=row["name"]
+            org_id=row["org_id"],
+            client_org_id=row["client_org_id"],
+            name=row["name"],
+            approval=approval,
         )  # as stored: validated when it was registered
         return agent, _config_of(agent_id, row), _status_of(row)
 
@@ -147,7 +152,7 @@ class PostgresConfigRepository:
 
 
 _LOAD = (
-    "SELECT a.org_id, a.client_org_id, a.name,"
+    "SELECT a.org_id, a.client_org_id, a.name, a.approval,"
     " c.provider, c.email, c.settings, c.sealed_secret, c.version,"
     " s.status, s.last_error, s.last_test, s.poll_state"
     " FROM config_api.agents a"

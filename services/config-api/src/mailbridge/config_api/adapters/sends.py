@@ -9,28 +9,43 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 import asyncpg
 
 from mailbridge.config_api.adapters.audit import write_audit
 from mailbridge.config_api.adapters.postgres import SCHEMA
 from mailbridge.config_api.domain.audit import AuditEntry
-from mailbridge.config_api.domain.outgoing import SendStatus, SendView
+from mailbridge.config_api.domain.outgoing import (
+    DecisionView,
+    HeldView,
+    SendStatus,
+    SendView,
+)
 from mailbridge.shared import subjects
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
-from mailbridge.shared.messages import SendMessage
+from mailbridge.shared.messages import SendHold, SendMessage
 from mailbridge.shared.outbox import DeadReason, write_outbox
 from mailbridge.shared.postgres import Connection
 
 SEND_SUBJECT_PREFIX = subjects.CMD_MESSAGE_SEND.removesuffix(subjects.ID_PLACEHOLDER)
+DEFAULT_HOLD_LIFETIME = timedelta(hours=24)
+VIEW_COLUMNS = (
+    "command_id, status, message_id, error, held_command, hold, held_at, decision, decided_by,"
+    " decided_at"
+)
 
 
 class PostgresSendLedger:
     def __init__(
-        self, pool: asyncpg.Pool, on_outbox_write: Callable[[], None] = lambda: None
+        self,
+        pool: asyncpg.Pool,
+        on_outbox_write: Callable[[], None] = lambda: None,
+        hold_lifetime: timedelta = DEFAULT_HOLD_LIFETIME,
     ) -> None:
         self._pool = pool
         self._on_outbox_write = on_outbox_write
+        self._hold_lifetime = hold_lifetime  # how long a held send waits: its expires_at
 
     async def open(
         self,
@@ -68,33 +83,68 @@ class PostgresSendLedger:
 
     async def find(self, agent_id: str, command_id: str) -> SendView | None:
         row = await self._pool.fetchrow(
-            "SELECT command_id, status, message_id, error FROM config_api.http_sends"
+            f"SELECT {VIEW_COLUMNS} FROM config_api.http_sends"  # noqa: S608 (constant columns)
             " WHERE agent_id = $1 AND command_id = $2",
             agent_id,
             command_id,
         )
-        if row is None:
-            return None
-        error = ErrorInfo.model_validate_json(row["error"]) if row["error"] else None
-        return SendView(
-            command_id=row["command_id"],
-            status=row["status"],
-            message_id=row["message_id"],
-            error=error,
+        return send_view(row, self._hold_lifetime) if row is not None else None
+
+    async def listed(self, agent_id: str, status: SendStatus | None, limit: int) -> list[SendView]:
+        """The agent's sends (of one status, when given), oldest first."""
+        rows = await self._pool.fetch(
+            f"SELECT {VIEW_COLUMNS} FROM config_api.http_sends"  # noqa: S608 (constant columns)
+            " WHERE agent_id = $1 AND ($2::text IS NULL OR status = $2)"
+            " ORDER BY created_at, command_id LIMIT $3",
+            agent_id,
+            status.value if status else None,
+            limit,
         )
+        return [send_view(row, self._hold_lifetime) for row in rows]
 
     async def settle(
         self, command_id: str, status: SendStatus, message_id: str | None, error: ErrorInfo | None
     ) -> None:
-        """Record an outcome; ``sent`` is final and is never overwritten by a late failure."""
+        """Record an outcome; ``sent`` and ``rejected`` are final (a late failure changes
+        neither)."""
         await self._pool.execute(
             "UPDATE config_api.http_sends SET status = $2, message_id = $3, error = $4::jsonb,"
-            " updated_at = now() WHERE command_id = $1 AND status <> 'sent'",
+            " updated_at = now() WHERE command_id = $1 AND status NOT IN ('sent', 'rejected')",
             command_id,
             status.value,
             message_id,
             json.dumps(error.model_dump(mode="json")) if error else None,
         )
+
+
+def send_view(row: asyncpg.Record, hold_lifetime: timedelta) -> SendView:
+    """A row of ``VIEW_COLUMNS`` as the API shows it."""
+    error = ErrorInfo.model_validate_json(row["error"]) if row["error"] else None
+    decision = None
+    if row["decision"] is not None:
+        decision = DecisionView(
+            decision=row["decision"], by=row["decided_by"], at=row["decided_at"]
+        )
+    return SendView(
+        command_id=row["command_id"],
+        status=row["status"],
+        message_id=row["message_id"],
+        error=error,
+        held=_held_view(row, hold_lifetime),
+        decision=decision,
+    )
+
+
+def _held_view(row: asyncpg.Record, hold_lifetime: timedelta) -> HeldView | None:
+    if row["held_command"] is None:
+        return None
+    command = SendMessage.model_validate_json(row["held_command"])
+    hold = SendHold.model_validate_json(row["hold"])
+    return HeldView(
+        reason=hold.reason, recipients=hold.recipients, to=command.to, cc=command.cc,
+        bcc=command.bcc, subject=command.subject, held_at=row["held_at"],
+        expires_at=row["held_at"] + hold_lifetime,
+    )  # fmt: skip
 
 
 async def settle_dead_send(

@@ -21,6 +21,7 @@ from pydantic import (
 
 from mailbridge.config_api.domain.poll_backoff import PollState
 from mailbridge.shared.messages import (
+    ApprovalMode,
     ClientOrgBanner,
     EffectivePolicy,
     LastError,
@@ -326,6 +327,11 @@ class AgentIn(PlainTextModel):
         default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_\-:@+=]+$"
     )
     name: str | None = Field(default=None, max_length=200, pattern=NO_CONTROLS)
+    approval: ApprovalMode | None = Field(
+        default=None,
+        description="which of this agent's sends wait for a person's approval (`off`,"
+        " `first_contact`, `outside_domain`, `always`); null: its client org's `approval`",
+    )
 
 
 class AgentView(AgentIn):

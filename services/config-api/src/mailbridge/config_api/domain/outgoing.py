@@ -13,7 +13,14 @@ import hashlib
 import json
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from mailbridge.shared.addresses import MAX_RECIPIENTS, AddressError, parse_recipients
@@ -24,6 +31,7 @@ from mailbridge.shared.headers import (
     check_header_text,
     check_message_id,
 )
+from mailbridge.shared.messages import ApprovalMode
 
 MAX_SUBJECT = 998
 MAX_BODY_CHARS = 1_000_000
@@ -165,6 +173,35 @@ class SendStatus(StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"
     UNKNOWN = "unknown"
+    HELD = "held"  # waiting for a person's approval: nothing sent, no quota used
+    REJECTED = "rejected"  # a person rejected it, or nobody decided in time: never sent
+
+
+class Decision(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"  # nobody decided before the approval expired
+
+
+class HeldView(BaseModel):
+    """Why a send waits and what it would send, for the person who decides (no body)."""
+
+    reason: ApprovalMode
+    recipients: list[str] = Field(description="the recipients that need the approval")
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    subject: str = ""
+    held_at: AwareDatetime
+    expires_at: AwareDatetime = Field(description="undecided by then, it ends `rejected`")
+
+
+class DecisionView(BaseModel):
+    decision: Decision
+    by: str | None = Field(
+        default=None, description="`key:{id}` or `ui-session:{id}`; null: expiry"
+    )
+    at: AwareDatetime
 
 
 class SendView(BaseModel):
@@ -174,3 +211,11 @@ class SendView(BaseModel):
     status: SendStatus
     message_id: str | None = None
     error: ErrorInfo | None = None
+    held: HeldView | None = Field(default=None, description="set once the send was held")
+    decision: DecisionView | None = Field(default=None, description="set once it was decided")
+
+
+class SendList(BaseModel):
+    """``GET …/messages?status=``: an agent's sends, oldest first."""
+
+    messages: list[SendView]

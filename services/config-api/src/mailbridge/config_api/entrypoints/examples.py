@@ -28,7 +28,13 @@ from mailbridge.config_api.domain.oauth import (
     FlowView,
     Revocation,
 )
-from mailbridge.config_api.domain.outgoing import SendStatus, SendView
+from mailbridge.config_api.domain.outgoing import (
+    Decision,
+    DecisionView,
+    HeldView,
+    SendStatus,
+    SendView,
+)
 from mailbridge.config_api.domain.status import last_error_after_test
 from mailbridge.config_api.domain.ui_sessions import (
     UiSessionLink,
@@ -38,6 +44,7 @@ from mailbridge.config_api.domain.ui_sessions import (
 )
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
+    ApprovalMode,
     AttachmentInfo,
     CheckResult,
     ClientOrgBanner,
@@ -249,6 +256,31 @@ BLOCKED = SendView(
     command_id="cmd_01JHK5C7RM",
     status=SendStatus.BLOCKED,
     error=ErrorInfo.of(ErrorCode.RECIPIENT_NOT_ALLOWED),
+)
+_HELD_AT = datetime(2025, 1, 14, 9, 30, tzinfo=UTC)
+HELD = SendView(
+    command_id="cmd_01JHK5D9TS",
+    status=SendStatus.HELD,
+    held=HeldView(
+        reason=ApprovalMode.FIRST_CONTACT, recipients=["new.person@example.org"],
+        to=["new.person@example.org"], subject="Your quote", held_at=_HELD_AT,
+        expires_at=_HELD_AT + timedelta(hours=24),
+    ),
+)  # fmt: skip
+APPROVED = HELD.model_copy(
+    update={
+        "status": SendStatus.QUEUED,
+        "decision": DecisionView(
+            decision=Decision.APPROVED, by="key:key_01JHK2", at=_HELD_AT + timedelta(minutes=5)
+        ),
+    }
+)
+EXPIRED = HELD.model_copy(
+    update={
+        "status": SendStatus.REJECTED,
+        "error": ErrorInfo.of(ErrorCode.APPROVAL_EXPIRED),
+        "decision": DecisionView(decision=Decision.EXPIRED, at=_HELD_AT + timedelta(hours=24)),
+    }
 )
 
 _KEY = Principal("3f9c2a1b7d4e6f80", "acme")

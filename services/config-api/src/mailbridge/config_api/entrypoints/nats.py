@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream import AckPolicy as HandlerAck
-from faststream.nats import AckPolicy, ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
+from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from faststream.nats.subscriber.usecases import LogicSubscriber
 
 from mailbridge.config_api.container import Container
 from mailbridge.config_api.handlers import (
+    approvals,
     audit,
     connection_test,
     email_config,
@@ -36,9 +36,11 @@ from mailbridge.shared.messages import (
     MailboxPolled,
     MailboxPollFailed,
     Message,
+    MessageHeld,
     MessageSendFailed,
     MessageSent,
 )
+from mailbridge.shared.runtime import durable_consumer
 from mailbridge.shared.streams import MAIL_EVT, OAUTH_EVT, StreamDefinition
 
 # config-api's own changes (CONFIG_EVT) are recorded in their transactions, not from the stream
@@ -55,14 +57,7 @@ def _durable(
 def _durable_on(
     broker: NatsBroker, subject: str, stream: StreamDefinition, name: str
 ) -> LogicSubscriber[Any]:
-    return broker.subscriber(
-        subject,
-        stream=JStream(stream.name, declare=False),
-        durable=f"config-api-{name}",
-        pull_sub=PullSub(batch_size=10, timeout=5.0),
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT),
-        ack_policy=HandlerAck.NACK_ON_ERROR,
-    )
+    return durable_consumer(broker, subject, stream, f"config-api-{name}")
 
 
 def register(broker: NatsBroker, c: Container) -> None:
@@ -108,6 +103,10 @@ def _register_status(broker: NatsBroker, c: Container) -> None:
     @_durable(broker, MessageSendFailed, MAIL_EVT, "send-failed")
     async def message_send_failed(event: MessageSendFailed) -> None:
         await sends.record_send_outcome(event, repo=c.repo, ledger=c.ledger, clock=c.clock)
+
+    @_durable(broker, MessageHeld, MAIL_EVT, "message-held")
+    async def message_held(event: MessageHeld) -> None:
+        await approvals.record_hold(event, approvals=c.approvals)
 
     @_durable(broker, MailboxPollFailed, MAIL_EVT, "poll-failed")
     async def poll_failed(event: MailboxPollFailed) -> None:

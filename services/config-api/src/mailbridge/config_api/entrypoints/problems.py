@@ -56,6 +56,8 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.NOT_CONFIGURED: 409,
+    ErrorCode.NOT_HELD: 409,  # a held send decided already (the other way), or never held
+    ErrorCode.SEND_LIMIT_REACHED: 409,  # approving a held send over the limit: it stays held
     ErrorCode.INVALID_INPUT: 422,
     ErrorCode.WORKER_UNAVAILABLE: 504,
     ErrorCode.OAUTH_APP_MISCONFIGURED: 422,  # the broker's refusal to begin a flow with the app
@@ -197,7 +199,8 @@ _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
         {},
     ),
     409: (
-        "The agent has no email configuration yet.",
+        "The agent has no email configuration yet; for a decision on a send, `not_held` (decided"
+        " the other way already, or never held) or `send_limit_reached` (it stays held).",
         ErrorInfo.of(ErrorCode.NOT_CONFIGURED),
         {},
     ),

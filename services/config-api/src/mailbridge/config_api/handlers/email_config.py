@@ -148,7 +148,7 @@ async def get_credentials(
     agent_id: str, *, repo: ConfigRepository, sealer: Sealer
 ) -> CredentialsReply:
     """Open the sealed secret for the mail-worker (answered over NATS only), with the agent's
-    org and client org, which policy checks each send against."""
+    org, client org and own approval mode, which policy checks each send against."""
     agent, config, _ = await repo.load_owned(agent_id)
     if agent is None or config is None:
         return CredentialsReply(agent_id=agent_id, error=ErrorInfo.of(ErrorCode.NOT_CONFIGURED))
@@ -162,6 +162,7 @@ async def get_credentials(
         agent_id=agent_id,
         org_id=agent.org_id,
         client_org_id=agent.client_org_id,
+        approval=agent.approval,
     )
     if config.provider is Provider.IMAP:  # OAuth mailboxes: the worker asks the broker a token
         credentials = credentials.model_copy(update=_password_login(config, sealer))

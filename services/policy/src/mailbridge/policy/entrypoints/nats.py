@@ -84,7 +84,7 @@ def register(broker: NatsBroker, c: Container) -> None:
 
 
 def _durable(broker: NatsBroker, message: type[Message], durable: str) -> LogicSubscriber[Any]:
-    return durable_consumer(broker, message, MAIL_EVT, durable)
+    return durable_consumer(broker, message.subscription(), MAIL_EVT, durable)
 
 
 def _register_approval_events(broker: NatsBroker, c: Container) -> None:

@@ -19,6 +19,7 @@ from mailbridge.config_api.entrypoints import examples
 from mailbridge.config_api.entrypoints.auth import Caller, CallerOrSession
 from mailbridge.config_api.ports import (
     AgentTokenStore,
+    Approvals,
     AuditLog,
     CommandPublisher,
     ConfigRepository,
@@ -56,6 +57,10 @@ async def _repo(c: ContainerDep) -> ConfigRepository:
 
 async def _ledger(c: ContainerDep) -> SendLedger:
     return c.ledger
+
+
+async def _approvals(c: ContainerDep) -> Approvals:
+    return c.approvals
 
 
 async def _content(c: ContainerDep) -> ContentStore:
@@ -120,6 +125,7 @@ async def _audit(c: ContainerDep) -> AuditLog:
 
 RepoDep = Annotated[ConfigRepository, Depends(_repo)]
 LedgerDep = Annotated[SendLedger, Depends(_ledger)]
+ApprovalsDep = Annotated[Approvals, Depends(_approvals)]
 ContentDep = Annotated[ContentStore, Depends(_content)]
 PolicyDep = Annotated[PolicyService, Depends(_policy)]
 CommandsDep = Annotated[CommandPublisher, Depends(_commands)]

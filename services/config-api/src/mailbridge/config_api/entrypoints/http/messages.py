@@ -1,30 +1,34 @@
-"""Sending (and replying) over HTTP, and where a send stands."""
+"""Sending (and replying) over HTTP, where a send stands, and deciding a held one."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header
+from fastapi import Header, Query
 
 from mailbridge.config_api.domain.outgoing import (
     MAX_SEND_REQUEST_BYTES,
+    Decision,
     OutgoingMessageIn,
+    SendList,
     SendStatus,
     SendView,
 )
 from mailbridge.config_api.entrypoints import examples
-from mailbridge.config_api.entrypoints.auth import CallerOrAgentToken
+from mailbridge.config_api.entrypoints.auth import Caller, CallerOrAgentToken
 from mailbridge.config_api.entrypoints.examples import json_answer
 from mailbridge.config_api.entrypoints.http.deps import (
     AgentId,
+    ApprovalsDep,
     CommandId,
     ContentDep,
     LedgerDep,
+    PolicyDep,
     RepoDep,
     resource_router,
 )
 from mailbridge.config_api.entrypoints.problems import responses as problems
-from mailbridge.config_api.handlers import sends
+from mailbridge.config_api.handlers import approvals, sends
 
 router = resource_router(prefix="/bridge")
 
@@ -83,5 +87,71 @@ async def get_message(
     ledger: LedgerDep,
     caller: CallerOrAgentToken,
 ) -> SendView:
-    """``queued``, ``sent``, ``failed``, ``blocked`` or ``unknown`` (never retried blindly)."""
+    """``queued``, ``sent``, ``failed``, ``blocked``, ``unknown`` (never retried blindly),
+    ``held`` (waiting for approval) or ``rejected``."""
     return await sends.get_send(agent_id, command_id, repo=repo, ledger=ledger, principal=caller)
+
+
+@router.get(
+    "/agents/{agent_id}/messages",
+    tags=["messages"],
+    summary="An agent's sends, e.g. those waiting for approval (`?status=held`)",
+    responses={
+        200: json_answer("Oldest first.", SendList(messages=[examples.HELD])),
+        **problems(401, 404, 422),
+    },
+)
+async def list_messages(
+    agent_id: AgentId,
+    repo: RepoDep,
+    ledger: LedgerDep,
+    caller: CallerOrAgentToken,
+    status: Annotated[SendStatus | None, Query(description="only sends in this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> SendList:
+    return await approvals.list_sends(
+        agent_id, status, limit, repo=repo, ledger=ledger, principal=caller
+    )
+
+
+_DECIDED = {
+    200: json_answer(
+        "The send as it stands now; one decided already this way is answered unchanged.",
+        examples.APPROVED,
+        examples.EXPIRED,
+    ),
+    **problems(401, 404, 409, 422),
+}
+
+
+@router.post(
+    "/agents/{agent_id}/messages/{command_id}/approve",
+    tags=["messages"],
+    summary="Approve a held send: it is queued again and goes out once",
+    responses=_DECIDED,
+)
+async def approve_message(
+    agent_id: AgentId, command_id: CommandId, repo: RepoDep, ledger: LedgerDep,
+    approvals_: ApprovalsDep, policy: PolicyDep, content: ContentDep, caller: Caller,
+) -> SendView:  # fmt: skip
+    """Its quota is reserved now; over the limit it stays held (409 ``send_limit_reached``)."""
+    return await approvals.decide(
+        agent_id, command_id, Decision.APPROVED, repo=repo, ledger=ledger, approvals=approvals_,
+        policy=policy, content=content, principal=caller,
+    )  # fmt: skip
+
+
+@router.post(
+    "/agents/{agent_id}/messages/{command_id}/reject",
+    tags=["messages"],
+    summary="Reject a held send: it ends `rejected` and is never sent",
+    responses=_DECIDED,
+)
+async def reject_message(
+    agent_id: AgentId, command_id: CommandId, repo: RepoDep, ledger: LedgerDep,
+    approvals_: ApprovalsDep, policy: PolicyDep, content: ContentDep, caller: Caller,
+) -> SendView:  # fmt: skip
+    return await approvals.decide(
+        agent_id, command_id, Decision.REJECTED, repo=repo, ledger=ledger, approvals=approvals_,
+        policy=policy, content=content, principal=caller,
+    )  # fmt: skip
