@@ -3,6 +3,8 @@ policy service stores; config-api checks the key and forwards each request over 
 
 from __future__ import annotations
 
+import json
+
 from typing import Annotated, Any
 
 from fastapi import Path, Response
@@ -27,11 +29,13 @@ ClientOrgId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.CLIENT_
 
 def strictly(model: type[BaseModel]) -> BeforeValidator:
     """Refuse what the schema refuses, where pydantic's lax mode would convert (``false`` for an
-    integer limit would read as 0): the body must validate strictly before it is read as usual."""
+    integer limit would read as 0): the body must validate strictly before it is read as usual.
+    Strictly as JSON, which it came as: there an enum's value is its string (``"always"``), where
+    strict Python validation would want the enum member itself."""
 
     def check(raw: object) -> object:
         try:
-            model.model_validate(raw, strict=True)
+            model.model_validate_json(json.dumps(raw), strict=True)
         except ValidationError as exc:
             raise ValueError("; ".join(_located(error) for error in exc.errors())) from None
         return raw
