@@ -4,7 +4,6 @@ policy service stores; config-api checks the key and forwards each request over 
 from __future__ import annotations
 
 import json
-
 from typing import Annotated, Any
 
 from fastapi import Path, Response
