@@ -35,6 +35,7 @@ from mailbridge.shared.messages import (
     ContentRef,
     Credentials,
     SendAuthorization,
+    SendHold,
     ServerEndpoint,
     TokenResource,
 )
@@ -153,14 +154,17 @@ class FakeSentFolder:
 
 
 class FakePolicy:
-    """Allows every send, or refuses each with ``refusal``; keeps what it was asked."""
+    """Allows every send, or refuses each with ``refusal``, or holds each with ``hold``; keeps
+    what it was asked."""
 
-    def __init__(self, refusal: ErrorInfo | None = None) -> None:
-        self.refusal = refusal
+    def __init__(self, refusal: ErrorInfo | None = None, hold: SendHold | None = None) -> None:
+        self.refusal, self.hold = refusal, hold
         self.asked: list[AuthorizeSend] = []
 
     async def authorize(self, request: AuthorizeSend) -> SendAuthorization:
         self.asked.append(request)
+        if self.hold is not None:
+            return SendAuthorization(allowed=False, hold=self.hold)
         if self.refusal is not None:
             return SendAuthorization(allowed=False, error=self.refusal)
         return SendAuthorization(allowed=True, reservation_id=f"r-{request.command_id}")
