@@ -145,13 +145,21 @@ async def test_a_first_contact_send_waits_goes_out_once_approved_and_the_contact
     assert await delivered(mail_stack, recipient, count=2) == 2
 
 
+async def held_first_contact(
+    api: httpx.AsyncClient, mail_stack: MailStack
+) -> tuple[str, str, dict[str, Any]]:
+    """A first_contact agent's send to a new recipient, once held: the recipient, the send's
+    path and the send as shown."""
+    agent = await governed_agent(api, mail_stack, "first_contact")
+    recipient, _ = await new_recipient(mail_stack)
+    path = send_path(agent, await send(api, agent, recipient, "to a stranger"))
+    return recipient, path, await in_status(api, path, "held")
+
+
 async def test_a_rejected_send_is_never_delivered_and_cannot_be_approved_after(
     api: httpx.AsyncClient, mail_stack: MailStack
 ) -> None:
-    agent = await governed_agent(api, mail_stack, "first_contact")
-    recipient, _ = await new_recipient(mail_stack)
-    path = send_path(agent, await send(api, agent, recipient, "to reject"))
-    await in_status(api, path, "held")
+    recipient, path, _ = await held_first_contact(api, mail_stack)
 
     rejected = await api.post(f"{path}/reject")
     assert rejected.status_code == 200
@@ -171,10 +179,7 @@ async def test_a_rejected_send_is_never_delivered_and_cannot_be_approved_after(
 async def test_a_send_nobody_decides_expires_as_rejected_approval_expired(
     api: httpx.AsyncClient, mail_stack: MailStack
 ) -> None:
-    agent = await governed_agent(api, mail_stack, "first_contact")
-    recipient, _ = await new_recipient(mail_stack)
-    path = send_path(agent, await send(api, agent, recipient, "to forget"))
-    held = await in_status(api, path, "held")
+    recipient, path, held = await held_first_contact(api, mail_stack)
 
     expired = await in_status(api, path, "rejected", timeout=EXPIRES_SECONDS * 4, every=0.5)
 

@@ -124,34 +124,33 @@ _DECIDED = {
 }
 
 
-@router.post(
-    "/agents/{agent_id}/messages/{command_id}/approve",
-    tags=["messages"],
-    summary="Approve a held send: it is queued again and goes out once",
-    responses=_DECIDED,
-)
-async def approve_message(
-    agent_id: AgentId, command_id: CommandId, repo: RepoDep, ledger: LedgerDep,
-    approvals_: ApprovalsDep, policy: PolicyDep, content: ContentDep, caller: Caller,
-) -> SendView:  # fmt: skip
-    """Its quota is reserved now; over the limit it stays held (409 ``send_limit_reached``)."""
-    return await approvals.decide(
-        agent_id, command_id, Decision.APPROVED, repo=repo, ledger=ledger, approvals=approvals_,
-        policy=policy, content=content, principal=caller,
+def _decision_route(verb: str, wanted: Decision, summary: str, doc: str) -> None:
+    """``POST …/messages/{command_id}/{verb}``: one route per decision, the same body."""
+
+    @router.post(
+        f"/agents/{{agent_id}}/messages/{{command_id}}/{verb}",
+        tags=["messages"], summary=summary, responses=_DECIDED, name=f"{verb}_message",
+        description=doc,
     )  # fmt: skip
+    async def decide(
+        agent_id: AgentId, command_id: CommandId, repo: RepoDep, ledger: LedgerDep,
+        approvals_: ApprovalsDep, policy: PolicyDep, content: ContentDep, caller: Caller,
+    ) -> SendView:  # fmt: skip
+        return await approvals.decide(
+            agent_id, command_id, wanted, repo=repo, ledger=ledger, approvals=approvals_,
+            policy=policy, content=content, principal=caller,
+        )  # fmt: skip
 
 
-@router.post(
-    "/agents/{agent_id}/messages/{command_id}/reject",
-    tags=["messages"],
-    summary="Reject a held send: it ends `rejected` and is never sent",
-    responses=_DECIDED,
+_decision_route(
+    "approve",
+    Decision.APPROVED,
+    "Approve a held send: it is queued again and goes out once",
+    "Its quota is reserved now; over the limit it stays held (409 `send_limit_reached`).",
 )
-async def reject_message(
-    agent_id: AgentId, command_id: CommandId, repo: RepoDep, ledger: LedgerDep,
-    approvals_: ApprovalsDep, policy: PolicyDep, content: ContentDep, caller: Caller,
-) -> SendView:  # fmt: skip
-    return await approvals.decide(
-        agent_id, command_id, Decision.REJECTED, repo=repo, ledger=ledger, approvals=approvals_,
-        policy=policy, content=content, principal=caller,
-    )  # fmt: skip
+_decision_route(
+    "reject",
+    Decision.REJECTED,
+    "Reject a held send: it ends `rejected` and is never sent",
+    "A rejected send is final: approving it afterwards is 409 `not_held`.",
+)
