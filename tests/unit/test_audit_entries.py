@@ -26,6 +26,7 @@ from mailbridge.config_api.handlers import audit as handlers
 from mailbridge.config_api.handlers import email_config
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
+    ApprovalMode,
     Attachment,
     AttachmentInfo,
     CheckResult,
@@ -37,10 +38,14 @@ from mailbridge.shared.messages import (
     GrantRefreshFailed,
     GrantRevoked,
     Message,
+    MessageApproved,
+    MessageHeld,
     MessageReceived,
+    MessageRejected,
     MessageSendFailed,
     MessageSent,
     Provider,
+    SendHold,
     SendMessage,
     SendOutcome,
 )
@@ -117,6 +122,25 @@ FULL: dict[str, tuple[Message, set[str]]] = {
         {"agent_id", "email"},
     ),
     "config deleted": (EmailConfigDeleted(agent_id="a1"), {"agent_id"}),
+    "held": (
+        MessageHeld(
+            agent_id="a1", command_id="c1",
+            hold=SendHold(reason=ApprovalMode.FIRST_CONTACT, recipients=["r@x"]),
+            command=SendMessage(
+                agent_id="a1", command_id="c1", to=["r@x"], subject="s", text="body",
+                html="<p>body</p>", attachments=[FILE],
+            ),
+        ),
+        {"agent_id", "command_id", "hold.recipients.0"},
+    ),
+    "approved": (
+        MessageApproved(agent_id="a1", command_id="c1", actor="key:k1"),
+        {"agent_id", "command_id", "actor"},
+    ),
+    "rejected": (
+        MessageRejected(agent_id="a1", command_id="c1", actor="key:k1", error=ERROR),
+        {"agent_id", "command_id", "actor"},
+    ),
 }  # fmt: skip
 
 
@@ -212,6 +236,14 @@ CASES = [
     (GrantRefreshFailed(agent_id="a1", provider=Provider.MICROSOFT,
      error=ErrorInfo.of(ErrorCode.OAUTH_TOKEN_REVOKED)), AuditKind.OAUTH_REFRESH_FAILED,
      "oauth-broker", {"provider": "microsoft", "code": "oauth_token_revoked"}),
+    (MessageHeld(agent_id="a1", command_id="c6", hold=SendHold(reason=ApprovalMode.ALWAYS,
+     recipients=["r@x"]), command=SendMessage(agent_id="a1", command_id="c6", to=["r@x"])),
+     AuditKind.SEND_HELD, "mail-worker", {"verdict": "held", "reason": "always"}),
+    (MessageApproved(agent_id="a1", command_id="c6", actor="key:k1"), AuditKind.SEND_APPROVED,
+     "key:k1", {"command_id": "c6"}),
+    (MessageRejected(agent_id="a1", command_id="c7", error=ErrorInfo.of(
+     ErrorCode.APPROVAL_EXPIRED)), AuditKind.SEND_REJECTED, "config-api",
+     {"code": "approval_expired"}),
 ]  # fmt: skip
 
 

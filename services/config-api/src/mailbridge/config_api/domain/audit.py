@@ -31,7 +31,10 @@ from mailbridge.shared.messages import (
     GrantAuthorized,
     GrantRefreshFailed,
     GrantRevoked,
+    MessageApproved,
+    MessageHeld,
     MessageReceived,
+    MessageRejected,
     MessageSendFailed,
     MessageSent,
     SendMessage,
@@ -46,6 +49,7 @@ CURSOR_PATTERN = r"^\d{1,20}\.\d{1,20}$"
 
 MAIL_WORKER = "mail-worker"  # the actor of what a mail-worker reports (tests, sends, receipts)
 OAUTH_BROKER = "oauth-broker"
+CONFIG_API = "config-api"  # the actor of what config-api does on its own (an approval's expiry)
 
 
 class AuditKind(StrEnum):
@@ -61,8 +65,8 @@ class AuditKind(StrEnum):
     SEND_BLOCKED = "send.blocked"
     SEND_UNKNOWN = "send.unknown"
     MAIL_RECEIVED = "mail.received"
-    # Extension point, approval before sending (issue 16 item 4): its held / approved / rejected
-    # decisions, with who decided as the actor (evt.mail.message.held.v1 goes into _MAPPERS).
+    # approval before sending: held by policy; approved or rejected by a person (the actor), or
+    # rejected by config-api when nobody decided in time
     SEND_HELD = "send.held"
     SEND_APPROVED = "send.approved"
     SEND_REJECTED = "send.rejected"
@@ -325,8 +329,39 @@ def _revoked(event: GrantRevoked) -> AuditEntry:
     )
 
 
-# Extension point, approval before sending: map evt.mail.message.held.v1 (and the decisions) here.
+def _held(event: MessageHeld) -> AuditEntry:
+    """Policy's verdict: held, with the mode that held it and for whom; never the content."""
+    return _of(
+        event,
+        AuditKind.SEND_HELD,
+        MAIL_WORKER,
+        f"held for approval ({event.hold.reason.value})",
+        command_id=event.command_id,
+        verdict="held",
+        reason=event.hold.reason.value,
+        recipients=event.hold.recipients,
+    )
+
+
+def _approved(event: MessageApproved) -> AuditEntry:
+    summary = f"approved by {event.actor}"
+    return _of(event, AuditKind.SEND_APPROVED, event.actor, summary, command_id=event.command_id)
+
+
+def _rejected(event: MessageRejected) -> AuditEntry:
+    """By a person (the actor), or by nobody in time (``approval_expired``)."""
+    code = event.error.code if event.error else None
+    actor = event.actor or CONFIG_API
+    summary = f"rejected by {event.actor}" if event.actor else f"rejected: {code}"
+    return _of(
+        event, AuditKind.SEND_REJECTED, actor, summary, command_id=event.command_id, code=code
+    )
+
+
 _MAPPERS: dict[type[Event], Callable[[Any], AuditEntry]] = {
+    MessageHeld: _held,
+    MessageApproved: _approved,
+    MessageRejected: _rejected,
     ConnectionTested: _tested,
     MessageSent: _sent,
     MessageSendFailed: _send_failed,

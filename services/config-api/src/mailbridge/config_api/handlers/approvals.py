@@ -23,7 +23,7 @@ from mailbridge.config_api.ports import (
     PolicyService,
     SendLedger,
 )
-from mailbridge.shared.clock import Clock
+from mailbridge.shared.clock import Clock, utc_now
 from mailbridge.shared.content import ContentStore
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import (
@@ -109,7 +109,8 @@ def _approval(agent: AgentIn, actor: str, policy: PolicyService) -> DecisionEffe
         if not verdict.allowed:  # over the limit, say: it stays held
             raise MailbridgeError.explained(verdict.error or ErrorInfo.of(ErrorCode.INTERNAL))
         approved = MessageApproved(agent_id=held.agent_id, command_id=held.command_id, actor=actor)
-        return [held.command, approved]
+        # issued again now: the worker's send latency counts from the approval, not the wait
+        return [held.command.model_copy(update={"issued_at": utc_now()}), approved]
 
     return effects
 
