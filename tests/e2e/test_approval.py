@@ -103,6 +103,15 @@ async def contacts_learnt(bus: Client) -> None:
     await eventually(drained, what="policy learnt the contacts of every sent message")
 
 
+async def send_steps(
+    api: httpx.AsyncClient, agent: Agent, command_id: str, count: int
+) -> list[dict[str, Any]] | None:
+    """The agent's audit entries about one send, oldest first, once there are ``count``."""
+    answer = await api.get(f"/bridge/agents/{agent.agent_id}/audit", params={"limit": 200})
+    entries = [e for e in answer.json()["entries"] if e["details"].get("command_id") == command_id]
+    return entries[::-1] if len(entries) >= count else None
+
+
 async def test_a_first_contact_send_waits_goes_out_once_approved_and_the_contact_then_needs_none(
     api: httpx.AsyncClient, mail_stack: MailStack, bus: Client
 ) -> None:
@@ -126,7 +135,7 @@ async def test_a_first_contact_send_waits_goes_out_once_approved_and_the_contact
         decisions = [answer.json()["decision"] for answer in both]
         assert decisions[0] == decisions[1]  # one decision, answered to both
         assert decisions[0]["decision"] == "approved"
-        assert decisions[0]["by"].startswith("key:")
+        assert decisions[0]["by"].startswith("api-key:")
         await matching(events, {"send_approved": lambda data: data["command_id"] == command_id})
 
     sent = await settled(api, path)
@@ -137,6 +146,14 @@ async def test_a_first_contact_send_waits_goes_out_once_approved_and_the_contact
     await asyncio.sleep(QUIET_SECONDS)
     assert await inbox_count(mail_stack, recipient) == 1
     assert maillog.recipients(mail_stack.postfix_log, sent["message_id"]) == [recipient]
+
+    steps = await eventually(
+        lambda: send_steps(api, agent, command_id, count=4), what="the send's audit steps"
+    )
+    assert [(step["kind"], step["actor"]) for step in steps] == [
+        ("send.requested", decisions[0]["by"]), ("send.held", "mail-worker"),
+        ("send.approved", decisions[0]["by"]), ("send.sent", "mail-worker"),
+    ]  # fmt: skip
 
     await contacts_learnt(bus)
     written_to_before = await send(api, agent, recipient.upper(), "second message")

@@ -62,11 +62,11 @@ async def held_send(pool: asyncpg.Pool) -> MessageHeld:
 async def approving(held: HeldSend) -> Sequence[Message]:
     await asyncio.sleep(0.01)  # policy's rpc, while the row is locked
     ids = {"agent_id": held.agent_id, "command_id": held.command_id}
-    return [held.command, MessageApproved(**ids, actor="key:k1")]
+    return [held.command, MessageApproved(**ids, actor="api-key:k1")]
 
 
 async def rejecting(held: HeldSend) -> Sequence[Message]:
-    return [MessageRejected(agent_id=held.agent_id, command_id=held.command_id, actor="key:k2")]
+    return [MessageRejected(agent_id=held.agent_id, command_id=held.command_id, actor="api-key:k2")]
 
 
 async def queued_commands(pool: asyncpg.Pool, command_id: str) -> int:
@@ -84,7 +84,7 @@ async def decided(
 ) -> bool | MailbridgeError | None:
     effects = approving if wanted is Decision.APPROVED else rejecting
     try:
-        return await approvals.decide(held.agent_id, held.command_id, wanted, "key:k", effects)
+        return await approvals.decide(held.agent_id, held.command_id, wanted, "api-key:k", effects)
     except MailbridgeError as refused:
         return refused
 
@@ -138,7 +138,7 @@ async def test_a_refused_approval_leaves_the_send_held(migrated: asyncpg.Pool) -
 
     with pytest.raises(MailbridgeError, match="send_limit_reached"):
         await approvals.decide(
-            held.agent_id, held.command_id, Decision.APPROVED, "key:k", over_the_limit
+            held.agent_id, held.command_id, Decision.APPROVED, "api-key:k", over_the_limit
         )
     view = await ledger.find(held.agent_id, held.command_id)
     assert view is not None

@@ -134,11 +134,11 @@ FULL: dict[str, tuple[Message, set[str]]] = {
         {"agent_id", "command_id", "hold.recipients.0"},
     ),
     "approved": (
-        MessageApproved(agent_id="a1", command_id="c1", actor="key:k1"),
+        MessageApproved(agent_id="a1", command_id="c1", actor="api-key:k1"),
         {"agent_id", "command_id", "actor"},
     ),
     "rejected": (
-        MessageRejected(agent_id="a1", command_id="c1", actor="key:k1", error=ERROR),
+        MessageRejected(agent_id="a1", command_id="c1", actor="api-key:k1", error=ERROR),
         {"agent_id", "command_id", "actor"},
     ),
 }  # fmt: skip
@@ -239,8 +239,8 @@ CASES = [
     (MessageHeld(agent_id="a1", command_id="c6", hold=SendHold(reason=ApprovalMode.ALWAYS,
      recipients=["r@x"]), command=SendMessage(agent_id="a1", command_id="c6", to=["r@x"])),
      AuditKind.SEND_HELD, "mail-worker", {"verdict": "held", "reason": "always"}),
-    (MessageApproved(agent_id="a1", command_id="c6", actor="key:k1"), AuditKind.SEND_APPROVED,
-     "key:k1", {"command_id": "c6"}),
+    (MessageApproved(agent_id="a1", command_id="c6", actor="api-key:k1"), AuditKind.SEND_APPROVED,
+     "api-key:k1", {"command_id": "c6"}),
     (MessageRejected(agent_id="a1", command_id="c7", error=ErrorInfo.of(
      ErrorCode.APPROVAL_EXPIRED)), AuditKind.SEND_REJECTED, "config-api",
      {"code": "approval_expired"}),

@@ -60,7 +60,7 @@ class MessageApproved(Event):
 
     agent_id: str
     command_id: str
-    actor: str = Field(description="who approved: `key:{api key id}` or `ui-session:{session id}`")
+    actor: str = Field(description="who approved: `api-key:{id}`, as the audit trail names it")
 
 
 class MessageRejected(Event):

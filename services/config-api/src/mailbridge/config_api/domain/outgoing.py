@@ -199,7 +199,7 @@ class HeldView(BaseModel):
 class DecisionView(BaseModel):
     decision: Decision
     by: str | None = Field(
-        default=None, description="`key:{id}` or `ui-session:{id}`; null: expiry"
+        default=None, description="`api-key:{id}`, as the audit trail names it; null: expiry"
     )
     at: AwareDatetime
 

@@ -271,7 +271,7 @@ APPROVED = HELD.model_copy(
     update={
         "status": SendStatus.QUEUED,
         "decision": DecisionView(
-            decision=Decision.APPROVED, by="key:key_01JHK2", at=_HELD_AT + timedelta(minutes=5)
+            decision=Decision.APPROVED, by="api-key:key_01JHK2", at=_HELD_AT + timedelta(minutes=5)
         ),
     }
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mailbridge.config_api.domain.api_keys import Principal
+from mailbridge.config_api.domain.audit import actor_of
 from mailbridge.config_api.domain.email_config import AgentIn
 from mailbridge.config_api.domain.outgoing import Decision, SendList, SendStatus, SendView
 from mailbridge.config_api.handlers.agents import load_agent
@@ -90,12 +91,6 @@ async def expire_holds(
     await approvals.expire(clock.now() - lifetime, _rejection(None, error, expired))
     await _drop_content(content, expired)
     return len(expired)
-
-
-def actor_of(principal: Principal) -> str:
-    """Who decided, as recorded: an Email tab session by its own id (``ui-session:…``), an API
-    key as ``key:{key id}``."""
-    return principal.key_id if principal.agent_id is not None else f"key:{principal.key_id}"
 
 
 def _approval(agent: AgentIn, actor: str, policy: PolicyService) -> DecisionEffects:
