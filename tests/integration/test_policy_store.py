@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from mailbridge.policy import handlers
+from mailbridge.policy.adapters.approval import PostgresContacts, PostgresSendHolds
 from mailbridge.policy.adapters.postgres import PostgresClientOrgs, PostgresOrgApps
 from mailbridge.policy.adapters.quota import PostgresSendQuota
 from mailbridge.shared import postgres
@@ -135,8 +136,9 @@ async def authorize(
         recipients=["bob@acme.com"], org_id=org_id, client_org_id=client_org_id,
     )  # fmt: skip
     return await handlers.authorize_send(
-        request, client_orgs=PostgresClientOrgs(pool), quota=PostgresSendQuota(pool)
-    )
+        request, client_orgs=PostgresClientOrgs(pool), quota=PostgresSendQuota(pool),
+        holds=PostgresSendHolds(pool), contacts=PostgresContacts(pool),
+    )  # fmt: skip
 
 
 async def test_thirty_concurrent_authorizations_with_a_limit_of_ten_allow_exactly_ten(
