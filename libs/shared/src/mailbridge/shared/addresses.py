@@ -41,7 +41,9 @@ _HEADER = email.policy.default.header_factory
 class AddressError(ValueError):
     """Not an address mailbridge will send to; the message says which and why."""
 
+
 PARSED_KEPT = 4096  # addresses whose parse is kept (each at most MAX_ADDRESS characters)
+
 
 @dataclass(frozen=True)
 class Recipient:
