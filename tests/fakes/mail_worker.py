@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -151,6 +152,20 @@ class FakeSentFolder:
         if self.error is not None:
             raise self.error
         self.copies.append(message)
+
+
+class FakeContactBook:
+    """The agent knows ``known``; ``None``: the book cannot be asked (policy away)."""
+
+    def __init__(self, known: set[str] | None = frozenset()) -> None:  # type: ignore[assignment]
+        self.known_addresses = None if known is None else set(known)
+        self.asked: list[list[str]] = []
+
+    async def known(self, agent_id: str, addresses: Sequence[str]) -> set[str] | None:
+        self.asked.append(list(addresses))
+        if self.known_addresses is None:
+            return None
+        return {a for a in addresses if a in self.known_addresses}
 
 
 class FakePolicy:
@@ -386,6 +401,7 @@ def container_of_fakes(**changes: Any) -> Container:
         cursors=MemoryCursorStore(),
         content=MemoryContentStore(),
         policy=FakePolicy(),
+        contacts=FakeContactBook(),
         limits=PollLimits(10, 10, 1_000_000),
         metrics=WorkerMetrics(CollectorRegistry()),
         clock=FixedClock(),

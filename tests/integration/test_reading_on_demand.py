@@ -15,7 +15,7 @@ from mailbridge.mail_worker.domain.message_ref import message_ref
 from mailbridge.mail_worker.ports import PollLimits
 from mailbridge.shared.errors import ErrorCode
 from mailbridge.shared.messages import GetMessage, ListMessages, MarkSeen, MessageList
-from tests.fakes.mail_worker import FakeCredentials
+from tests.fakes.mail_worker import FakeContactBook, FakeCredentials
 from tests.support.imap_account import LocalImapAccount
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,9 @@ async def reading(
     mail_stack: MailStack, mail_endpoints: MailStackEndpoints
 ) -> AsyncIterator[tuple[LocalImapAccount, handlers_read.ReadPorts]]:
     mailbox = LocalImapAccount(mail_stack, mail_endpoints, "read", timeout=5.0)
-    ports = handlers_read.ReadPorts(FakeCredentials(mailbox.account), mailbox.reader, {})
+    ports = handlers_read.ReadPorts(
+        FakeCredentials(mailbox.account), mailbox.reader, {}, FakeContactBook()
+    )
     yield mailbox, ports
     await mailbox.reader.close()
 

@@ -49,6 +49,7 @@ RPC_OAUTH_GRANT_REVOKE = "rpc.oauth.grant.revoke.v1.{id}"
 RPC_POLICY_EFFECTIVE_GET = "rpc.policy.effective.get.v1.{id}"
 RPC_POLICY_SEND_AUTHORIZE = "rpc.policy.send.authorize.v1.{id}"
 RPC_POLICY_SEND_APPROVE = "rpc.policy.send.approve.v1.{id}"  # config-api → policy: reserves it
+RPC_POLICY_CONTACTS_KNOWN = "rpc.policy.contacts.known.v1.{id}"  # mail-worker: first contact?
 RPC_POLICY_ORG_GET = "rpc.policy.org.get.v1.{id}"
 RPC_POLICY_ORG_PUT = "rpc.policy.org.put.v1.{id}"
 RPC_POLICY_ORG_DELETE = "rpc.policy.org.delete.v1.{id}"

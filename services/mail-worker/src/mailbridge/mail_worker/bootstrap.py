@@ -28,7 +28,7 @@ from mailbridge.mail_worker.adapters.ledger import BUCKET as LEDGER_BUCKET
 from mailbridge.mail_worker.adapters.ledger import WEEK_SECONDS, NatsKvSendLedger
 from mailbridge.mail_worker.adapters.network import AddressGuard, Network
 from mailbridge.mail_worker.adapters.pacing import NatsKvPacing, pacing_limits
-from mailbridge.mail_worker.adapters.policy import NatsSendPolicy
+from mailbridge.mail_worker.adapters.policy import NatsContactBook, NatsSendPolicy
 from mailbridge.mail_worker.adapters.sessions import HostBudget, SessionLimits
 from mailbridge.mail_worker.adapters.smtp import AiosmtplibSmtp
 from mailbridge.mail_worker.adapters.tokens import NatsTokenSource
@@ -75,6 +75,7 @@ def build(settings: MailWorkerSettings, r: Resources) -> Service[Container]:
         cursors=NatsKvCursorStore(cursor_bucket),
         content=content,
         policy=NatsSendPolicy(r.bus, settings.policy_timeout_seconds),
+        contacts=NatsContactBook(r.bus),
         limits=PollLimits(
             settings.poll_backlog,
             settings.poll_batch,

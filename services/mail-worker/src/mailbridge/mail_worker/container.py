@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mailbridge.mail_worker.entrypoints.metrics import WorkerMetrics
 from mailbridge.mail_worker.ports import (
+    ContactBook,
     CredentialCache,
     CredentialsSource,
     CursorStore,
@@ -47,6 +48,7 @@ class Container:
     cursors: CursorStore
     content: ContentStore
     policy: SendPolicy
+    contacts: ContactBook  # whom each agent knows: a read's first_contact flags
     limits: PollLimits
     metrics: WorkerMetrics
     apis: Mapping[Provider, MailApi] = field(default_factory=dict)  # others: IMAP and SMTP

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -20,6 +20,7 @@ from mailbridge.mail_worker.domain.screening import ScreeningContext
 from mailbridge.mail_worker.handlers_api import ApiSubmitter, poll_api_mailbox, test_api_connection
 from mailbridge.mail_worker.ports import (
     ClaimedElsewhereError,
+    ContactBook,
     CredentialsSource,
     CursorStore,
     InboxFetcher,
@@ -453,6 +454,26 @@ async def read_imap_inbox(
     uids = [uid for uid, _ in batch.messages]
     moved = advanced(cursor, batch.uidvalidity, uids, batch.first_uid)
     return InboxRead(events, moved, batch.more_waiting)
+
+
+async def with_first_contact(
+    agent_id: str, events: Sequence[MessageReceived], contacts: ContactBook
+) -> list[MessageReceived]:
+    """Each event's ``screening.first_contact``: whether its From is someone the agent never
+    wrote to nor heard from before this read (one question for the whole read); left null when
+    the From is no address or that cannot be told now."""
+    senders = list(dict.fromkeys(e.from_ for e in events if e.from_ and e.screening))
+    known = await contacts.known(agent_id, senders) if senders else None
+    if known is None:
+        return list(events)
+    return [_first_contact_marked(event, known) for event in events]
+
+
+def _first_contact_marked(event: MessageReceived, known: set[str]) -> MessageReceived:
+    if event.from_ is None or event.screening is None:
+        return event
+    screening = event.screening.model_copy(update={"first_contact": event.from_ not in known})
+    return event.model_copy(update={"screening": screening})
 
 
 def screening_of(account: Credentials, limits: PollLimits) -> ScreeningContext:

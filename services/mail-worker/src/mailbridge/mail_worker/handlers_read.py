@@ -21,8 +21,9 @@ from mailbridge.mail_worker.domain.message_ref import (
 )
 from mailbridge.mail_worker.domain.parse import parse_or_none
 from mailbridge.mail_worker.domain.screening import NOT_SCREENED, ScreeningContext
-from mailbridge.mail_worker.handlers import api_of, screening_of
+from mailbridge.mail_worker.handlers import api_of, screening_of, with_first_contact
 from mailbridge.mail_worker.ports import (
+    ContactBook,
     CredentialsSource,
     FetchedItem,
     MailApi,
@@ -49,6 +50,7 @@ class ReadPorts:
     credentials: CredentialsSource
     browser: MailBrowser
     apis: Mapping[Provider, MailApi]
+    contacts: ContactBook
 
 
 async def list_messages(
@@ -93,7 +95,11 @@ async def get_message(
         return answer.model_copy(update={"error": exc.info()})
     return answer.model_copy(
         update={
-            "message": _parsed(request.agent_id, ref, item.literal, screening_of(account, limits)),
+            "message": await _with_contacts(
+                request.agent_id,
+                _parsed(request.agent_id, ref, item.literal, screening_of(account, limits)),
+                ports.contacts,
+            ),
             "seen": item.seen,
             "raw_base64": base64.b64encode(item.literal).decode() if request.raw else None,
         }
@@ -156,6 +162,14 @@ def _parsed(
         screening_context=screening,
     )  # fmt: skip
     return parsed.model_copy(update={"mailbox": ref.folder}) if parsed is not None else None
+
+
+async def _with_contacts(
+    agent_id: str, message: MessageReceived | None, contacts: ContactBook
+) -> MessageReceived | None:
+    if message is None:
+        return None
+    return (await with_first_contact(agent_id, [message], contacts))[0]
 
 
 def _gone() -> MailbridgeError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -59,6 +59,14 @@ class LedgerEntry:
     state: LedgerState
     message_id: str
     accepted: tuple[str, ...] = ()
+
+
+class ContactBook(Protocol):
+    """Whom an agent wrote to or heard from before (policy keeps the history)."""
+
+    async def known(self, agent_id: str, addresses: Sequence[str]) -> set[str] | None:
+        """Those of ``addresses`` the agent knows; None when that cannot be told now."""
+        ...
 
 
 class SendLedger(Protocol):

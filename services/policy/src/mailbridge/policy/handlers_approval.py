@@ -21,6 +21,8 @@ from mailbridge.shared.messages import (
     ApprovalMode,
     ApproveSend,
     AuthorizeSend,
+    KnownContacts,
+    KnownContactsReply,
     MessageReceived,
     MessageRejected,
     MessageSent,
@@ -109,6 +111,14 @@ async def reserved(
     if reservation.refusal is not None:
         return SendAuthorization(allowed=False, error=reservation.refusal)
     return SendAuthorization(allowed=True, reservation_id=reservation.reservation_id)
+
+
+async def known_contacts(request: KnownContacts, *, contacts: Contacts) -> KnownContactsReply:
+    """Those of the addresses asked that the agent wrote to or heard from (as asked, so the
+    worker can match them to its messages); one that is no single address is never known."""
+    keys = {address: rule.contact_key(address) for address in request.addresses}
+    known = await contacts.known(request.agent_id, [k for k in keys.values() if k is not None])
+    return KnownContactsReply(known=[a for a, key in keys.items() if key in known])
 
 
 async def remember_written_to(event: MessageSent, *, contacts: Contacts) -> None:

@@ -291,3 +291,21 @@ class PolicyDocumentReply(Reply):
 
     document: OrgEmailConfigView | ClientOrgView | None = None
     error: ErrorInfo | None = None
+
+
+MAX_CONTACTS_ASKED = 100  # a read's batch of senders
+
+
+class KnownContacts(Request):
+    """Which of ``addresses`` the agent wrote to or heard from before (policy keeps the history
+    for approval's first_contact rule): asked by the mail-worker to screen what it reads."""
+
+    subject_template = subjects.RPC_POLICY_CONTACTS_KNOWN
+
+    agent_id: str
+    addresses: list[str] = Field(max_length=MAX_CONTACTS_ASKED)
+
+
+class KnownContactsReply(Reply):
+    known: list[str] = Field(default_factory=list, description="those of the addresses asked")
+    error: ErrorInfo | None = None

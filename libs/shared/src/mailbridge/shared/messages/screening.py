@@ -1,8 +1,8 @@
 """What the mail-worker read about an inbound message before anyone acts on it: the sender
 authentication its receiving server recorded, and whether the From resembles the agent's domain.
 
-Part of ``message.received`` (``screening``); a field added later (a first-contact flag, say) is
-optional, so the event keeps its version.
+Part of ``message.received`` (``screening``); fields added later (``first_contact``) are optional,
+so the event keeps its version.
 """
 
 from __future__ import annotations
@@ -66,4 +66,10 @@ class Screening(BaseModel):
     lookalike_sender: LookalikeSender | None = Field(
         default=None,
         description="set when the From domain or display name imitates the agent's own domain",
+    )
+    first_contact: bool | None = Field(
+        default=None,
+        description="true: the agent never wrote to nor heard from this From address before this"
+        " read; false: it did; null: not known (the From is no single address, or policy, which"
+        " keeps the history, did not answer in time)",
     )

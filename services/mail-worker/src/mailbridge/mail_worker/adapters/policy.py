@@ -1,16 +1,33 @@
-"""NatsSendPolicy: asks policy whether a send may go (``rpc.policy.send.authorize``).
+"""Asking policy: whether a send may go (``NatsSendPolicy``, ``rpc.policy.send.authorize``), and
+whom an agent knows (``NatsContactBook``, ``rpc.policy.contacts.known``).
 
-No answer is never a yes: a policy service that is down makes the send wait and retry.
+No answer is never a yes: a policy service that is down makes the send wait and retry. It is
+never a "no" either: a message read meanwhile is screened without ``first_contact`` (null),
+and is not held back for it.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from mailbridge.shared.bus import NatsBus
 from mailbridge.shared.errors import ErrorCode, RetryableError
-from mailbridge.shared.messages import AuthorizeSend, SendAuthorization
+from mailbridge.shared.messages import (
+    AuthorizeSend,
+    KnownContacts,
+    KnownContactsReply,
+    SendAuthorization,
+)
+from mailbridge.shared.messages.policy import MAX_CONTACTS_ASKED
+
+log = logging.getLogger(__name__)
+
+CONTACTS_TIMEOUT_SECONDS = 1.0  # a read waits no longer for a first-contact flag
+NO_ANSWER = (NoRespondersError, NatsTimeoutError, TimeoutError)
 
 
 class NatsSendPolicy:
@@ -20,5 +37,19 @@ class NatsSendPolicy:
     async def authorize(self, request: AuthorizeSend) -> SendAuthorization:
         try:
             return await self._bus.request(request, SendAuthorization, self._timeout)
-        except (NoRespondersError, NatsTimeoutError, TimeoutError) as exc:
+        except NO_ANSWER as exc:
             raise RetryableError(ErrorCode.INTERNAL, "policy did not answer.") from exc
+
+
+class NatsContactBook:
+    def __init__(self, bus: NatsBus, timeout: float = CONTACTS_TIMEOUT_SECONDS) -> None:
+        self._bus, self._timeout = bus, timeout
+
+    async def known(self, agent_id: str, addresses: Sequence[str]) -> set[str] | None:
+        asked = KnownContacts(agent_id=agent_id, addresses=list(addresses)[:MAX_CONTACTS_ASKED])
+        try:
+            reply = await self._bus.request(asked, KnownContactsReply, self._timeout)
+        except NO_ANSWER:
+            log.warning("policy did not say whom %s knows; first_contact left null", agent_id)
+            return None
+        return None if reply.error is not None else set(reply.known)

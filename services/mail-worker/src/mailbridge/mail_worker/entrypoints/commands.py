@@ -37,6 +37,7 @@ from mailbridge.shared.messages import (
     Command,
     Event,
     MessageHeld,
+    MessageReceived,
     PollMailbox,
     SendMessage,
     TestConnection,
@@ -133,11 +134,12 @@ async def run_poll(c: Container, body: bytes, last: bool) -> None:
 
 
 async def publish_received(
-    c: Container, agent_id: str, events: Sequence[Event], cursor: Cursor | ApiCursor
+    c: Container, agent_id: str, events: Sequence[MessageReceived], cursor: Cursor | ApiCursor
 ) -> None:
-    """The received messages, then the cursor past them: a crash in between republishes, and
-    JetStream's dedupe (the event's id names mailbox and UID) drops the repeat."""
-    await _publish_all(c, events)
+    """The received messages (their senders checked against the agent's contacts), then the
+    cursor past them: a crash in between republishes, and JetStream's dedupe (the event's id
+    names mailbox and UID) drops the repeat."""
+    await _publish_all(c, await handlers.with_first_contact(agent_id, events, c.contacts))
     await c.cursors.put(agent_id, cursor)
 
 

@@ -20,7 +20,7 @@ QUEUE = "mail-worker-read"
 
 def register(broker: NatsBroker, settings: MailWorkerSettings, c: Container) -> None:
     router = NatsRouter(middlewares=(answering_undecodable(lambda e: ReadRefused(error=e)),))
-    ports = handlers_read.ReadPorts(c.credentials, c.browser, c.apis)
+    ports = handlers_read.ReadPorts(c.credentials, c.browser, c.apis, c.contacts)
 
     @router.subscriber(ListMessages.subscription(), queue=QUEUE)
     async def messages_list(request: ListMessages) -> str:

@@ -27,6 +27,7 @@ from mailbridge.shared.messages import (
     GetClientOrg,
     GetEffectivePolicy,
     GetOrgConfig,
+    KnownContacts,
     Message,
     MessageReceived,
     MessageRejected,
@@ -73,6 +74,11 @@ def register(broker: NatsBroker, c: Container) -> None:
     async def send_approve(request: ApproveSend) -> str:
         client_org = await handlers.governing_client_org(request, c.client_orgs)
         reply = await approval.approve_send(request, client_org, holds=c.holds, quota=c.quota)
+        return reply.model_dump_json()
+
+    @broker.subscriber(KnownContacts.subscription(), queue=QUEUE)
+    async def contacts_known(request: KnownContacts) -> str:
+        reply = await approval.known_contacts(request, contacts=c.contacts)
         return reply.model_dump_json()
 
     @_durable(broker, MessageSendFailed, "policy-send-failed")
