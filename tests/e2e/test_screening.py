@@ -60,13 +60,14 @@ async def test_only_the_receiving_servers_authentication_results_are_believed(
         ),
     ])  # fmt: skip
 
-    assert screened["forged"] == {"authserv_id": None, **UNKNOWN_ALL, "lookalike_sender": None}
+    stranger = {"lookalike_sender": None, "first_contact": True}  # the bank never wrote before
+    assert screened["forged"] == {"authserv_id": None, **UNKNOWN_ALL, **stranger}
     assert screened["trusted"] == {
         "authserv_id": ours,
         "spf": "fail",
         "dkim": "none",
         "dmarc": "fail",
-        "lookalike_sender": None,
+        **stranger,
     }
 
 
