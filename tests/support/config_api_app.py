@@ -9,11 +9,16 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 import httpx
+import httpx2
+from fastapi import FastAPI
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 from mailbridge.config_api.adapters.detection_cache import MemoryDetectionCache
 from mailbridge.config_api.app import create_app
 from mailbridge.config_api.container import Container
 from mailbridge.config_api.domain.api_keys import StoredKey, new_key
+from mailbridge.config_api.entrypoints import agent_mcp
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from tests.fakes.clock import FixedClock
@@ -146,3 +151,22 @@ def problem(answer: httpx.Response) -> dict[str, Any]:
     body: dict[str, Any] = answer.json()
     assert body["status"] == answer.status_code
     return body
+
+
+@asynccontextmanager
+async def mcp_session(fakes: Container, token: str) -> AsyncIterator[ClientSession]:
+    """The SDK's own client, initialized, on config-api's MCP server in process (on ``fakes``),
+    holding ``token``; the SDK's session manager runs for as long as the session."""
+    app = FastAPI()
+    serve = agent_mcp.mount(app)
+    app.state.container = fakes
+    transport = httpx2.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        serve(),
+        httpx2.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as http,
+        streamable_http_client(f"{BASE_URL}{agent_mcp.PATH}", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session

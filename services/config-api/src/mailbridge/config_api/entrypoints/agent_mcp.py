@@ -39,7 +39,7 @@ from mailbridge.config_api.domain.api_keys import Principal
 from mailbridge.config_api.domain.mail_views import MessagePage, MessageView
 from mailbridge.config_api.domain.outgoing import MAX_SUBJECT, OutgoingMessageIn, SendView
 from mailbridge.config_api.entrypoints.problems import problem
-from mailbridge.config_api.handlers import agent_tokens, agent_tools, reading
+from mailbridge.config_api.handlers import agent_tokens, agent_tools, audit, reading
 from mailbridge.shared.addresses import MAX_RECIPIENTS
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
 from mailbridge.shared.messages import GetMessage, ListMessages, MarkSeen
@@ -70,8 +70,7 @@ def build_server() -> MCPServer:
     @server.tool(title="Mailbox status")
     async def get_mailbox_status(ctx: Context) -> Annotated[CallToolResult, MailboxStatusView]:
         """The mailbox's status (connected, error, ...), its address and last error."""
-        return await _answer(ctx, lambda c, who: agent_tools.mailbox_status(
-            _agent(who), repo=c.repo, policy=c.policy, principal=who))  # fmt: skip
+        return await _answer(ctx, "get_mailbox_status", _status)
 
     @server.tool(title="List messages")
     async def list_messages(
@@ -79,7 +78,9 @@ def build_server() -> MCPServer:
     ) -> Annotated[CallToolResult, MessagePage]:
         """A page of a folder, newest first: envelopes, never bodies; the next page (older)
         from `next_cursor`."""
-        return await _answer(ctx, lambda c, who: _page(c, who, folder, limit, cursor))
+        return await _answer(
+            ctx, "list_messages", lambda c, who: _page(c, who, folder, limit, cursor)
+        )
 
     @server.tool(title="Read a message")
     async def read_message(
@@ -87,12 +88,12 @@ def build_server() -> MCPServer:
     ) -> Annotated[CallToolResult, MessageView]:
         """One message, parsed: from, to, subject, text, html, attachments, screening (whether
         its sender is authenticated or a look-alike). Reading does not mark it seen."""
-        return await _answer(ctx, lambda c, who: _read(c, who, message_ref))
+        return await _answer(ctx, "read_message", lambda c, who: _read(c, who, message_ref))
 
     @server.tool(title="Mark seen")
     async def mark_seen(ctx: Context, message_ref: MessageRef) -> Annotated[CallToolResult, Done]:
         """Flag one message seen, as a mail client does once it was read."""
-        return await _answer(ctx, lambda c, who: _mark_seen(c, who, message_ref))
+        return await _answer(ctx, "mark_seen", lambda c, who: _mark_seen(c, who, message_ref))
 
     @server.tool(title="Send an email")
     async def send_email(
@@ -107,7 +108,7 @@ def build_server() -> MCPServer:
         """Send a new message. Answers its command_id and, after a few seconds at most, `sent`,
         `blocked` or `failed` with the error; `queued` when not settled yet."""
         fields = {"to": to, "cc": cc or [], "bcc": bcc or [], "subject": subject}
-        return await _answer(ctx, lambda c, who: _send(
+        return await _answer(ctx, "send_email", lambda c, who: _send(
             c, who, lambda: OutgoingMessageIn(**fields, text=text, html=html)))  # fmt: skip
 
     @server.tool(title="Reply")
@@ -117,7 +118,7 @@ def build_server() -> MCPServer:
         """Answer a message: to its Reply-To (else its From), `Re:` its subject, threaded
         (In-Reply-To, References). Answers as send_email does."""
         answer = ReplyIn(message_ref=message_ref, text=text, html=html)
-        return await _answer(ctx, lambda c, who: _reply(c, who, answer))
+        return await _answer(ctx, "reply", lambda c, who: _reply(c, who, answer))
 
     return server
 
@@ -129,6 +130,12 @@ class Done(BaseModel):
 def _agent(principal: Principal) -> str:
     assert principal.agent_id is not None  # the gate lets agent tokens only
     return principal.agent_id
+
+
+async def _status(c: Container, who: Principal) -> MailboxStatusView:
+    return await agent_tools.mailbox_status(
+        _agent(who), repo=c.repo, policy=c.policy, principal=who
+    )
 
 
 async def _page(
@@ -167,13 +174,31 @@ async def _reply(c: Container, who: Principal, answer: ReplyIn) -> SendView:
     return await _send(c, who, lambda: outgoing)
 
 
-async def _answer(ctx: Context, use: Use) -> CallToolResult:
-    """The use case's answer as structured content, or its refusal as an error result."""
+async def _answer(ctx: Context, tool: str, use: Use) -> CallToolResult:
+    """The use case's answer as structured content, or its refusal as an error result; either
+    way one entry of the agent's audit trail, which never holds the arguments."""
     request = ctx.request_context.request
     assert isinstance(request, Request)  # Streamable HTTP hands every message its request
     container: Container = request.app.state.container
+    principal: Principal = request.scope[_PRINCIPAL]
+    called_at = container.clock.now()
+    result = await _result(container, principal, use)
+    outcome = result.structured_content or {}
+    code = outcome.get("code") if result.is_error else None
+    await audit.record_tool_call(
+        principal,
+        tool,
+        code=code,
+        command_id=outcome.get("command_id"),
+        called_at=called_at,
+        trail=container.audit,
+    )
+    return result
+
+
+async def _result(container: Container, principal: Principal, use: Use) -> CallToolResult:
     try:
-        answer = await use(container, request.scope[_PRINCIPAL])
+        answer = await use(container, principal)
     except MailbridgeError as refused:
         return _error(refused.info())
     except ValidationError as invalid:

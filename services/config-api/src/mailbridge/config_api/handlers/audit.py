@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -45,3 +46,32 @@ async def list_audit(
     the time the agent was its own), an operator every entry."""
     await load_agent(query.agent_id, repo, principal)
     return await trail.page(replace(query, org_id=principal.org_id))
+
+
+async def record_tool_call(
+    principal: Principal,
+    tool: str,
+    *,
+    code: str | None,
+    command_id: str | None,
+    called_at: datetime,
+    trail: AuditLog,
+) -> None:
+    """One MCP tool call of an agent token, at the time it was called (so it comes before
+    what it did in the trail): the tool, its outcome, the send it queued. A trail
+    that cannot be written is logged, not raised: the call's effect (a send) has happened, and
+    an error would have the agent try it again."""
+    assert principal.agent_id is not None  # only agent tokens reach the MCP tools
+    actor = audit.actor_of(principal)
+    entry = audit.tool_called(
+        principal.agent_id,
+        actor=actor,
+        tool=tool,
+        occurred_at=called_at,
+        code=code,
+        command_id=command_id,
+    )
+    try:
+        await trail.record(entry)
+    except Exception:
+        log.exception("the MCP tool call %s of %s was not audited", tool, principal.agent_id)
