@@ -32,7 +32,7 @@ from mailbridge.mail_worker.domain.parse import UnparseableMessage, parse
 from mailbridge.mail_worker.domain.screening import ScreeningContext, screen
 from mailbridge.shared.addresses import AddressError, RecipientRule, parse_recipients
 from mailbridge.shared.errors import ErrorCode, PermanentError
-from mailbridge.shared.headers import HeaderValueError, check_header_text
+from mailbridge.shared.headers import REFERENCES_KEPT, HeaderValueError, check_header_text
 from mailbridge.shared.messages import MessageReceived, SendMessage
 from mailbridge.shared.messages.screening import AuthVerdict, Screening
 
@@ -253,6 +253,18 @@ def _assert_thread(message: EmailMessage, command: SendMessage) -> None:
         assert folded(message["In-Reply-To"]) == folded(command.in_reply_to)
     else:
         assert message.get("In-Reply-To") is None
+    _assert_references(str(message.get("References", "")).split(), command)
+
+
+def _assert_references(found: list[str], command: SendMessage) -> None:
+    """The thread's ids, then the answered one's: each once, in the order of its last place in
+    that chain, the newest ``REFERENCES_KEPT`` (which fixes exactly one list)."""
+    chain = [*command.references, *([command.in_reply_to] if command.in_reply_to else [])]
+    last_place = {ref: place for place, ref in enumerate(chain)}
+    assert len(found) == len(set(found)) == min(len(last_place), REFERENCES_KEPT), found
+    assert set(found) <= set(chain), found
+    assert found == sorted(found, key=last_place.__getitem__), found
+    assert not found or found[-1] == chain[-1], found
 
 
 # --- the received-mail parser ----------------------------------------------------------------

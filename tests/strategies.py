@@ -235,6 +235,7 @@ def send_commands(draw: st.DrawFn) -> SendMessage:
         text=draw(bodies),
         html=draw(bodies),
         in_reply_to=draw(st.one_of(st.none(), message_ids, field)),
+        references=draw(st.lists(st.one_of(message_ids, field), max_size=3)),
         attachments=draw(
             attachments(
                 st.one_of(field, ordinary_filenames),
@@ -261,6 +262,8 @@ def ordinary_commands(draw: st.DrawFn) -> SendMessage:
         text=draw(st.one_of(st.none(), st.text(max_size=200))),
         html=draw(st.one_of(st.none(), st.text(max_size=200))),
         in_reply_to=draw(st.one_of(st.none(), message_ids)),
+        # a long thread too (more ids than a reply keeps), with ids repeated
+        references=draw(st.lists(st.one_of(message_ids, st.just("<root@x.example>")), max_size=25)),
         attachments=draw(attachments(ordinary_filenames, st.sampled_from(CONTENT_TYPES))),
     )
 

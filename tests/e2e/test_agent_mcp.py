@@ -1,6 +1,7 @@
 """An AI agent uses its mailbox through the MCP server at ``/mcp``, with the SDK's own client and
 its agent token, against the running services and the real Dovecot and Postfix: it lists, reads,
-replies (the reply lands, threaded, in the original sender's mailbox) and sends; policy's
+replies (the reply lands, threaded under the whole conversation, in the original sender's
+mailbox) and sends, each call in the agent's audit trail; policy's
 refusal comes back as its code; agent A's token reaches nothing of agent B's; a revoked token is
 refused at once."""
 
@@ -62,12 +63,20 @@ async def refused(session: ClientSession, tool: str, **arguments: Any) -> dict[s
     return error
 
 
-def original_from(sender: str, to: str, message_id: str) -> bytes:
+def original_from(sender: str, to: str, message_id: str, references: list[str]) -> bytes:
     return (
         f"From: Ada <{sender}>\r\nTo: {to}\r\nSubject: Your order\r\n"
-        f"Message-ID: {message_id}\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\n"
-        "Where is it?\r\n"
+        f"Message-ID: {message_id}\r\nReferences: {' '.join(references)}\r\n"
+        "Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\nWhere is it?\r\n"
     ).encode()
+
+
+async def tool_calls(api: httpx.AsyncClient, agent: Agent) -> list[dict[str, Any]]:
+    """The agent's audit entries of MCP tool calls, oldest first."""
+    path = f"/bridge/agents/{agent.agent_id}/audit"
+    answer = await api.get(path, params={"kind": "mcp.tool_called", "limit": 50})
+    answer.raise_for_status()
+    return list(reversed(answer.json()["entries"]))
 
 
 async def test_an_agent_lists_reads_replies_and_sends_through_mcp(
@@ -76,11 +85,13 @@ async def test_an_agent_lists_reads_replies_and_sends_through_mcp(
     agent = await agent_with_mailbox(api, mail_stack)
     sender = await agent_with_mailbox(api, mail_stack)  # its mailbox is read back over HTTP
     original_id = f"<{new_id('orig')}@customer.example>"
-    raw = original_from(sender.address, agent.address, original_id)
+    thread = [f"<{new_id('root')}@customer.example>", f"<{new_id('mid')}@shop.example>"]
+    raw = original_from(sender.address, agent.address, original_id, thread)
     await asyncio.to_thread(mail_stack.seed_raw, agent.address, raw)
     someone, _ = await new_recipient(mail_stack)
 
-    async with mcp_session(system, await agent_token(api, agent)) as session:
+    token = await agent_token(api, agent)
+    async with mcp_session(system, token) as session:
         assert {tool.name for tool in (await session.list_tools()).tools} == TOOLS
         status = await called(session, "get_mailbox_status")
         assert (status["status"], status["address"]) == ("configured", agent.address)
@@ -103,8 +114,18 @@ async def test_an_agent_lists_reads_replies_and_sends_through_mcp(
         f"/bridge/agents/{sender.agent_id}/mail/messages/{arrived['message_ref']}"
     )
     assert shown.json()["message"]["in_reply_to"] == original_id
-    assert original_id in shown.json()["message"]["references"]
+    assert shown.json()["message"]["references"] == [*thread, original_id]
     assert await asyncio.to_thread(mail_stack.seen_uids, agent.address) == {1}
+
+    calls = await tool_calls(api, agent)
+    assert [(c["details"]["tool"], c["details"]["ok"]) for c in calls] == [
+        (tool, True) for tool in ("get_mailbox_status", "list_messages", "read_message",
+                                  "reply", "send_email", "mark_seen")
+    ]  # fmt: skip
+    assert {c["actor"] for c in calls} == {f"agent-token:{token.split('_')[1]}"}
+    sends = [c["details"]["command_id"] for c in calls if c["details"]["command_id"]]
+    assert sends == [answered["command_id"], sent["command_id"]]
+    assert "Shipped today." not in json.dumps(calls) and "Hi!" not in json.dumps(calls)
 
 
 async def test_a_refused_send_answers_the_policy_code_through_mcp(
@@ -123,6 +144,8 @@ async def test_a_refused_send_answers_the_policy_code_through_mcp(
     async with mcp_session(system, await agent_token(api, agent)) as session:
         answer = await called(session, "send_email", to=[stranger], subject="Hi", text="x")
         bad = await refused(session, "send_email", to=["not an address"], text="x")
+    tools = [(c["details"]["tool"], c["details"]["code"]) for c in await tool_calls(api, agent)]
+    assert tools == [("send_email", None), ("send_email", "invalid_input")]
 
     assert (answer["status"], answer["error"]["code"]) == ("blocked", "recipient_not_allowed")
     assert bad["code"] == "invalid_input"

@@ -16,25 +16,36 @@ from mailbridge.config_api.domain.audit import (
 )
 from mailbridge.config_api.domain.email_config import AgentIn, StatusRecord, StoredConfig
 from mailbridge.config_api.domain.errors import BrokerUnavailable
+from mailbridge.config_api.domain.outgoing import SendStatus, SendView
 from mailbridge.config_api.domain.ui_sessions import KEPT_AFTER_END, UiSession
 from mailbridge.config_api.ports import StatusDecision
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
     BeginOAuthFlow,
     CompleteOAuthFlow,
     ConnectionTested,
     EmailConfigSaved,
     Event,
+    FetchedMessage,
+    GetMessage,
     GetOAuthFlow,
     GrantRevocationReply,
+    ListMessages,
+    MarkedSeen,
+    MarkSeen,
     Message,
+    MessageList,
+    MessageReceived,
     OAuthFlowBegun,
     OAuthFlowCompleted,
     OAuthFlowStarted,
     OAuthFlowView,
     Provider,
     Request,
+    SendMessage,
     StartOAuthFlow,
 )
+from mailbridge.shared.messages.reading import MessageSummary
 
 
 class FakeConfigRepository:
@@ -310,3 +321,52 @@ class MemoryAgentTokens:
             return False
         self.tokens[token_id] = replace(found, revoked=True)
         return True
+
+
+REF = "INBOX.1.1"
+ORIGINAL = MessageReceived(
+    agent_id="a1",
+    uid=1,
+    uidvalidity=1,
+    message_id="<orig@customer.example>",
+    from_="Ada <ada@customer.example>",
+    subject="Your order",
+    references=["<root@customer.example>"],
+    text="Where is it?",
+)
+
+
+class OneMessageMailbox:
+    """A mailbox holding ``ORIGINAL`` as ``REF``; any other ref is gone (``not_found``)."""
+
+    async def list_messages(self, request: ListMessages) -> MessageList:
+        listed = MessageSummary(message_ref=REF, uid=1, subject=ORIGINAL.subject)
+        return MessageList(agent_id=request.agent_id, messages=[listed])
+
+    async def get_message(self, request: GetMessage) -> FetchedMessage:
+        if request.message_ref != REF:
+            return FetchedMessage(error=ErrorInfo.of(ErrorCode.NOT_FOUND))
+        return FetchedMessage(agent_id=request.agent_id, message_ref=REF, message=ORIGINAL)
+
+    async def mark_seen(self, request: MarkSeen) -> MarkedSeen:
+        return MarkedSeen(agent_id=request.agent_id, message_ref=request.message_ref)
+
+
+class SettlingLedger:
+    """Every send opened is sent at once, as a worker and a willing server would settle it."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, SendMessage] = {}
+
+    async def open(self, command: SendMessage, _key: str | None, fingerprint: str, *_: object
+    ) -> tuple[str, str]:  # fmt: skip
+        self.commands[command.command_id] = command
+        return command.command_id, fingerprint
+
+    async def find(self, _agent_id: str, command_id: str) -> SendView | None:
+        if command_id not in self.commands:
+            return None
+        return SendView(command_id=command_id, status=SendStatus.SENT)
+
+    async def settle(self, *_: object) -> None:
+        return None

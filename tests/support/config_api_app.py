@@ -21,6 +21,7 @@ from mailbridge.config_api.domain.api_keys import StoredKey, new_key
 from mailbridge.config_api.entrypoints import agent_mcp
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
+from tests.factories import IMAP_JSON
 from tests.fakes.clock import FixedClock
 from tests.fakes.config_api import (
     AnsweringResults,
@@ -29,8 +30,10 @@ from tests.fakes.config_api import (
     MemoryAgentTokens,
     MemoryAuditLog,
     MemoryUiSessions,
+    OneMessageMailbox,
     RecordingPublisher,
     RecordingRevoker,
+    SettlingLedger,
 )
 from tests.fakes.detection import FakeAutoconfig, FakeMailDns
 from tests.fakes.mail_worker import MemoryContentStore
@@ -170,3 +173,16 @@ async def mcp_session(fakes: Container, token: str) -> AsyncIterator[ClientSessi
     ):
         await session.initialize()
         yield session
+
+
+async def agent_with_mailbox() -> tuple[Any, str, str]:
+    """Fakes on which agent ``a1`` has a mailbox holding one message and an agent token, its
+    sends settling at once: (fakes, token, actor)."""
+    fakes = container(
+        audit=MemoryAuditLog({"a1": "acme"}), ledger=SettlingLedger(), mail=OneMessageMailbox()
+    )
+    async with api_client(fakes) as operator:
+        saved = await operator.put("/bridge/agents/a1/email-config", json=IMAP_JSON)
+        saved.raise_for_status()
+        made = (await operator.post("/bridge/agents/a1/agent-tokens")).json()
+    return fakes, made["token"], f"agent-token:{made['token_id']}"

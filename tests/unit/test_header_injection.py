@@ -59,6 +59,8 @@ def test_ordinary_text_and_harmless_encoded_words_pass(value: str) -> None:
         {"subject": ENCODED_B},
         {"in_reply_to": f"<a@b> {ENCODED_B}"},
         {"in_reply_to": "not-a-message-id"},
+        {"references": [f"<a@b> {ENCODED_B}"]},
+        {"references": ["<a@b>\r\nBcc: evil@evil.example"]},
         {"to": [f"{ENCODED_B} <ada@x.example>"]},
         {"attachments": [Attachment(filename="utf-8''%0D%0ABcc", content_base64="aGk=")]},
         {

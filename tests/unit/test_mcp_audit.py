@@ -11,84 +11,12 @@ from hypothesis import strategies as st
 from mcp import ClientSession
 
 from mailbridge.config_api.domain.audit import AuditEntry, AuditKind
-from mailbridge.config_api.domain.outgoing import SendStatus, SendView
-from mailbridge.shared.errors import ErrorCode, ErrorInfo
-from mailbridge.shared.messages import (
-    FetchedMessage,
-    GetMessage,
-    ListMessages,
-    MarkedSeen,
-    MarkSeen,
-    MessageList,
-    MessageReceived,
-    SendMessage,
-)
-from mailbridge.shared.messages.reading import MessageSummary
+from mailbridge.shared.errors import ErrorCode
 from tests import strategies as s
-from tests.factories import IMAP_JSON
-from tests.fakes.config_api import MemoryAuditLog
-from tests.support.config_api_app import api_client, container, mcp_session
+from tests.fakes.config_api import REF
+from tests.support.config_api_app import agent_with_mailbox, mcp_session
 
-REF = "INBOX.1.1"
-ORIGINAL = MessageReceived(
-    agent_id="a1",
-    uid=1,
-    uidvalidity=1,
-    message_id="<orig@customer.example>",
-    from_="Ada <ada@customer.example>",
-    subject="Your order",
-    references=["<root@customer.example>"],
-    text="Where is it?",
-)
 TOOLS = {"get_mailbox_status", "list_messages", "read_message", "send_email", "reply", "mark_seen"}
-
-
-class OneMessageMailbox:
-    """A mailbox holding ``ORIGINAL`` as ``REF``; any other ref is gone (``not_found``)."""
-
-    async def list_messages(self, request: ListMessages) -> MessageList:
-        listed = MessageSummary(message_ref=REF, uid=1, subject=ORIGINAL.subject)
-        return MessageList(agent_id=request.agent_id, messages=[listed])
-
-    async def get_message(self, request: GetMessage) -> FetchedMessage:
-        if request.message_ref != REF:
-            return FetchedMessage(error=ErrorInfo.of(ErrorCode.NOT_FOUND))
-        return FetchedMessage(agent_id=request.agent_id, message_ref=REF, message=ORIGINAL)
-
-    async def mark_seen(self, request: MarkSeen) -> MarkedSeen:
-        return MarkedSeen(agent_id=request.agent_id, message_ref=request.message_ref)
-
-
-class SettlingLedger:
-    """Every send opened is sent at once, as a worker and a willing server would settle it."""
-
-    def __init__(self) -> None:
-        self.commands: dict[str, SendMessage] = {}
-
-    async def open(self, command: SendMessage, _key: str | None, fingerprint: str, *_: object
-    ) -> tuple[str, str]:  # fmt: skip
-        self.commands[command.command_id] = command
-        return command.command_id, fingerprint
-
-    async def find(self, _agent_id: str, command_id: str) -> SendView | None:
-        if command_id not in self.commands:
-            return None
-        return SendView(command_id=command_id, status=SendStatus.SENT)
-
-    async def settle(self, *_: object) -> None:
-        return None
-
-
-async def configured_agent() -> tuple[Any, str, str]:
-    """Fakes on which agent ``a1`` has a mailbox and an agent token: (fakes, token, actor)."""
-    fakes = container(
-        audit=MemoryAuditLog({"a1": "acme"}), ledger=SettlingLedger(), mail=OneMessageMailbox()
-    )
-    async with api_client(fakes) as operator:
-        saved = await operator.put("/bridge/agents/a1/email-config", json=IMAP_JSON)
-        saved.raise_for_status()
-        made = (await operator.post("/bridge/agents/a1/agent-tokens")).json()
-    return fakes, made["token"], f"agent-token:{made['token_id']}"
 
 
 async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
@@ -103,7 +31,7 @@ def trail(fakes: Any) -> list[AuditEntry]:
 
 
 async def test_each_tool_call_is_one_entry_with_its_outcome_and_its_send() -> None:
-    fakes, token, actor = await configured_agent()
+    fakes, token, actor = await agent_with_mailbox()
     async with mcp_session(fakes, token) as session:
         await call(session, "get_mailbox_status")
         await call(session, "list_messages", limit=5)
@@ -132,7 +60,7 @@ async def test_each_tool_call_is_one_entry_with_its_outcome_and_its_send() -> No
 
 
 async def test_a_call_the_trail_cannot_record_still_answers() -> None:
-    fakes, token, _ = await configured_agent()
+    fakes, token, _ = await agent_with_mailbox()
 
     async def broken(_: AuditEntry) -> bool:
         raise ConnectionError("the database went away")
@@ -156,7 +84,7 @@ async def test_no_argument_text_reaches_an_entry(
 ) -> None:
     """Whatever the arguments say, an entry holds only the tool's name, its outcome code and its
     command id: words of the trail's own, never the caller's."""
-    fakes, token, actor = await configured_agent()
+    fakes, token, actor = await agent_with_mailbox()
     async with mcp_session(fakes, token) as session:
         await call(session, "list_messages", folder=folder)
         await call(session, "read_message", message_ref=message_ref)

@@ -25,6 +25,9 @@ def command(**fields: object) -> SendMessage:
 @example(command(subject=ENCODED_B))  # CPython gh-121650: a real Bcc line on this Python
 @example(command(subject="=?utf-8?Q?Hello=0D=0ABcc:_evil@evil.example?="))
 @example(command(in_reply_to=f"<a@b.example> {ENCODED_B}"))
+@example(command(in_reply_to="<a@b.example>", references=[f"<r@b.example>\r\nBcc: {ENCODED_B}"]))
+@example(command(references=["<r@b.example> <s@b.example>", "<a@b.example>"]))
+@example(command(in_reply_to="<a@b.example>", references=["<a@b.example>", "<r@b.example>"]))
 @example(command(cc=[f"{ENCODED_B} <c@x.example>"], bcc=["Ada <ada@example.com"]))
 @example(command(attachments=[Attachment(filename="utf-8''%0D%0ABcc", content_base64="aGk=")]))
 @example(command(subject="x" * 1500, text="y" * 1500))

@@ -28,6 +28,10 @@ _CONTENT_TYPE = re.compile(
 )
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>", re.ASCII)  # printable ASCII but < and >
 MAX_MESSAGE_ID = 998
+MAX_REFERENCES = 100  # ids a send may name as its thread (more is refused)
+REFERENCES_KEPT = (
+    20  # ids a reply's References header keeps, the newest: a long thread's stays short
+)
 
 
 class HeaderValueError(ValueError):
@@ -49,11 +53,28 @@ def check_content_type(value: str) -> str:
     return value
 
 
-def check_message_id(value: str) -> str:
-    """One Message-ID, ``<left@right>``, as ``in_reply_to`` names the message answered."""
+def check_message_id(value: str, field: str = "in_reply_to") -> str:
+    """One Message-ID, ``<left@right>``, as ``in_reply_to`` names the message answered and each
+    of ``references`` one message of its thread."""
     if len(value) > MAX_MESSAGE_ID or _MESSAGE_ID.fullmatch(value) is None:
-        raise HeaderValueError("in_reply_to must be one Message-ID such as <abc@example.com>")
+        raise HeaderValueError(f"{field} must be one Message-ID such as <abc@example.com>")
     return value
+
+
+def is_message_id(value: str) -> bool:
+    try:
+        check_message_id(value)
+    except HeaderValueError:
+        return False
+    return True
+
+
+def thread_references(references: list[str], in_reply_to: str | None) -> list[str]:
+    """A reply's References (RFC 5322 §3.6.4): the original's chain, then the original itself;
+    each id once (at its last place, so the parent stays last), the newest ``REFERENCES_KEPT``."""
+    chain = [*references, *([in_reply_to] if in_reply_to else [])]
+    once = list(reversed(dict.fromkeys(reversed(chain))))
+    return once[-REFERENCES_KEPT:]
 
 
 def first_unsafe_character(text: str) -> str | None:

@@ -64,6 +64,11 @@ class SendMessage(Command):
     text: str | None = None
     html: str | None = None
     in_reply_to: str | None = None
+    references: list[str] = Field(
+        default_factory=list,
+        description="Message-IDs of the thread, oldest first (the original's References): the"
+        " References header is these, then in_reply_to, each once, the newest 20",
+    )
     attachments: list[Attachment] = Field(default_factory=list)
     content_ref: ContentRef | None = None
 

@@ -2,7 +2,9 @@
 their own: how a reply is addressed.
 
 A reply goes to the original's Reply-To when it has one, else to its From; it names the
-original's Message-ID as In-Reply-To (the mail-worker adds ``References`` and ``Re:``). An
+original's Message-ID as In-Reply-To and its References chain (the mail-worker writes
+``References`` from both, and ``Re:``); ids of the chain that are no Message-ID (it came from
+anyone) are left out, and only the newest are passed on, so a reply is never refused for them. An
 original without a Message-ID or a sender cannot be answered as a reply (``invalid_input``).
 """
 
@@ -13,6 +15,7 @@ from pydantic import BaseModel, Field
 from mailbridge.config_api.domain.email_config import EmailConfigView
 from mailbridge.config_api.domain.outgoing import MAX_BODY_CHARS, OutgoingMessageIn
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
+from mailbridge.shared.headers import REFERENCES_KEPT, is_message_id
 from mailbridge.shared.messages import LastError, MailboxStatus, MessageReceived, Provider
 
 SEND_WAIT_SECONDS = 5.0  # how long send_email and reply wait for the outcome before `queued`
@@ -67,6 +70,7 @@ def reply_to(original: MessageReceived, reply: ReplyIn) -> OutgoingMessageIn:
         text=reply.text,
         html=reply.html,
         in_reply_to=original.message_id,
+        references=[ref for ref in original.references if is_message_id(ref)][-REFERENCES_KEPT:],
     )
 
 

@@ -6,8 +6,8 @@ into (``tests/unit/test_audit_entries.py`` proves it over every string an event 
 ``source_id`` is what makes it one entry however often it is recorded: the kind and the event's
 dedupe id (or the send's command id), unique in the table.
 
-Kinds not yet recorded by config-api itself are named so that the services adding them (approval
-before sending, the MCP server) record them through ``ports.AuditLog.record``.
+Kinds not yet recorded are named so that what adds them (approval before sending) records them
+through ``ports.AuditLog.record``, as the MCP server records its tool calls.
 """
 
 from __future__ import annotations

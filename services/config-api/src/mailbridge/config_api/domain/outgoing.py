@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from mailbridge.shared.addresses import MAX_RECIPIENTS, AddressError, parse_recipients
 from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.headers import (
+    MAX_REFERENCES,
     HeaderValueError,
     check_content_type,
     check_header_text,
@@ -68,6 +69,13 @@ def too_large(detail: str) -> PydanticCustomError:
 def checked_header(value: str, field: str) -> str:
     try:
         return check_header_text(value, field)
+    except HeaderValueError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def checked_message_id(value: str, field: str) -> str:
+    try:
+        return check_message_id(value, field)
     except HeaderValueError as exc:
         raise ValueError(str(exc)) from exc
 
@@ -116,7 +124,12 @@ class OutgoingMessageIn(BaseModel):
                     "subject": "Your order",
                     "text": "It has shipped.",
                 },
-                {"to": ["ada@example.com"], "in_reply_to": "<abc@example.com>", "text": "Thanks!"},
+                {
+                    "to": ["ada@example.com"],
+                    "in_reply_to": "<abc@example.com>",
+                    "references": ["<root@example.com>"],
+                    "text": "Thanks!",
+                },
             ]
         },
     )
@@ -128,6 +141,11 @@ class OutgoingMessageIn(BaseModel):
     text: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
     html: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
     in_reply_to: str | None = Field(default=None, max_length=998)
+    references: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_REFERENCES,
+        description="the thread's Message-IDs, oldest first: the original's References",
+    )
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
     @field_validator("to", "cc", "bcc")
@@ -143,10 +161,12 @@ class OutgoingMessageIn(BaseModel):
     @field_validator("in_reply_to")
     @classmethod
     def _message_id(cls, value: str | None) -> str | None:
-        try:
-            return check_message_id(value) if value is not None else None
-        except HeaderValueError as exc:
-            raise ValueError(str(exc)) from exc
+        return checked_message_id(value, "in_reply_to") if value is not None else None
+
+    @field_validator("references")
+    @classmethod
+    def _message_ids(cls, values: list[str]) -> list[str]:
+        return [checked_message_id(value, "references") for value in values]
 
     @model_validator(mode="after")
     def _complete(self) -> OutgoingMessageIn:

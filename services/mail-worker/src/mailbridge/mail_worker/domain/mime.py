@@ -1,7 +1,8 @@
 """Building the RFC 5322 message of a send command, with the standard library only.
 
 One ``Message-ID`` per ``command_id`` (stable across retries, so a resend is recognisable), a
-``Date``, ``From`` from the account; a reply carries ``In-Reply-To``, ``References`` and ``Re:``.
+``Date``, ``From`` from the account; a reply carries ``In-Reply-To``, ``References`` (the thread's
+ids, then the original's) and ``Re:``.
 Bcc recipients go to the envelope only, never into a header.
 """
 
@@ -25,6 +26,7 @@ from mailbridge.shared.headers import (
     check_content_type,
     check_header_text,
     check_message_id,
+    thread_references,
 )
 from mailbridge.shared.messages import SendMessage
 
@@ -112,8 +114,10 @@ def _intended(
     cc: list[Recipient],
 ) -> serialized.Intended:
     headers = {"message-id": message_id, "subject": command.subject}
+    if references := thread_references(command.references, command.in_reply_to):
+        headers["references"] = " ".join(references)
     if command.in_reply_to:
-        headers |= {"in-reply-to": command.in_reply_to, "references": command.in_reply_to}
+        headers |= {"in-reply-to": command.in_reply_to}
         headers["subject"] = reply_subject(command.subject)
     return serialized.Intended(
         headers=headers,
@@ -150,9 +154,10 @@ def _address_headers(message: EmailMessage, to: list[Recipient], cc: list[Recipi
 
 
 def _thread_headers(message: EmailMessage, command: SendMessage) -> None:
+    if references := thread_references(command.references, command.in_reply_to):
+        message["References"] = " ".join(references)
     if command.in_reply_to:
         message["In-Reply-To"] = command.in_reply_to
-        message["References"] = command.in_reply_to
         message["Subject"] = reply_subject(command.subject)
     else:
         message["Subject"] = command.subject
@@ -208,5 +213,7 @@ def _refuse_unsafe_headers(command: SendMessage, sender: str) -> None:
                 raise HeaderValueError("an attachment needs a file name")
         if command.in_reply_to:
             check_message_id(command.in_reply_to)
+        for reference in command.references:
+            check_message_id(reference, "references")
     except HeaderValueError as exc:
         raise PermanentError(ErrorCode.INVALID_INPUT, str(exc)) from exc
