@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from mailbridge.config_api.domain import audit
 from mailbridge.config_api.domain.audit import AuditKind, AuditPage, AuditQuery, Position
@@ -26,8 +27,25 @@ Kinds = Annotated[
         + ", ".join(f"`{kind.value}`" for kind in AuditKind),
     ),
 ]
-Since = Annotated[AwareDatetime | None, Query(description="entries at or after this time")]
-Until = Annotated[AwareDatetime | None, Query(description="entries before this time")]
+_ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    """A date-time as the schema says (ISO 8601), where pydantic would also read a number as
+    seconds since 1970 (``until=0.5``)."""
+    if isinstance(value, str) and not _ISO_DATE_TIME.match(value):
+        raise ValueError("an ISO 8601 date-time with its offset, e.g. 2025-01-15T09:30:00Z")
+    return value
+
+
+Since = Annotated[
+    AwareDatetime | None,
+    BeforeValidator(_iso_only),
+    Query(description="entries at or after this time"),
+]
+Until = Annotated[
+    AwareDatetime | None, BeforeValidator(_iso_only), Query(description="entries before this time")
+]
 Cursor = Annotated[
     str | None, Query(pattern=audit.CURSOR_PATTERN, description="`next_cursor` of the last page")
 ]

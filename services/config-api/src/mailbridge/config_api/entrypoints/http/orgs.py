@@ -34,7 +34,11 @@ def strictly(model: type[BaseModel]) -> BeforeValidator:
 
     def check(raw: object) -> object:
         try:
-            model.model_validate_json(json.dumps(raw), strict=True)
+            as_json = json.dumps(raw)
+        except (TypeError, ValueError):  # a body that came as something else (a form, bytes)
+            raise ValueError("the body is not a JSON object") from None
+        try:
+            model.model_validate_json(as_json, strict=True)
         except ValidationError as exc:
             raise ValueError("; ".join(_located(error) for error in exc.errors())) from None
         return raw
