@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 
+from mailbridge.config_api.domain.api_keys import StoredKey
 from tests.factories import IMAP_JSON
-from tests.support.config_api_app import api_client, container, problem
+from tests.support.config_api_app import OneKey, api_client, container, problem
 
 CONFIG = "/bridge/agents/a1/email-config"
 
@@ -62,3 +64,33 @@ async def test_no_worker_answering_the_test_is_a_504(api: httpx.AsyncClient) -> 
 async def test_readiness_answers_each_dependency(api: httpx.AsyncClient) -> None:
     answer = await api.get("/readyz")
     assert answer.json() == {"ready": True, "nats": True, "database": True}
+
+
+class KeysOnADatabase(OneKey):
+    """The key store, until PostgreSQL stops: then asyncpg's own errors, as the pool raises them."""
+
+    error: Exception | None = None
+
+    async def find(self, key_id: str) -> StoredKey | None:
+        if self.error is not None:
+            raise self.error
+        return await super().find(key_id)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connect call failed"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    ],
+)
+async def test_a_database_away_is_a_503_database_unavailable_never_a_500(error: Exception) -> None:
+    keys = KeysOnADatabase()
+    async with api_client(container(keys=keys)) as api:
+        keys.error = error
+        answer = await api.get(CONFIG)
+    body = problem(answer)
+    assert (answer.status_code, body["code"]) == (503, "database_unavailable")
+    assert body["hint"] and answer.headers["retry-after"] == "5"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import asyncpg
 from faststream.nats import NatsBroker, TestNatsBroker
 from prometheus_client import CollectorRegistry
 
@@ -15,11 +16,13 @@ from mailbridge.policy.entrypoints import nats
 from mailbridge.policy.entrypoints.metrics import PolicyMetrics
 from mailbridge.shared.crypto import Sealer, generate_key_spec, parse_keys
 from mailbridge.shared.messages import (
+    AuthorizeSend,
     ClientOrgChanged,
     ClientOrgIn,
     ClientOrgView,
     PolicyDocumentReply,
     PutClientOrg,
+    SendAuthorization,
 )
 from tests.fakes.policy import (
     MemoryClientOrgs,
@@ -30,7 +33,7 @@ from tests.fakes.policy import (
 )
 
 
-def policy(client_orgs: MemoryClientOrgs) -> NatsBroker:
+def policy(client_orgs: MemoryClientOrgs, registry: CollectorRegistry | None = None) -> NatsBroker:
     broker = NatsBroker()
     container = Container(
         apps=MemoryOrgApps(),
@@ -39,7 +42,7 @@ def policy(client_orgs: MemoryClientOrgs) -> NatsBroker:
         holds=MemorySendHolds(),
         contacts=MemoryContacts(),
         sealer=Sealer(parse_keys(generate_key_spec("k1"))),
-        metrics=PolicyMetrics(CollectorRegistry()),
+        metrics=PolicyMetrics(registry or CollectorRegistry()),
     )
     nats.register(broker, container)
     return broker
@@ -67,3 +70,29 @@ async def test_a_request_that_does_not_decode_is_answered_invalid_input() -> Non
     assert reply.document is None and reply.error is not None
     assert reply.error.code == "invalid_input"
     assert "max_per_hour" in reply.error.message
+
+
+class ClientOrgsAway(MemoryClientOrgs):
+    """The client orgs when policy's PostgreSQL is stopped: the pool's connection is refused."""
+
+    async def get(self, org_id: str, client_org_id: str) -> None:
+        raise asyncpg.CannotConnectNowError("the database system is shutting down")
+
+
+async def test_a_send_policy_cannot_check_for_its_database_is_answered_retry_never_allowed() -> (
+    None
+):
+    registry = CollectorRegistry()
+    request = AuthorizeSend(
+        agent_id="a1", command_id="c1", sender="a1@globex.com", recipients=["x@acme.com"],
+        org_id="acme", client_org_id="globex",
+    )  # fmt: skip
+    async with TestNatsBroker(policy(ClientOrgsAway(), registry)) as broker:
+        answer = await broker.request(request.model_dump(mode="json"), request.nats_subject())
+    reply = SendAuthorization.model_validate_json(answer.body)
+    assert (reply.allowed, reply.undecided, reply.reservation_id) == (False, True, None)
+    assert reply.error is not None and reply.error.code == "database_unavailable"
+    decided = registry.get_sample_value(
+        "mailbridge_policy_send_decisions_total", {"decision": "retry"}
+    )
+    assert decided == 1

@@ -3,6 +3,11 @@
 PostgreSQL refuses to run as root, so as root the cluster belongs to an unprivileged user
 (``postgres`` when it exists, else one created for the purpose). The server listens on a free
 loopback port only (no Unix socket), with a password kept beside the data directory.
+
+``stop()`` (a fast shutdown, as ``pg_ctl stop -m fast``) then ``start()`` is a real restart on
+the same data directory and port: what an operator's restart or a fail-over looks like to the
+services, every open connection ended (``AdminShutdownError``) and new ones refused until it is
+back. The outage tests do just that.
 """
 
 from __future__ import annotations

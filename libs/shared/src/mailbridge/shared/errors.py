@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     PROVIDER_THROTTLED = "provider_throttled"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     WORKER_UNAVAILABLE = "worker_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
     NOT_CONFIGURED = "not_configured"
     NOT_FOUND = "not_found"
     UNAUTHORIZED = "unauthorized"
@@ -137,6 +138,11 @@ _CATALOG: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.WORKER_UNAVAILABLE: (
         "No mail worker answered in time.",
         "Check that at least one mail-worker is running and connected to NATS.",
+    ),
+    ErrorCode.DATABASE_UNAVAILABLE: (
+        "mailbridge's database is unavailable for the moment.",
+        "Try again in a few seconds (a send with the same Idempotency-Key is never queued twice);"
+        " if it lasts, the operator should check PostgreSQL.",
     ),
     ErrorCode.NOT_CONFIGURED: (
         "This agent has no email configuration yet.",

@@ -6,6 +6,7 @@ recorded in ``{schema}.schema_migrations``. An advisory lock keeps replicas from
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from pathlib import Path
@@ -15,6 +16,19 @@ from asyncpg.pool import PoolConnectionProxy
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection, whether acquired from a pool or opened directly."""
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionError,  # refused or reset while the pool (re)connects: asyncpg raises the OS's own
+    asyncpg.PostgresConnectionError,  # a connection lost mid-query, or one that could not be made
+    asyncpg.CannotConnectNowError,  # the server is starting up or shutting down
+    asyncpg.AdminShutdownError,  # the server was told to stop: every open connection ends so
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+"""What asyncpg raises while PostgreSQL is away: the request may succeed once it is back (the pool
+connects again by itself on its next acquire), so it is an outage to report, not a bug."""
+
+READINESS_TIMEOUT_SECONDS = 2.0  # a server that accepts but does not answer is not ready either
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +109,7 @@ async def open_database(
 
 async def database_ready(pool: asyncpg.Pool) -> dict[str, bool]:
     try:
-        return {"database": bool(await pool.fetchval("SELECT 1"))}
-    except (OSError, asyncpg.PostgresError):
+        answer = await asyncio.wait_for(pool.fetchval("SELECT 1"), READINESS_TIMEOUT_SECONDS)
+    except (OSError, TimeoutError, asyncpg.PostgresError):  # every one of DATABASE_UNAVAILABLE
         return {"database": False}
+    return {"database": bool(answer)}

@@ -16,7 +16,9 @@ DESCRIPTION = """
 The HTTP gateway of mailbridge: register agents, save their email configuration (secrets are
 write-only), run connection tests through a mail-worker, and follow the mailbox status; share OAuth
 apps across an org and restrict what its client organizations' agents may send.
-Errors are `application/problem+json` with a stable `code` and a fix-it `hint`.
+Errors are `application/problem+json` with a stable `code` and a fix-it `hint`. Any route that
+reads or writes stored state answers 503 `database_unavailable` (with `Retry-After`) while
+mailbridge's database is away, and answers again by itself once it is back.
 """
 
 

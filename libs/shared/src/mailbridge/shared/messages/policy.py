@@ -232,13 +232,24 @@ class AuthorizeSend(Request):
 
 
 class SendAuthorization(Reply):
-    """``allowed`` (quota reserved), refused (``error``), or held for approval (``hold``, not
-    allowed, no error, nothing reserved)."""
+    """``allowed`` (quota reserved), refused (``error``), held for approval (``hold``, not
+    allowed, no error, nothing reserved), or, with ``retry_after_seconds``, not decided: policy
+    could not read its rules (its database is away), so the send waits and asks again;
+    ``error`` then says why. Never an allowed send that was not checked."""
 
     allowed: bool
     reservation_id: str | None = None
     error: ErrorInfo | None = None
     hold: SendHold | None = None
+    retry_after_seconds: float | None = None
+
+    @classmethod
+    def retry_later(cls, error: ErrorInfo, retry_after_seconds: float) -> SendAuthorization:
+        return cls(allowed=False, error=error, retry_after_seconds=retry_after_seconds)
+
+    @property
+    def undecided(self) -> bool:
+        return self.retry_after_seconds is not None
 
 
 class OrgRequest(Request):

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailbridge.config_api.domain.errors import ErrorWithStatus, PolicyUnavailable
 from mailbridge.config_api.domain.ui_sessions import CSRF_MISSING
 from mailbridge.shared.errors import ErrorCode, ErrorInfo, MailbridgeError
+from mailbridge.shared.postgres import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.WORKER_UNAVAILABLE: 504,
     ErrorCode.OAUTH_APP_MISCONFIGURED: 422,  # the broker's refusal to begin a flow with the app
     ErrorCode.PROVIDER_UNAVAILABLE: 503,  # the broker could not reach the provider
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
     ErrorCode.INTERNAL: 500,
 }
@@ -100,6 +102,18 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     if any(e["type"] == ErrorCode.MESSAGE_TOO_LARGE.value for e in errors):
         return problem(413, ErrorInfo.of(ErrorCode.MESSAGE_TOO_LARGE), errors=errors)
     return problem(422, ErrorInfo.of(ErrorCode.INVALID_INPUT), errors=errors)
+
+
+RETRY_AFTER_SECONDS = 5  # a PostgreSQL restart or fail-over takes seconds, not minutes
+
+
+async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL is away (stopped, restarting, out of connections): the request may be retried,
+    and the pool connects again by itself on its next acquire. A warning, not a traceback each."""
+    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    response = problem(503, ErrorInfo.of(ErrorCode.DATABASE_UNAVAILABLE))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -174,6 +188,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(MailbridgeError, _on_mailbridge_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    for outage in DATABASE_UNAVAILABLE:  # asyncpg's own classes, mapped here and only here
+        app.add_exception_handler(outage, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
     _document_as_problem_json(app)
 
@@ -238,7 +254,8 @@ _DOCUMENTED: dict[int, tuple[str, ErrorInfo, dict[str, object]]] = {
     503: (
         "A service mailbridge depends on did not answer: policy (org OAuth apps, client orgs),"
         " the oauth-broker (sign-ins), or a mail-worker (reads on demand); or the broker could"
-        " not reach the provider. Retry.",
+        " not reach the provider; or mailbridge's database is away (`database_unavailable`,"
+        " with `Retry-After`). Retry.",
         PolicyUnavailable().info(),
         {},
     ),

@@ -1,9 +1,9 @@
 """Asking policy: whether a send may go (``NatsSendPolicy``, ``rpc.policy.send.authorize``), and
 whom an agent knows (``NatsContactBook``, ``rpc.policy.contacts.known``).
 
-No answer is never a yes: a policy service that is down makes the send wait and retry. It is
-never a "no" either: a message read meanwhile is screened without ``first_contact`` (null),
-and is not held back for it.
+No answer is never a yes: a policy service that is down, or one that could not decide (its
+database away), makes the send wait and retry. It is never a "no" either: a message read
+meanwhile is screened without ``first_contact`` (null), and is not held back for it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from mailbridge.shared.bus import NatsBus
-from mailbridge.shared.errors import ErrorCode, RetryableError
+from mailbridge.shared.errors import ErrorCode, ErrorInfo, RetryableError
 from mailbridge.shared.messages import (
     AuthorizeSend,
     KnownContacts,
@@ -36,9 +36,15 @@ class NatsSendPolicy:
 
     async def authorize(self, request: AuthorizeSend) -> SendAuthorization:
         try:
-            return await self._bus.request(request, SendAuthorization, self._timeout)
+            decision = await self._bus.request(request, SendAuthorization, self._timeout)
         except NO_ANSWER as exc:
             raise RetryableError(ErrorCode.INTERNAL, "policy did not answer.") from exc
+        if decision.undecided:
+            why = decision.error or ErrorInfo.of(ErrorCode.INTERNAL)
+            raise RetryableError(
+                why.code, info=why, retry_after_seconds=decision.retry_after_seconds
+            )
+        return decision
 
 
 class NatsContactBook:

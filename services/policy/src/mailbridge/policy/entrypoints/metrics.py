@@ -11,7 +11,8 @@ class PolicyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.decisions = Counter(
             "mailbridge_policy_send_decisions",
-            "Send authorizations by decision (allowed, held, or the refusal's code)",
+            "Send authorizations by decision (allowed, held, retry: not decided for now, or the"
+            " refusal's code)",
             ["decision"],
             registry=registry,
         )
@@ -34,4 +35,6 @@ def _decision(answer: SendAuthorization) -> str:
         return "allowed"
     if answer.hold is not None:
         return "held"
+    if answer.undecided:
+        return "retry"
     return str(answer.error.code) if answer.error else "refused"

@@ -19,6 +19,7 @@ from faststream.nats.subscriber.usecases import LogicSubscriber
 from mailbridge.policy import handlers
 from mailbridge.policy import handlers_approval as approval
 from mailbridge.policy.container import Container
+from mailbridge.shared.errors import ErrorCode, ErrorInfo
 from mailbridge.shared.messages import (
     ApproveSend,
     AuthorizeSend,
@@ -36,7 +37,9 @@ from mailbridge.shared.messages import (
     PolicyDocumentReply,
     PutClientOrg,
     PutOrgConfig,
+    SendAuthorization,
 )
+from mailbridge.shared.postgres import DATABASE_UNAVAILABLE
 from mailbridge.shared.runtime import durable_consumer
 from mailbridge.shared.streams import MAIL_EVT
 from mailbridge.shared.undecodable import answering_undecodable
@@ -44,6 +47,8 @@ from mailbridge.shared.undecodable import answering_undecodable
 log = logging.getLogger(__name__)
 
 QUEUE = "policy"
+RETRY_AFTER_SECONDS = 5.0  # a PostgreSQL restart takes seconds; the worker's backoff grows beyond
+DATABASE_AWAY = ErrorInfo.of(ErrorCode.DATABASE_UNAVAILABLE)
 
 
 def register(broker: NatsBroker, c: Container) -> None:
@@ -64,9 +69,14 @@ def register(broker: NatsBroker, c: Container) -> None:
     @broker.subscriber(AuthorizeSend.subscription(), queue=QUEUE)
     async def send_authorize(request: AuthorizeSend) -> str:
         started = time.perf_counter()
-        reply = await handlers.authorize_send(
-            request, client_orgs=c.client_orgs, quota=c.quota, holds=c.holds, contacts=c.contacts
-        )
+        try:
+            reply = await handlers.authorize_send(
+                request, client_orgs=c.client_orgs, quota=c.quota, holds=c.holds,
+                contacts=c.contacts,
+            )  # fmt: skip
+        except DATABASE_UNAVAILABLE as exc:  # rules unread are never a yes: the send waits
+            log.warning("send %s not decided, database unavailable: %r", request.command_id, exc)
+            reply = SendAuthorization.retry_later(DATABASE_AWAY, RETRY_AFTER_SECONDS)
         c.metrics.decided(reply, time.perf_counter() - started)
         return reply.model_dump_json()
 

@@ -47,7 +47,7 @@ IdempotencyKey = Annotated[
     max_body_size=MAX_SEND_REQUEST_BYTES,
     responses={
         202: json_answer("Queued for a mail-worker; follow it with GET.", examples.QUEUED),
-        **problems(401, 404, 409, 413, 422),
+        **problems(401, 404, 409, 413, 422, 503),
     },
 )
 async def send_message(
