@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -20,6 +22,7 @@ from mailbridge.devstack.mailstack import MailStack, MailStackEndpoints
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import Message, MessageReceived
 from mailbridge.shared.streams import MAIL_EVT
+from tests.support.proxy import Proxy
 from tests.support.waiting import eventually
 
 
@@ -63,6 +66,40 @@ async def agent_with_mailbox(
     saved.raise_for_status()
     assert saved.json()["status"] == "configured"
     return Agent(agent_id, address, password)
+
+
+async def sender_through(
+    api: httpx.AsyncClient, mail_stack: MailStack, smtp_port: int, *, org_id: str,
+    client_org_id: str | None = None,
+) -> Agent:  # fmt: skip
+    """An agent of ``org_id`` (and ``client_org_id``) whose mailbox submits through
+    ``smtp_port`` (a proxy in front of Postfix, such as ``throttled_submission``'s)."""
+    agent_id, password = new_id("agent"), "app-" + new_id()
+    address = await asyncio.to_thread(
+        mail_stack.create_mailbox, agent_id.replace("_", "-"), password
+    )
+    agent = {"org_id": org_id, "client_org_id": client_org_id}
+    (await api.put(f"/bridge/agents/{agent_id}", json=agent)).raise_for_status()
+    config = imap_config(mail_stack.endpoints, address, password)
+    config["smtp"]["port"] = smtp_port
+    (await api.put(f"/bridge/agents/{agent_id}/email-config", json=config)).raise_for_status()
+    return Agent(agent_id, address, password)
+
+
+@asynccontextmanager
+async def throttled_submission(
+    mail_stack: MailStack, bytes_per_second: float
+) -> AsyncIterator[int]:
+    """The port of a proxy to Postfix's submission port that lets what a client says through
+    at ``bytes_per_second``: a STARTTLS session and a small message then take seconds, so a
+    burst of sends is still in flight when a test acts on the system."""
+    proxy = Proxy(mail_stack.endpoints.host, mail_stack.endpoints.smtp_starttls_port)
+    port = await proxy.start()
+    proxy.throttle = bytes_per_second
+    try:
+        yield port
+    finally:
+        await proxy.stop()
 
 
 async def shown_config(api: httpx.AsyncClient, agent: Agent) -> dict[str, Any]:

@@ -18,9 +18,14 @@ from nats.aio.client import Client
 
 from mailbridge.devstack.mailstack import MailStack
 from mailbridge.devstack.system import RunningSystem
-from mailbridge.shared.ids import new_id
 from tests.e2e.databases import own_system, stack_api, stack_bus
-from tests.e2e.mailboxes import Agent, imap_config, new_recipient, settled
+from tests.e2e.mailboxes import (
+    Agent,
+    new_recipient,
+    sender_through,
+    settled,
+    throttled_submission,
+)
 from tests.e2e.workers import (
     SERVICE,
     AckTap,
@@ -29,7 +34,6 @@ from tests.e2e.workers import (
     wait_ready,
     with_worker_replicas,
 )
-from tests.support.proxy import Proxy
 
 api, bus = stack_api, stack_bus  # this module's stack's client fixtures
 
@@ -64,12 +68,8 @@ def stack(
 
 @pytest.fixture
 async def slow_smtp(mail_stack: MailStack) -> AsyncIterator[int]:
-    """The port of a proxy to Postfix's submission port that throttles what the client says."""
-    proxy = Proxy(mail_stack.endpoints.host, mail_stack.endpoints.smtp_starttls_port)
-    port = await proxy.start()
-    proxy.throttle = SMTP_BYTES_PER_SECOND
-    yield port
-    await proxy.stop()
+    async with throttled_submission(mail_stack, SMTP_BYTES_PER_SECOND) as port:
+        yield port
 
 
 @pytest.mark.timeout(300)
@@ -77,7 +77,7 @@ async def test_a_rolling_restart_during_a_burst_sends_every_message_exactly_once
     api: httpx.AsyncClient, bus: Client, stack: RunningSystem, mail_stack: MailStack,
     slow_smtp: int,
 ) -> None:  # fmt: skip
-    sender = await sender_through(api, mail_stack, slow_smtp)
+    sender = await sender_through(api, mail_stack, slow_smtp, org_id="org-rolling")
     recipient, recipient_password = await new_recipient(mail_stack)
     tap = AckTap()
     await tap.start(bus)
@@ -105,19 +105,6 @@ async def test_a_rolling_restart_during_a_burst_sends_every_message_exactly_once
         f"burst {BURST}, restarts {WORKERS}, drains with sends in flight {drained},"
         f" naks {tap.other['-NAK']}, redelivered {tap.redelivered()}"
     )
-
-
-async def sender_through(api: httpx.AsyncClient, mail_stack: MailStack, smtp_port: int) -> Agent:
-    """An agent whose mailbox submits through ``smtp_port`` (the throttling proxy)."""
-    agent_id, password = new_id("agent"), "app-" + new_id()
-    address = await asyncio.to_thread(
-        mail_stack.create_mailbox, agent_id.replace("_", "-"), password
-    )
-    (await api.put(f"/bridge/agents/{agent_id}", json={"org_id": "org-rolling"})).raise_for_status()
-    config = imap_config(mail_stack.endpoints, address, password)
-    config["smtp"]["port"] = smtp_port
-    (await api.put(f"/bridge/agents/{agent_id}/email-config", json=config)).raise_for_status()
-    return Agent(agent_id, address, password)
 
 
 async def send(api: httpx.AsyncClient, sender: Agent, recipient: str, number: int) -> str:

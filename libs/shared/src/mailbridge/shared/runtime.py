@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from mailbridge.shared.health import ReadinessCheck
 from mailbridge.shared.ids import new_id
 from mailbridge.shared.messages import CheckHealth, HealthReply
+from mailbridge.shared.outage_middleware import WaitingOutDatabaseOutages
 from mailbridge.shared.settings import ServiceSettings
 from mailbridge.shared.streams import StreamDefinition
 from mailbridge.shared.telemetry import (
@@ -44,11 +45,12 @@ def build_broker(settings: ServiceSettings, provider: TracerProvider) -> NatsBro
     second apart: a service never gives up on NATS. A server that stops answering without
     closing (a host gone) is found dead after two unanswered pings, within ~30 s, not nats-py's
     default four minutes. On stop, subscribers drain their handlers in flight for up to
-    ``MAILBRIDGE_DRAIN_SECONDS`` (faststream's ``graceful_timeout``), then cancel them."""
+    ``MAILBRIDGE_DRAIN_SECONDS`` (faststream's ``graceful_timeout``), then cancel them. A
+    JetStream delivery that met the database away comes back after a delay, not at once."""
     return NatsBroker(
         settings.nats_servers,
         graceful_timeout=settings.drain_seconds or None,
-        middlewares=(nats_middleware(provider),),
+        middlewares=(nats_middleware(provider), WaitingOutDatabaseOutages),
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         ping_interval=10,
