@@ -15,6 +15,11 @@ from mailbridge.devstack.debian import ensure_debian_packages
 from mailbridge.devstack.mailstack import REQUIRED_PACKAGES
 from mailbridge.devstack.stack import DEMO_AGENT, DevStack
 
+# promtool checks the alert rules and the dashboard's queries (tests/contract/test_observability).
+# Debian ships it in the prometheus package, which on a machine with systemd also starts a server:
+# `systemctl disable --now prometheus` stops it; the tests need only the binary.
+CHECK_PACKAGES: dict[str, list[str]] = {"promtool": ["prometheus"]}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m mailbridge.devstack")
@@ -24,13 +29,14 @@ def main() -> None:
     run.add_argument("--port", type=int, default=8080, help="config-api HTTP port")
     run.add_argument("--no-mail", action="store_true", help="skip the local Dovecot/Postfix")
     sub.add_parser(
-        "install-packages", help="install Dovecot, Postfix and chromium (Debian, as root)"
+        "install-packages",
+        help="install Dovecot, Postfix, chromium and promtool (Debian, as root)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="devstack     | %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "install-packages":
-        ensure_debian_packages({**REQUIRED_PACKAGES, **BROWSER_PACKAGES})
+        ensure_debian_packages({**REQUIRED_PACKAGES, **BROWSER_PACKAGES, **CHECK_PACKAGES})
     else:
         serve(DevStack(args.data_dir, http_port=args.port, with_mail=not args.no_mail))
 
