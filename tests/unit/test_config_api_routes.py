@@ -94,3 +94,12 @@ async def test_a_database_away_is_a_503_database_unavailable_never_a_500(error: 
     body = problem(answer)
     assert (answer.status_code, body["code"]) == (503, "database_unavailable")
     assert body["hint"] and answer.headers["retry-after"] == "5"
+
+
+async def test_a_misspelt_query_parameter_is_refused_not_ignored(api: httpx.AsyncClient) -> None:
+    """``?stauts=held`` would otherwise answer every send as if no filter were asked."""
+    refused = await api.get("/bridge/agents/a1/messages", params={"stauts": "held"})
+    assert (refused.status_code, problem(refused)["code"]) == (422, "invalid_input")
+    assert "stauts" in str(problem(refused))
+    listed = await api.get("/bridge/agents/a1/messages", params={"status": "held"})
+    assert listed.status_code != 422, "a declared parameter passes the check"

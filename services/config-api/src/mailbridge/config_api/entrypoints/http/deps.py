@@ -7,9 +7,11 @@ reaching an adapter, and a test builds the container of fakes it needs.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.routing import APIRoute
 from pydantic import WithJsonSchema
 
 from mailbridge.config_api.container import Container
@@ -38,6 +40,7 @@ from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.clock import Clock
 from mailbridge.shared.content import ContentStore
 from mailbridge.shared.crypto import Sealer
+from mailbridge.shared.errors import ErrorCode, MailbridgeError
 from mailbridge.shared.health import ReadinessCheck
 
 __all__ = ["Caller", "CallerOrSession"]
@@ -168,11 +171,42 @@ AgentId = Annotated[str, Path(pattern=ID_PATTERN, examples=[examples.AGENT_ID])]
 FlowId = Annotated[str, Path(pattern=FLOW_ID_PATTERN, examples=[examples.FLOW_ID])]
 
 
-def resource_router(**options: object) -> APIRouter:
+def resource_router(
+    *, only_declared_query: bool = True, dependencies: Sequence[Any] = (), **options: object
+) -> APIRouter:
     """A router whose routes each refuse a body over ``MAX_REQUEST_BYTES`` with 413, unless a route
-    names its own limit (sends). The limit is each route's, not the router's: FastAPI mounts a
-    router that has a limit of its own as a sub-application, whose routes then lose their full
-    path templates (which the metrics are labelled by)."""
-    router = APIRouter(**options)  # type: ignore[arg-type]
+    names its own limit (sends), and a query parameter they do not declare with 422: a misspelt
+    filter (``?stauts=held``) would otherwise answer everything. The limit is each route's, not
+    the router's: FastAPI mounts a router that has a limit of its own as a sub-application, whose
+    routes then lose their full path templates (which the metrics are labelled by).
+
+    ``only_declared_query=False`` for pages a third party links to with parameters of its own
+    (an OAuth provider's redirect adds ``session_state``, ``iss``, ``hd``…)."""
+    checks = [Depends(_only_declared_query)] if only_declared_query else []
+    router = APIRouter(dependencies=[*checks, *dependencies], **options)  # type: ignore[arg-type]
     router.max_body_size = MAX_REQUEST_BYTES
     return router
+
+
+async def _only_declared_query(request: Request) -> None:
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    if unknown := sorted(set(request.query_params) - _declared_query(route)):
+        raise MailbridgeError(ErrorCode.INVALID_INPUT, f"Unknown query parameters {unknown}.")
+
+
+def _declared_query(route: APIRoute) -> frozenset[str]:
+    """The query parameter names the route and its dependencies declare, worked out once and
+    kept on the route (a route is not hashable, so no cache can key on it)."""
+    known: frozenset[str] | None = getattr(route, "_declared_query", None)
+    if known is None:
+        names: set[str] = set()
+        waiting = [route.dependant]
+        while waiting:
+            dependant = waiting.pop()
+            names.update(field.alias for field in dependant.query_params)
+            waiting.extend(dependant.dependencies)
+        known = frozenset(names)
+        route._declared_query = known  # type: ignore[attr-defined]
+    return known

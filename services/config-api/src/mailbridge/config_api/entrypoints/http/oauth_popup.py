@@ -23,7 +23,8 @@ from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.shared.errors import MailbridgeError
 
 COOKIE_PATH = "/api/engine/oauth"
-router = resource_router(prefix=COOKIE_PATH, include_in_schema=False)
+# the provider's redirect carries parameters of its own beside code and state
+router = resource_router(prefix=COOKIE_PATH, include_in_schema=False, only_declared_query=False)
 
 
 @router.get("/start")

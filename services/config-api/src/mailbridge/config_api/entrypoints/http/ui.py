@@ -16,7 +16,8 @@ from fastapi.responses import Response
 
 from mailbridge.config_api.entrypoints.http.deps import resource_router
 
-router = resource_router(prefix="/ui", include_in_schema=False)
+# a page a browser opens: a link may carry what its sender added (utm_…, a fragment's copy)
+router = resource_router(prefix="/ui", include_in_schema=False, only_declared_query=False)
 
 ASSETS = {"email.js": "text/javascript", "email.css": "text/css"}
 PAGE_HEADERS = {
